@@ -1,0 +1,246 @@
+//! The Docker Engine API, through bollard: the few calls a run needs, with the
+//! engine's failures described in words a host operator can act on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::container::{AttachContainerResults, LogOutput};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::OnceCell;
+
+use super::image_ref::pull_parts;
+use super::spec::{ContainerSpec, MANAGED_LABEL};
+
+/// The socket the Docker CLI and bollard use when `DOCKER_HOST` is unset.
+pub const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
+
+/// An engine call that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The engine answered 404: no such image or container.
+    #[error("{0}")]
+    NotFound(String),
+    /// No engine answered at the endpoint.
+    #[error("Cannot connect to the Docker engine at {endpoint}: {detail}")]
+    Unreachable { endpoint: String, detail: String },
+    /// The engine answered with an error, or the call failed midway.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A cheap-clone handle on one engine endpoint. It connects on first use, so a
+/// runner can be built while no engine runs, and reconnects per request, so it
+/// survives an engine restart.
+#[derive(Clone)]
+pub struct Engine {
+    endpoint: Arc<str>,
+    client: Arc<OnceCell<Docker>>,
+}
+
+/// Progress of a pull, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullEvent {
+    pub layer: Option<String>,
+    pub status: String,
+    pub progress: Option<String>,
+}
+
+impl Engine {
+    pub fn new(endpoint: Option<String>) -> Self {
+        let endpoint = endpoint.filter(|e| !e.is_empty()).unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+        Self { endpoint: endpoint.into(), client: Arc::new(OnceCell::new()) }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    async fn docker(&self) -> Result<&Docker, EngineError> {
+        self.client
+            .get_or_try_init(|| async {
+                let docker = Docker::connect_with_host(&self.endpoint).map_err(|e| self.describe(e))?;
+                // An older engine refuses requests made with a newer API version than its own.
+                docker.negotiate_version().await.map_err(|e| self.describe(e))
+            })
+            .await
+    }
+
+    fn describe(&self, err: bollard::errors::Error) -> EngineError {
+        use bollard::errors::Error as E;
+        match err {
+            E::DockerResponseServerError { status_code: 404, message } => EngineError::NotFound(message),
+            E::DockerResponseServerError { message, .. } => EngineError::Failed(message),
+            E::DockerStreamError { error } => EngineError::Failed(error),
+            E::SocketNotFoundError(_) | E::HyperLegacyError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
+                EngineError::Unreachable { endpoint: self.endpoint.to_string(), detail: err.to_string() }
+            }
+            other => EngineError::Failed(other.to_string()),
+        }
+    }
+
+    pub async fn image_exists(&self, image: &str) -> Result<bool, EngineError> {
+        match self.docker().await?.inspect_image(image).await.map_err(|e| self.describe(e)) {
+            Ok(_) => Ok(true),
+            Err(EngineError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pulls `image`, reporting each progress message.
+    pub async fn pull(&self, image: &str, mut on_event: impl FnMut(PullEvent)) -> Result<(), EngineError> {
+        let docker = self.docker().await?;
+        let (from_image, tag) = pull_parts(image);
+        let mut options = CreateImageOptionsBuilder::default().from_image(&from_image);
+        if let Some(tag) = &tag {
+            options = options.tag(tag);
+        }
+        let mut stream = docker.create_image(Some(options.build()), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| self.describe(e))?;
+            if let Some(status) = info.status {
+                let progress = info.progress_detail.and_then(|p| match (p.current, p.total) {
+                    (Some(current), Some(total)) if total > 0 => Some(format!("{}%", current * 100 / total)),
+                    _ => None,
+                });
+                on_event(PullEvent { layer: info.id, status, progress });
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+        let docker = self.docker().await?;
+        let mounts = spec
+            .mounts
+            .iter()
+            .map(|m| Mount {
+                source: Some(m.source.clone()),
+                target: Some(m.target.to_owned()),
+                typ: Some(MountType::BIND),
+                read_only: Some(m.read_only),
+                ..Mount::default()
+            })
+            .collect();
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.clone()),
+            labels: Some(HashMap::from([(MANAGED_LABEL.0.to_owned(), MANAGED_LABEL.1.to_owned())])),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            open_stdin: Some(true),
+            // The engine closes the container's stdin when our attach half-closes it: the agent sees EOF.
+            stdin_once: Some(true),
+            tty: Some(false),
+            host_config: Some(HostConfig {
+                mounts: Some(mounts),
+                extra_hosts: Some(spec.extra_hosts.clone()),
+                memory: spec.memory_limit,
+                ..HostConfig::default()
+            }),
+            ..ContainerCreateBody::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let created = docker.create_container(Some(options), body).await.map_err(|e| self.describe(e))?;
+        Ok(created.id)
+    }
+
+    pub async fn attach(&self, id: &str) -> Result<AttachContainerResults, EngineError> {
+        let options = AttachContainerOptionsBuilder::default()
+            .stream(true)
+            .stdin(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        self.docker().await?.attach_container(id, Some(options)).await.map_err(|e| self.describe(e))
+    }
+
+    pub async fn start(&self, id: &str) -> Result<(), EngineError> {
+        self.docker().await?.start_container(id, None).await.map_err(|e| self.describe(e))
+    }
+
+    /// SIGKILL; a container that has already stopped is not an error.
+    pub async fn kill(&self, id: &str) -> Result<(), EngineError> {
+        let options = KillContainerOptionsBuilder::default().signal("SIGKILL").build();
+        match self.docker().await?.kill_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
+            Err(e) => Err(self.describe(e)),
+        }
+    }
+
+    /// The exit code, once the container is no longer running.
+    pub async fn wait_exit(&self, id: &str) -> Result<i64, EngineError> {
+        let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
+        let mut stream = self.docker().await?.wait_container(id, Some(options));
+        match stream.next().await {
+            Some(Ok(response)) => Ok(response.status_code),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(self.describe(e)),
+            None => Err(EngineError::Failed(format!("the engine gave no exit status for {id}"))),
+        }
+    }
+
+    /// The engine's `State.OOMKilled` verdict.
+    pub async fn oom_killed(&self, id: &str) -> Result<bool, EngineError> {
+        let info = self.docker().await?.inspect_container(id, None).await.map_err(|e| self.describe(e))?;
+        Ok(info.state.and_then(|s| s.oom_killed).unwrap_or(false))
+    }
+
+    pub async fn remove(&self, id: &str) -> Result<(), EngineError> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self.docker().await?.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            // 409: removal already in progress, by us or by another cleanup.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(e) => Err(self.describe(e)),
+        }
+    }
+
+    /// Names (without the leading `/`) of every container, running or not, that carries our label.
+    pub async fn list_managed(&self) -> Result<Vec<(String, String)>, EngineError> {
+        let filters = HashMap::from([("label", vec![format!("{}={}", MANAGED_LABEL.0, MANAGED_LABEL.1)])]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.docker().await?.list_containers(Some(options)).await.map_err(|e| self.describe(e))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let id = c.id?;
+                let name = c.names.and_then(|n| n.into_iter().next()).unwrap_or_default();
+                Some((id, name.trim_start_matches('/').to_owned()))
+            })
+            .collect())
+    }
+}
+
+/// One chunk of the container's output.
+pub enum Chunk {
+    Stdout(bytes::Bytes),
+    Stderr(bytes::Bytes),
+}
+
+/// The attach stream as stdout/stderr chunks; stdin echoes are dropped.
+pub fn output_chunks(
+    output: impl Stream<Item = Result<LogOutput, bollard::errors::Error>>,
+) -> impl Stream<Item = Result<Chunk, String>> {
+    output.filter_map(|item| async move {
+        match item {
+            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => Some(Ok(Chunk::Stdout(message))),
+            Ok(LogOutput::StdErr { message }) => Some(Ok(Chunk::Stderr(message))),
+            Ok(LogOutput::StdIn { .. }) => None,
+            Err(e) => Some(Err(e.to_string())),
+        }
+    })
+}
+
+/// A bound for engine calls that should answer quickly.
+pub const QUICK_CALL: Duration = Duration::from_secs(10);

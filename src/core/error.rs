@@ -1,0 +1,93 @@
+//! Every way a runner call can fail, in the contract's terms.
+
+/// Why a run, a pull or a look-up failed. The binding turns each variant into
+/// the JavaScript error the host expects: a `ContainerError` for the container's
+/// own failures, a plain `Error` or a `TypeError` for the rest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// The host passed a request the runner cannot use.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The run passed `containerTimeoutMs`; its container was killed.
+    #[error("Container timed out for group {space_id}")]
+    Timeout { space_id: String },
+    /// `abort` or `killAll` stopped the run.
+    #[error("Container aborted for group {space_id}")]
+    Aborted { space_id: String },
+    /// The container ended with exit code 137; `oom_killed` is the engine's own verdict.
+    #[error("Container was killed for group {space_id} (exit code {exit_code}, possibly out of memory)")]
+    OutOfMemory { space_id: String, exit_code: i64, oom_killed: bool },
+    /// The agent exited with another non-zero code; `output` is its stderr, or stdout when stderr was empty.
+    #[error("Container failed (exit code {exit_code}): {output}")]
+    Failed { exit_code: i64, output: String },
+    /// The engine refused the container or could not be reached (the Docker CLI's exit code 125).
+    #[error("Container failed (exit code 125): {0}")]
+    Engine(String),
+    /// The agent exited 0 without a result span; carries stdout, or stderr when stdout was empty.
+    #[error("Failed to parse container result: {0}")]
+    NoResult(String),
+    /// The result span is not JSON; carries its first 200 characters.
+    #[error("Malformed container output: {0}")]
+    Malformed(String),
+    /// The host's credential resolver failed.
+    #[error("{0}")]
+    Credential(String),
+    /// Host-side file work (the space folders, the outbox) failed.
+    #[error("{0}")]
+    Io(String),
+    /// `ensureImage` could not find or pull the image; `cause` says why.
+    #[error("Failed to pull agent image: {image}\nRun manually: docker pull {image}")]
+    PullFailed { image: String, cause: String },
+}
+
+impl RunError {
+    /// The `ContainerError` reason, for the variants that are container failures.
+    pub fn container_reason(&self) -> Option<&'static str> {
+        match self {
+            RunError::Timeout { .. } => Some("timeout"),
+            RunError::Aborted { .. } => Some("aborted"),
+            RunError::OutOfMemory { .. } => Some("oom"),
+            RunError::Failed { .. } | RunError::Engine(_) => Some("error"),
+            _ => None,
+        }
+    }
+}
+
+/// The first `n` UTF-16 code units of `s` (what JavaScript's `slice(0, n)` keeps),
+/// never splitting a character.
+pub fn js_prefix(s: &str, n: usize) -> &str {
+    let mut units = 0;
+    for (i, c) in s.char_indices() {
+        units += c.len_utf16();
+        if units > n {
+            return &s[..i];
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_the_hosts() {
+        let space_id = "s1".to_owned();
+        assert_eq!(RunError::Timeout { space_id: space_id.clone() }.to_string(), "Container timed out for group s1");
+        assert_eq!(RunError::Aborted { space_id: space_id.clone() }.to_string(), "Container aborted for group s1");
+        assert_eq!(
+            RunError::OutOfMemory { space_id, exit_code: 137, oom_killed: false }.to_string(),
+            "Container was killed for group s1 (exit code 137, possibly out of memory)"
+        );
+        assert_eq!(RunError::NoResult("out".into()).to_string(), "Failed to parse container result: out");
+        assert_eq!(RunError::Malformed("x".into()).to_string(), "Malformed container output: x");
+    }
+
+    #[test]
+    fn js_prefix_counts_utf16_units() {
+        assert_eq!(js_prefix("abcdef", 3), "abc");
+        assert_eq!(js_prefix("ab", 3), "ab");
+        assert_eq!(js_prefix("é😀x", 2), "é"); // the emoji is two units and would not fit
+        assert_eq!(js_prefix("é😀x", 3), "é😀");
+    }
+}

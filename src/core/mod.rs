@@ -1,0 +1,17 @@
+//! The runner itself, with no JavaScript in it: tested with `cargo test`.
+
+pub mod credentials;
+pub mod engine;
+pub mod error;
+pub mod image_ref;
+pub mod log;
+pub mod mime;
+pub mod outbox;
+pub mod outcome;
+pub mod output;
+pub mod payload;
+pub mod pull_log;
+pub mod registry;
+pub mod run;
+pub mod runner;
+pub mod spec;

@@ -1,0 +1,259 @@
+//! Reads the agent's output as it streams: finds the result span between the
+//! markers and keeps only bounded heads of stdout and stderr for error text.
+
+pub const START_MARKER: &[u8] = b"---MERCURY_CONTAINER_RESULT_START---";
+pub const END_MARKER: &[u8] = b"---MERCURY_CONTAINER_RESULT_END---";
+
+/// How much of each stream is kept for error messages. The contract's messages
+/// use the first 500 (error) or 200 (malformed) characters; the parse error
+/// quotes stdout whole, which a chatty agent must not be allowed to make unbounded.
+pub const KEPT_HEAD_BYTES: usize = 64 * 1024;
+
+/// The largest result span accepted between the markers.
+pub const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug)]
+enum Span {
+    /// Looking for START; `carry` holds the bytes of the stream's tail that
+    /// could still be the beginning of a marker split across chunks.
+    SeekingStart { carry: Vec<u8> },
+    /// Inside the span; `body` may end with a partial END marker.
+    InSpan { body: Vec<u8> },
+    /// The first complete span, still raw.
+    Found { body: Vec<u8> },
+    /// The span grew past [`MAX_RESULT_BYTES`] without an END.
+    Overflowed,
+}
+
+/// A bounded prefix of one stream.
+#[derive(Debug, Default)]
+pub struct Head {
+    bytes: Vec<u8>,
+    dropped: u64,
+}
+
+impl Head {
+    fn push(&mut self, chunk: &[u8]) {
+        let room = KEPT_HEAD_BYTES.saturating_sub(self.bytes.len());
+        let take = room.min(chunk.len());
+        self.bytes.extend_from_slice(&chunk[..take]);
+        self.dropped += (chunk.len() - take) as u64;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The kept text (invalid UTF-8 replaced, as Node decodes it), with a note
+    /// saying how much was not kept.
+    pub fn text(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.bytes).into_owned();
+        if self.dropped > 0 {
+            text.push_str(&format!("\n[... {} more bytes of output not kept]", self.dropped));
+        }
+        text
+    }
+}
+
+/// Consumes stdout and stderr chunks in any sizes.
+#[derive(Debug)]
+pub struct OutputScanner {
+    span: Span,
+    pub stdout: Head,
+    pub stderr: Head,
+}
+
+impl Default for OutputScanner {
+    fn default() -> Self {
+        Self {
+            span: Span::SeekingStart { carry: Vec::new() },
+            stdout: Head::default(),
+            stderr: Head::default(),
+        }
+    }
+}
+
+impl OutputScanner {
+    pub fn push_stdout(&mut self, chunk: &[u8]) {
+        self.stdout.push(chunk);
+        match &mut self.span {
+            Span::SeekingStart { carry } => {
+                let mut window = std::mem::take(carry);
+                window.extend_from_slice(chunk);
+                if let Some(at) = find(&window, START_MARKER) {
+                    self.span = Span::InSpan { body: Vec::new() };
+                    self.push_span_bytes(&window[at + START_MARKER.len()..]);
+                } else {
+                    let keep = partial_suffix(&window, START_MARKER);
+                    window.drain(..window.len() - keep);
+                    *carry = window;
+                }
+            }
+            Span::InSpan { .. } => self.push_span_bytes(chunk),
+            Span::Found { .. } | Span::Overflowed => {}
+        }
+    }
+
+    fn push_span_bytes(&mut self, bytes: &[u8]) {
+        let Span::InSpan { body } = &mut self.span else { return };
+        // Only the new bytes plus a marker's length of old ones can hold the first END.
+        let search_from = body.len().saturating_sub(END_MARKER.len() - 1);
+        body.extend_from_slice(bytes);
+        if let Some(at) = find(&body[search_from..], END_MARKER) {
+            let mut found = std::mem::take(body);
+            found.truncate(search_from + at);
+            self.span = Span::Found { body: found };
+        } else if body.len() > MAX_RESULT_BYTES + END_MARKER.len() {
+            self.span = Span::Overflowed;
+        }
+    }
+
+    pub fn push_stderr(&mut self, chunk: &[u8]) {
+        self.stderr.push(chunk);
+    }
+
+    /// The trimmed text between the first START and the first END after it.
+    pub fn result(&self) -> ResultSpan {
+        match &self.span {
+            Span::Found { body } => ResultSpan::Text(String::from_utf8_lossy(body).trim().to_owned()),
+            Span::Overflowed => ResultSpan::TooLarge,
+            _ => ResultSpan::Missing,
+        }
+    }
+}
+
+/// What stood between the markers.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResultSpan {
+    Text(String),
+    Missing,
+    TooLarge,
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if haystack.len() < needle.len() {
+        return None;
+    }
+    let first = needle[0];
+    let last_start = haystack.len() - needle.len();
+    let mut i = 0;
+    while i <= last_start {
+        match haystack[i..=last_start].iter().position(|&b| b == first) {
+            None => return None,
+            Some(off) => {
+                let at = i + off;
+                if &haystack[at..at + needle.len()] == needle {
+                    return Some(at);
+                }
+                i = at + 1;
+            }
+        }
+    }
+    None
+}
+
+/// Length of the longest suffix of `haystack` that is a proper prefix of `needle`.
+fn partial_suffix(haystack: &[u8], needle: &[u8]) -> usize {
+    let max = (needle.len() - 1).min(haystack.len());
+    (1..=max)
+        .rev()
+        .find(|&n| haystack[haystack.len() - n..] == needle[..n])
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_in_chunks(stdout: &[u8], chunk: usize) -> OutputScanner {
+        let mut s = OutputScanner::default();
+        for part in stdout.chunks(chunk.max(1)) {
+            s.push_stdout(part);
+        }
+        s
+    }
+
+    fn framed(reply: &str) -> Vec<u8> {
+        format!(
+            "booting\n---MERCURY_CONTAINER_RESULT_START---\n{reply}\n---MERCURY_CONTAINER_RESULT_END---\nbye\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn finds_the_span_whatever_the_chunk_size() {
+        let out = framed(r#"{"reply":"hi"}"#);
+        for chunk in 1..=out.len() {
+            let s = scan_in_chunks(&out, chunk);
+            assert_eq!(s.result(), ResultSpan::Text(r#"{"reply":"hi"}"#.into()), "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn first_start_and_first_end_after_it_win() {
+        let out = b"x ---MERCURY_CONTAINER_RESULT_END--- ---MERCURY_CONTAINER_RESULT_START--- one ---MERCURY_CONTAINER_RESULT_END--- ---MERCURY_CONTAINER_RESULT_START--- two ---MERCURY_CONTAINER_RESULT_END---";
+        for chunk in [1, 3, 7, 1000] {
+            assert_eq!(scan_in_chunks(out, chunk).result(), ResultSpan::Text("one".into()));
+        }
+    }
+
+    #[test]
+    fn start_without_end_or_nothing_at_all_is_missing() {
+        assert_eq!(scan_in_chunks(b"---MERCURY_CONTAINER_RESULT_START--- {}", 4).result(), ResultSpan::Missing);
+        assert_eq!(scan_in_chunks(b"plain text", 4).result(), ResultSpan::Missing);
+        assert_eq!(OutputScanner::default().result(), ResultSpan::Missing);
+    }
+
+    #[test]
+    fn markers_sharing_bytes_are_not_confused() {
+        // A false start ("---MERCURY_CONTAINER_RESULT_S") right before the real one.
+        let out = b"---MERCURY_CONTAINER_RESULT_S---MERCURY_CONTAINER_RESULT_START---ok---MERCURY_CONTAINER_RESULT_EN---MERCURY_CONTAINER_RESULT_END---";
+        for chunk in 1..=out.len() {
+            assert_eq!(scan_in_chunks(out, chunk).result(), ResultSpan::Text("ok---MERCURY_CONTAINER_RESULT_EN".into()));
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_fatal() {
+        let mut out = b"---MERCURY_CONTAINER_RESULT_START---".to_vec();
+        out.extend_from_slice(&[0xff, 0xfe, b'a']);
+        out.extend_from_slice(b"---MERCURY_CONTAINER_RESULT_END---");
+        assert_eq!(scan_in_chunks(&out, 5).result(), ResultSpan::Text("\u{fffd}\u{fffd}a".into()));
+    }
+
+    #[test]
+    fn heads_are_bounded_and_say_what_was_dropped() {
+        let mut s = OutputScanner::default();
+        let noise = vec![b'y'; 10_000];
+        for _ in 0..100 {
+            s.push_stdout(&noise);
+            s.push_stderr(&noise);
+        }
+        s.push_stdout(&framed(r#"{"reply":"after noise"}"#));
+        assert_eq!(s.result(), ResultSpan::Text(r#"{"reply":"after noise"}"#.into()));
+        let text = s.stdout.text();
+        assert!(text.starts_with(&"y".repeat(100)));
+        assert!(text.ends_with("more bytes of output not kept]"), "{}", &text[text.len() - 60..]);
+        assert!(s.stderr.text().len() < KEPT_HEAD_BYTES + 100);
+        assert!(!s.stderr.is_empty());
+    }
+
+    #[test]
+    fn a_result_span_without_end_stops_growing() {
+        let mut s = OutputScanner::default();
+        s.push_stdout(START_MARKER);
+        let block = vec![b'z'; 1024 * 1024];
+        for _ in 0..(MAX_RESULT_BYTES / block.len() + 2) {
+            s.push_stdout(&block);
+        }
+        s.push_stdout(END_MARKER);
+        assert_eq!(s.result(), ResultSpan::TooLarge);
+    }
+
+    #[test]
+    fn partial_suffix_finds_marker_prefixes() {
+        assert_eq!(partial_suffix(b"abc---MER", START_MARKER), 6);
+        assert_eq!(partial_suffix(b"abc", START_MARKER), 0);
+        assert_eq!(partial_suffix(b"-", START_MARKER), 1);
+    }
+}

@@ -1,0 +1,191 @@
+//! The runs in flight, keyed by space id. Every read and signal here is a
+//! short lock: nothing waits on Docker, so the JavaScript thread never blocks.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::watch;
+
+/// The abort signal of one run, shared between the registry and the run's task.
+#[derive(Debug)]
+pub struct RunControl {
+    aborted: watch::Sender<bool>,
+}
+
+impl RunControl {
+    fn new() -> Self {
+        Self { aborted: watch::Sender::new(false) }
+    }
+
+    pub fn abort(&self) {
+        self.aborted.send_replace(true);
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        *self.aborted.borrow()
+    }
+
+    /// Resolves once the run is aborted (at once if it already is).
+    pub async fn aborted(&self) {
+        let mut rx = self.aborted.subscribe();
+        // The sender lives as long as `self`, so wait_for cannot fail while we are borrowed.
+        let _ = rx.wait_for(|aborted| *aborted).await;
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    space_id: String,
+    container: String,
+    control: Arc<RunControl>,
+}
+
+#[derive(Debug, Default)]
+struct Runs {
+    next_id: u64,
+    // Keyed by a per-run id, so two runs of one space never share an entry.
+    by_id: BTreeMap<u64, Entry>,
+}
+
+/// Cheap-clone registry of the runs in flight.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    runs: Arc<Mutex<Runs>>,
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, Runs> {
+        // A panic while holding this lock cannot leave the map half-written, so a poisoned lock is still usable.
+        self.runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a run; it counts until the returned guard is dropped.
+    pub fn register(&self, space_id: &str, container: &str) -> RunGuard {
+        let control = Arc::new(RunControl::new());
+        let mut runs = self.lock();
+        runs.next_id += 1;
+        let id = runs.next_id;
+        runs.by_id.insert(
+            id,
+            Entry { space_id: space_id.to_owned(), container: container.to_owned(), control: control.clone() },
+        );
+        RunGuard { registry: self.clone(), id, control }
+    }
+
+    pub fn is_running(&self, space_id: &str) -> bool {
+        self.lock().by_id.values().any(|e| e.space_id == space_id)
+    }
+
+    /// The number of runs in flight.
+    pub fn active_count(&self) -> usize {
+        self.lock().by_id.len()
+    }
+
+    /// Spaces with a run in flight, each once, oldest run first.
+    pub fn active_spaces(&self) -> Vec<String> {
+        let runs = self.lock();
+        let mut spaces: Vec<String> = Vec::new();
+        for entry in runs.by_id.values() {
+            if !spaces.contains(&entry.space_id) {
+                spaces.push(entry.space_id.clone());
+            }
+        }
+        spaces
+    }
+
+    /// Container names of the runs in flight.
+    pub fn active_containers(&self) -> Vec<String> {
+        self.lock().by_id.values().map(|e| e.container.clone()).collect()
+    }
+
+    /// Signals every run of `space_id`; false when it has none.
+    pub fn abort(&self, space_id: &str) -> bool {
+        let runs = self.lock();
+        let mut found = false;
+        for entry in runs.by_id.values().filter(|e| e.space_id == space_id) {
+            entry.control.abort();
+            found = true;
+        }
+        found
+    }
+
+    /// Signals every run.
+    pub fn abort_all(&self) {
+        for entry in self.lock().by_id.values() {
+            entry.control.abort();
+        }
+    }
+}
+
+/// A run's place in the registry; dropping it removes the run.
+#[derive(Debug)]
+pub struct RunGuard {
+    registry: Registry,
+    id: u64,
+    control: Arc<RunControl>,
+}
+
+impl RunGuard {
+    pub fn control(&self) -> Arc<RunControl> {
+        self.control.clone()
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.registry.lock().by_id.remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_counts_until_its_guard_drops() {
+        let reg = Registry::default();
+        assert!(!reg.is_running("a"));
+        let guard = reg.register("a", "c1");
+        assert!(reg.is_running("a"));
+        assert_eq!(reg.active_count(), 1);
+        assert_eq!(reg.active_spaces(), ["a"]);
+        drop(guard);
+        assert!(!reg.is_running("a"));
+        assert_eq!(reg.active_count(), 0);
+    }
+
+    #[test]
+    fn a_second_run_of_a_space_does_not_clobber_the_first() {
+        let reg = Registry::default();
+        let first = reg.register("a", "c1");
+        let second = reg.register("a", "c2");
+        assert_eq!(reg.active_spaces(), ["a"]);
+        assert_eq!(reg.active_count(), 2);
+        drop(first);
+        assert!(reg.is_running("a"), "the second run is still in flight");
+        assert_eq!(reg.active_containers(), ["c2"]);
+        drop(second);
+        assert!(!reg.is_running("a"));
+    }
+
+    #[test]
+    fn abort_signals_only_that_space() {
+        let reg = Registry::default();
+        let a = reg.register("a", "c1");
+        let b = reg.register("b", "c2");
+        assert!(!reg.abort("zzz"));
+        assert!(reg.abort("a"));
+        assert!(a.control().is_aborted());
+        assert!(!b.control().is_aborted());
+        reg.abort_all();
+        assert!(b.control().is_aborted());
+    }
+
+    #[tokio::test]
+    async fn aborted_resolves_even_if_signalled_before_waiting() {
+        let reg = Registry::default();
+        let a = reg.register("a", "c1");
+        reg.abort("a");
+        tokio::time::timeout(std::time::Duration::from_secs(1), a.control().aborted()).await.unwrap();
+    }
+}

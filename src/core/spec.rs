@@ -1,0 +1,312 @@
+//! Pure: runner settings + one reply request + the host environment → the container to create.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::error::RunError;
+
+/// The label every container of ours carries, so orphans can be found.
+pub const MANAGED_LABEL: (&str, &str) = ("mercury.managed", "true");
+
+/// The runner's configuration, with its folders already absolute.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    pub image: String,
+    pub timeout_ms: u64,
+    pub global_dir: PathBuf,
+    pub spaces_dir: PathBuf,
+    pub model_provider: String,
+    pub auth_path: Option<PathBuf>,
+    pub port: String,
+    pub package_root: PathBuf,
+    /// Memory limit in bytes for each container; None leaves the engine's default.
+    pub memory_limit: Option<i64>,
+}
+
+impl RunnerSettings {
+    /// `config.authPath ?? <globalDir>/auth.json`.
+    pub fn auth_path(&self) -> PathBuf {
+        self.auth_path.clone().unwrap_or_else(|| self.global_dir.join("auth.json"))
+    }
+}
+
+/// The parts of `reply`'s input the runner itself reads.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyRequest {
+    pub space_id: String,
+    pub space_workspace: String,
+    pub caller_id: String,
+    pub extra_env: Vec<(String, String)>,
+    pub claimed_env_sources: HashSet<String>,
+}
+
+/// One host folder mounted into the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    pub source: String,
+    pub target: &'static str,
+    pub read_only: bool,
+}
+
+/// Everything the engine needs to create one agent container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    /// `NAME=value` entries, in the contract's order.
+    pub env: Vec<String>,
+    pub mounts: Vec<BindMount>,
+    /// `host.docker.internal` pointing at the host, as `--add-host host.docker.internal:host-gateway`.
+    pub extra_hosts: Vec<String>,
+    pub memory_limit: Option<i64>,
+}
+
+/// `mercury-<Date.now()>-<counter>`.
+pub fn container_name(now_ms: u64, counter: u64) -> String {
+    format!("mercury-{now_ms}-{counter}")
+}
+
+/// The container's environment, in order: the fixed entries, the host's
+/// `MERCURY_*` variables unprefixed (claimed ones left out), the OAuth token when
+/// no Anthropic secret is set yet, then `extraEnv`. Empty values are dropped, and
+/// a later entry for a name replaces an earlier one, as `docker run -e` does.
+pub fn container_env(
+    settings: &RunnerSettings,
+    request: &ReplyRequest,
+    host_env: &[(String, String)],
+    oauth_token: Option<&str>,
+) -> Result<Vec<(String, String)>, RunError> {
+    let mut env = EnvList::default();
+    env.set("HOME", "/root");
+    env.set("PI_CODING_AGENT_DIR", "/root/.pi/agent");
+    env.set("CALLER_ID", &request.caller_id);
+    env.set("SPACE_ID", &request.space_id);
+    env.set("API_URL", &format!("http://host.docker.internal:{}", settings.port));
+    for (name, value) in host_env {
+        let Some(bare) = name.strip_prefix("MERCURY_") else { continue };
+        if bare.is_empty() || request.claimed_env_sources.contains(name) {
+            continue;
+        }
+        env.set(bare, value);
+    }
+    if settings.model_provider == "anthropic"
+        && !env.has("ANTHROPIC_API_KEY")
+        && !env.has("ANTHROPIC_OAUTH_TOKEN")
+    {
+        if let Some(token) = oauth_token {
+            env.set("ANTHROPIC_OAUTH_TOKEN", token);
+        }
+    }
+    for (name, value) in &request.extra_env {
+        env.set(name, value);
+    }
+    env.validated()
+}
+
+#[derive(Default)]
+struct EnvList(Vec<(String, String)>);
+
+impl EnvList {
+    fn set(&mut self, name: &str, value: &str) {
+        self.0.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            self.0.push((name.to_owned(), value.to_owned()));
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| n == name)
+    }
+
+    fn validated(self) -> Result<Vec<(String, String)>, RunError> {
+        for (name, value) in &self.0 {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return Err(RunError::InvalidInput(format!("invalid environment variable name {name:?}")));
+            }
+            if value.contains('\0') {
+                // The value may be a secret: name it, never show it.
+                return Err(RunError::InvalidInput(format!("environment variable {name} contains a NUL byte")));
+            }
+        }
+        Ok(self.0)
+    }
+}
+
+/// The container's mounts. The docs mounts are left out when their source is
+/// missing, instead of letting the engine create an empty folder in its place.
+pub fn container_mounts(settings: &RunnerSettings, exists: impl Fn(&Path) -> bool) -> Vec<BindMount> {
+    let mut mounts = vec![
+        BindMount { source: path_text(&settings.spaces_dir), target: "/spaces", read_only: false },
+        BindMount { source: path_text(&settings.global_dir), target: "/root/.pi/agent", read_only: false },
+    ];
+    let readme = settings.package_root.join("README.md");
+    if exists(&readme) {
+        mounts.push(BindMount { source: path_text(&readme), target: "/docs/mercury/README.md", read_only: true });
+    }
+    let docs = settings.package_root.join("docs");
+    if exists(&docs) {
+        mounts.push(BindMount { source: path_text(&docs), target: "/docs/mercury/docs", read_only: true });
+    }
+    mounts
+}
+
+fn path_text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Assembles the spec of one run.
+pub fn container_spec(settings: &RunnerSettings, name: String, env: Vec<(String, String)>, mounts: Vec<BindMount>) -> ContainerSpec {
+    ContainerSpec {
+        name,
+        image: settings.image.clone(),
+        env: env.into_iter().map(|(n, v)| format!("{n}={v}")).collect(),
+        mounts,
+        extra_hosts: vec!["host.docker.internal:host-gateway".to_owned()],
+        memory_limit: settings.memory_limit,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> RunnerSettings {
+        RunnerSettings {
+            image: "mercury-agent:latest".into(),
+            timeout_ms: 1000,
+            global_dir: "/data/global".into(),
+            spaces_dir: "/data/spaces".into(),
+            model_provider: "anthropic".into(),
+            auth_path: None,
+            port: "8787".into(),
+            package_root: "/pkg".into(),
+            memory_limit: None,
+        }
+    }
+
+    fn request() -> ReplyRequest {
+        ReplyRequest {
+            space_id: "space-1".into(),
+            space_workspace: "/data/spaces/space-1".into(),
+            caller_id: "user-9".into(),
+            ..ReplyRequest::default()
+        }
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn fixed_entries_come_first_in_order() {
+        let env = container_env(&settings(), &request(), &[], None).unwrap();
+        assert_eq!(
+            env,
+            pairs(&[
+                ("HOME", "/root"),
+                ("PI_CODING_AGENT_DIR", "/root/.pi/agent"),
+                ("CALLER_ID", "user-9"),
+                ("SPACE_ID", "space-1"),
+                ("API_URL", "http://host.docker.internal:8787"),
+            ])
+        );
+    }
+
+    #[test]
+    fn mercury_variables_pass_unprefixed_unless_claimed() {
+        let mut req = request();
+        req.claimed_env_sources.insert("MERCURY_CLAIMED".into());
+        let host = pairs(&[
+            ("MERCURY_ANTHROPIC_API_KEY", "sk-1"),
+            ("PATH", "/usr/bin"),
+            ("MERCURY_CLAIMED", "mine"),
+            ("MERCURY_EMPTY", ""),
+            ("MERCURY_", "nameless"),
+            ("XMERCURY_NOPE", "x"),
+        ]);
+        let env = container_env(&settings(), &req, &host, Some("oauth-tok")).unwrap();
+        let tail: Vec<_> = env[5..].to_vec();
+        // An API key is set, so the OAuth token is not added.
+        assert_eq!(tail, pairs(&[("ANTHROPIC_API_KEY", "sk-1")]));
+    }
+
+    #[test]
+    fn oauth_token_fills_in_for_anthropic_only() {
+        let env = container_env(&settings(), &request(), &[], Some("oauth-tok")).unwrap();
+        assert_eq!(env.last().unwrap(), &("ANTHROPIC_OAUTH_TOKEN".to_string(), "oauth-tok".to_string()));
+
+        let host = pairs(&[("MERCURY_ANTHROPIC_OAUTH_TOKEN", "from-env")]);
+        let env = container_env(&settings(), &request(), &host, Some("oauth-tok")).unwrap();
+        assert_eq!(env.last().unwrap().1, "from-env");
+
+        let other = RunnerSettings { model_provider: "openai".into(), ..settings() };
+        let env = container_env(&other, &request(), &[], Some("oauth-tok")).unwrap();
+        assert!(!env.iter().any(|(n, _)| n == "ANTHROPIC_OAUTH_TOKEN"));
+    }
+
+    #[test]
+    fn extra_env_comes_last_and_wins() {
+        let mut req = request();
+        req.extra_env = pairs(&[("FOO", "bar"), ("SPACE_ID", "override"), ("DROPPED", "")]);
+        let host = pairs(&[("MERCURY_FOO", "host")]);
+        let env = container_env(&settings(), &req, &host, None).unwrap();
+        assert_eq!(
+            env,
+            pairs(&[
+                ("HOME", "/root"),
+                ("PI_CODING_AGENT_DIR", "/root/.pi/agent"),
+                ("CALLER_ID", "user-9"),
+                ("API_URL", "http://host.docker.internal:8787"),
+                ("FOO", "bar"),
+                ("SPACE_ID", "override"),
+            ])
+        );
+    }
+
+    #[test]
+    fn empty_fixed_values_are_dropped() {
+        let mut req = request();
+        req.caller_id = String::new();
+        let env = container_env(&settings(), &req, &[], None).unwrap();
+        assert!(!env.iter().any(|(n, _)| n == "CALLER_ID"));
+    }
+
+    #[test]
+    fn bad_names_and_nul_values_are_refused_without_showing_values() {
+        for (name, value) in [("A=B", "v"), ("", "v"), ("N\0", "v")] {
+            let mut req = request();
+            req.extra_env = pairs(&[(name, value)]);
+            assert!(matches!(container_env(&settings(), &req, &[], None), Err(RunError::InvalidInput(_))));
+        }
+        let mut req = request();
+        req.extra_env = pairs(&[("SECRET", "s3cr3t\0")]);
+        let err = container_env(&settings(), &req, &[], None).unwrap_err();
+        assert!(err.to_string().contains("SECRET") && !err.to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn docs_mounts_only_when_their_source_exists() {
+        let all = container_mounts(&settings(), |_| true);
+        assert_eq!(
+            all,
+            vec![
+                BindMount { source: "/data/spaces".into(), target: "/spaces", read_only: false },
+                BindMount { source: "/data/global".into(), target: "/root/.pi/agent", read_only: false },
+                BindMount { source: "/pkg/README.md".into(), target: "/docs/mercury/README.md", read_only: true },
+                BindMount { source: "/pkg/docs".into(), target: "/docs/mercury/docs", read_only: true },
+            ]
+        );
+        let no_docs = container_mounts(&settings(), |p| !p.ends_with("docs"));
+        assert_eq!(no_docs.len(), 3);
+        assert_eq!(container_mounts(&settings(), |_| false).len(), 2);
+    }
+
+    #[test]
+    fn spec_carries_name_env_and_host_gateway() {
+        let spec = container_spec(&settings(), container_name(1700000000000, 3), pairs(&[("A", "1")]), vec![]);
+        assert_eq!(spec.name, "mercury-1700000000000-3");
+        assert_eq!(spec.env, ["A=1"]);
+        assert_eq!(spec.extra_hosts, ["host.docker.internal:host-gateway"]);
+        assert_eq!(spec.image, "mercury-agent:latest");
+    }
+}
