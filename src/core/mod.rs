@@ -9,6 +9,7 @@ pub mod mime;
 pub mod outbox;
 pub mod outcome;
 pub mod output;
+pub mod paths;
 pub mod payload;
 pub mod pull_log;
 pub mod registry;

@@ -87,7 +87,8 @@ pub async fn run_reply(engine: Engine, log: Logger, control: Arc<RunControl>, pl
             CredentialSource::Host(resolve) => resolve.await?,
         };
         let env = container_env(&settings, &request, &host_env, token.as_deref())?;
-        let mounts = container_mounts(&settings, |p: &Path| p.exists());
+        let package_root = settings.package_root.locate();
+        let mounts = container_mounts(&settings, package_root.as_deref(), |p: &Path| p.exists());
         Ok::<_, RunError>(container_spec(&settings, container.clone(), env, mounts))
     };
     let spec = match prepared.await {
@@ -104,8 +105,10 @@ pub async fn run_reply(engine: Engine, log: Logger, control: Arc<RunControl>, pl
         Ok(id) => id,
         Err(e) => return refused(&log, started, e, None),
     };
-    let cleanup = spawn_removal(engine.clone(), log.clone(), id.clone());
-    let (ending, output) = match drive(&engine, &log, &control, &id, payload, deadline).await {
+    let driven = drive(&engine, &log, &control, &id, payload, deadline).await;
+    // Removal starts once the container has ended and runs beside the rest of the reply.
+    let cleanup = spawn_removal(engine.clone(), log.clone(), id);
+    let (ending, output) = match driven {
         Ok(done) => done,
         Err(e) => return refused(&log, started, e, Some(cleanup)),
     };

@@ -11,15 +11,14 @@ use super::outbox::now_ms;
 use super::pull_log::PullLog;
 use super::registry::{Registry, RunGuard};
 use super::run::{run_reply, ReplyPlan, RunReport};
-use super::spec::{container_name, RunnerSettings};
+use super::spec::container_name;
 use crate::fields;
 
 /// The seed's bound on `docker pull`.
 const PULL_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub struct Runner {
-    settings: RunnerSettings,
-    image_override: Mutex<Option<String>>,
+    image: Mutex<String>,
     engine: Engine,
     registry: Registry,
     counter: AtomicU64,
@@ -50,10 +49,9 @@ pub fn custom_image_warning(image: &str) -> Option<(&'static str, Fields)> {
 
 impl Runner {
     /// Connects to nothing yet: the engine is reached on first use.
-    pub fn new(settings: RunnerSettings, endpoint: Option<String>, log: Logger) -> Self {
+    pub fn new(image: String, endpoint: Option<String>, log: Logger) -> Self {
         Self {
-            settings,
-            image_override: Mutex::new(None),
+            image: Mutex::new(image),
             engine: Engine::new(endpoint),
             registry: Registry::default(),
             counter: AtomicU64::new(0),
@@ -61,13 +59,13 @@ impl Runner {
         }
     }
 
+    /// The image runs use now: the last `set_image`, else the configured one.
     pub fn image(&self) -> String {
-        let guard = self.image_override.lock().unwrap_or_else(|p| p.into_inner());
-        guard.clone().unwrap_or_else(|| self.settings.image.clone())
+        self.image.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn set_image(&self, image: String) {
-        *self.image_override.lock().unwrap_or_else(|p| p.into_inner()) = Some(image);
+        *self.image.lock().unwrap_or_else(|p| p.into_inner()) = image;
     }
 
     pub fn registry(&self) -> &Registry {
@@ -76,11 +74,6 @@ impl Runner {
 
     pub fn endpoint(&self) -> &str {
         self.engine.endpoint()
-    }
-
-    /// The settings a run started now uses (with the current image).
-    pub fn settings(&self) -> RunnerSettings {
-        RunnerSettings { image: self.image(), ..self.settings.clone() }
     }
 
     /// Registers a run of `space_id` and names its container.

@@ -18,7 +18,7 @@ pub struct RunnerSettings {
     pub model_provider: String,
     pub auth_path: Option<PathBuf>,
     pub port: String,
-    pub package_root: PathBuf,
+    pub package_root: PackageRoot,
     /// Memory limit in bytes for each container; None leaves the engine's default.
     pub memory_limit: Option<i64>,
 }
@@ -27,6 +27,28 @@ impl RunnerSettings {
     /// `config.authPath ?? <globalDir>/auth.json`.
     pub fn auth_path(&self) -> PathBuf {
         self.auth_path.clone().unwrap_or_else(|| self.global_dir.join("auth.json"))
+    }
+}
+
+/// Whose `README.md` and `docs/` are mounted into the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageRoot {
+    /// Given by the host.
+    Dir(PathBuf),
+    /// The folder of the nearest `package.json` above this script (the host's main).
+    NearestTo(PathBuf),
+    /// Unknown: no docs are mounted.
+    None,
+}
+
+impl PackageRoot {
+    /// Touches the file system, so call it off the JavaScript thread.
+    pub fn locate(&self) -> Option<PathBuf> {
+        match self {
+            PackageRoot::Dir(dir) => Some(dir.clone()),
+            PackageRoot::NearestTo(script) => super::paths::package_root_of(script),
+            PackageRoot::None => None,
+        }
     }
 }
 
@@ -134,16 +156,17 @@ impl EnvList {
 
 /// The container's mounts. The docs mounts are left out when their source is
 /// missing, instead of letting the engine create an empty folder in its place.
-pub fn container_mounts(settings: &RunnerSettings, exists: impl Fn(&Path) -> bool) -> Vec<BindMount> {
+pub fn container_mounts(settings: &RunnerSettings, package_root: Option<&Path>, exists: impl Fn(&Path) -> bool) -> Vec<BindMount> {
     let mut mounts = vec![
         BindMount { source: path_text(&settings.spaces_dir), target: "/spaces", read_only: false },
         BindMount { source: path_text(&settings.global_dir), target: "/root/.pi/agent", read_only: false },
     ];
-    let readme = settings.package_root.join("README.md");
+    let Some(package_root) = package_root else { return mounts };
+    let readme = package_root.join("README.md");
     if exists(&readme) {
         mounts.push(BindMount { source: path_text(&readme), target: "/docs/mercury/README.md", read_only: true });
     }
-    let docs = settings.package_root.join("docs");
+    let docs = package_root.join("docs");
     if exists(&docs) {
         mounts.push(BindMount { source: path_text(&docs), target: "/docs/mercury/docs", read_only: true });
     }
@@ -179,7 +202,7 @@ mod tests {
             model_provider: "anthropic".into(),
             auth_path: None,
             port: "8787".into(),
-            package_root: "/pkg".into(),
+            package_root: PackageRoot::Dir("/pkg".into()),
             memory_limit: None,
         }
     }
@@ -286,7 +309,9 @@ mod tests {
 
     #[test]
     fn docs_mounts_only_when_their_source_exists() {
-        let all = container_mounts(&settings(), |_| true);
+        let root = settings().package_root.locate();
+        let root = root.as_deref();
+        let all = container_mounts(&settings(), root, |_| true);
         assert_eq!(
             all,
             vec![
@@ -296,9 +321,10 @@ mod tests {
                 BindMount { source: "/pkg/docs".into(), target: "/docs/mercury/docs", read_only: true },
             ]
         );
-        let no_docs = container_mounts(&settings(), |p| !p.ends_with("docs"));
+        let no_docs = container_mounts(&settings(), root, |p| !p.ends_with("docs"));
         assert_eq!(no_docs.len(), 3);
-        assert_eq!(container_mounts(&settings(), |_| false).len(), 2);
+        assert_eq!(container_mounts(&settings(), root, |_| false).len(), 2);
+        assert_eq!(container_mounts(&settings(), None, |_| true).len(), 2);
     }
 
     #[test]

@@ -1,0 +1,122 @@
+//! Reading typed fields off JavaScript objects, with messages that name the field.
+
+use napi::bindgen_prelude::{FromNapiValue, Object, Unknown};
+use napi::bindgen_prelude::JsObjectValue;
+use napi::{JsValue, ValueType};
+
+/// A field's value, or a message saying what was wrong with it.
+pub type FieldResult<T> = std::result::Result<T, String>;
+
+fn get<'env>(obj: &Object<'env>, name: &str) -> FieldResult<Unknown<'env>> {
+    obj.get_named_property::<Unknown>(name).map_err(|e| format!("cannot read {name}: {e}"))
+}
+
+fn type_name(value: &Unknown) -> &'static str {
+    match value.get_type() {
+        Ok(ValueType::Null) => "null",
+        Ok(ValueType::Undefined) => "undefined",
+        Ok(ValueType::Boolean) => "a boolean",
+        Ok(ValueType::Number) => "a number",
+        Ok(ValueType::String) => "a string",
+        Ok(ValueType::Symbol) => "a symbol",
+        Ok(ValueType::Object) => "an object",
+        Ok(ValueType::Function) => "a function",
+        Ok(ValueType::BigInt) => "a bigint",
+        _ => "an unknown value",
+    }
+}
+
+fn is_type(value: &Unknown, expected: ValueType) -> bool {
+    value.get_type().map(|t| t == expected).unwrap_or(false)
+}
+
+fn is_nothing(value: &Unknown) -> bool {
+    matches!(value.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null))
+}
+
+fn convert<T: FromNapiValue>(value: Unknown) -> FieldResult<T> {
+    // SAFETY: the value belongs to the live env it was read from.
+    unsafe { T::from_napi_value(value.value().env, value.raw()) }.map_err(|e| e.to_string())
+}
+
+/// `undefined` or `null` give None; any other non-string is an error.
+pub fn opt_string(obj: &Object, name: &str, what: &str) -> FieldResult<Option<String>> {
+    let value = get(obj, name)?;
+    if is_nothing(&value) {
+        return Ok(None);
+    }
+    if !is_type(&value, ValueType::String) {
+        return Err(format!("{what}.{name} must be a string, got {}", type_name(&value)));
+    }
+    convert(value).map(Some)
+}
+
+pub fn string(obj: &Object, name: &str, what: &str) -> FieldResult<String> {
+    opt_string(obj, name, what)?.ok_or_else(|| format!("{what}.{name} is required (a string)"))
+}
+
+/// A finite number; None when absent.
+pub fn opt_number(obj: &Object, name: &str, what: &str) -> FieldResult<Option<f64>> {
+    let value = get(obj, name)?;
+    if is_nothing(&value) {
+        return Ok(None);
+    }
+    if !is_type(&value, ValueType::Number) {
+        return Err(format!("{what}.{name} must be a number, got {}", type_name(&value)));
+    }
+    let n: f64 = convert(value)?;
+    if !n.is_finite() {
+        return Err(format!("{what}.{name} must be a finite number"));
+    }
+    Ok(Some(n))
+}
+
+/// An object (not a function); None when absent.
+pub fn opt_object<'env>(obj: &Object<'env>, name: &str, what: &str) -> FieldResult<Option<Object<'env>>> {
+    let value = get(obj, name)?;
+    if is_nothing(&value) {
+        return Ok(None);
+    }
+    if !is_type(&value, ValueType::Object) {
+        return Err(format!("{what}.{name} must be an object, got {}", type_name(&value)));
+    }
+    convert(value).map(Some)
+}
+
+/// Any value that is present (for fields only checked for shape).
+pub fn opt_value<'env>(obj: &Object<'env>, name: &str) -> FieldResult<Option<Unknown<'env>>> {
+    let value = get(obj, name)?;
+    Ok(if is_nothing(&value) { None } else { Some(value) })
+}
+
+/// Checks that a present field is of the given JS type.
+pub fn check_type(value: &Unknown, expected: ValueType, label: &str, expected_text: &str) -> FieldResult<()> {
+    if is_type(value, expected) {
+        Ok(())
+    } else {
+        Err(format!("{label} must be {expected_text}, got {}", type_name(value)))
+    }
+}
+
+pub fn is_array(value: &Unknown) -> bool {
+    value.is_array().unwrap_or(false)
+}
+
+/// The object's own string-valued entries; any other value is an error.
+pub fn string_map(obj: &Object, label: &str) -> FieldResult<Vec<(String, String)>> {
+    let keys = Object::keys(obj).map_err(|e| format!("cannot list {label}: {e}"))?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let value = get(obj, &key)?;
+        if !is_type(&value, ValueType::String) {
+            return Err(format!("{label}.{key} must be a string, got {}", type_name(&value)));
+        }
+        out.push((key, convert(value)?));
+    }
+    Ok(out)
+}
+
+/// Unknown → a typed value the caller already checked.
+pub fn typed<T: FromNapiValue>(value: Unknown) -> FieldResult<T> {
+    convert(value)
+}

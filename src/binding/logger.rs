@@ -1,0 +1,90 @@
+//! The runner's log lines, delivered on the JavaScript thread: to the host's
+//! logger object when it gave one, else to the console in the host's format.
+
+use napi::bindgen_prelude::{FnArgs, Function, Object};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Result, Status};
+use serde_json::Value;
+
+use super::glue;
+use crate::core::log::{iso_timestamp, ConsoleFormat, Fields, Level, LogSink};
+use crate::core::outbox::now_ms;
+
+// Weak: a logger must never keep the host's process alive.
+type HostTsfn = ThreadsafeFunction<(Level, String, Fields), (), FnArgs<(&'static str, String, Value)>, Status, false, true>;
+type ConsoleTsfn = ThreadsafeFunction<(bool, String), (), FnArgs<(bool, String)>, Status, false, true>;
+
+pub enum JsLogSink {
+    Host(HostTsfn),
+    Console { format: ConsoleFormat, tsfn: ConsoleTsfn },
+}
+
+type HostFn<'env> = Function<'env, FnArgs<(&'static str, String, Value)>, ()>;
+type ConsoleFn<'env> = Function<'env, FnArgs<(bool, String)>, ()>;
+
+impl JsLogSink {
+    /// A sink over the host's logger object.
+    pub fn host(env: &Env, logger: &Object) -> Result<Self> {
+        let tsfn = host_fn(env, logger)?
+            .build_threadsafe_function::<(Level, String, Fields)>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|ctx| {
+                let (level, msg, fields) = ctx.value;
+                Ok(FnArgs::from((level.method(), msg, Value::Object(fields))))
+            })?;
+        Ok(JsLogSink::Host(tsfn))
+    }
+
+    /// A sink writing the host's console format through `console.log`/`console.error`.
+    pub fn console(env: &Env, format: ConsoleFormat) -> Result<Self> {
+        let sink: ConsoleFn = glue::func(env, "consoleSink")?;
+        let tsfn = sink
+            .build_threadsafe_function::<(bool, String)>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
+        Ok(JsLogSink::Console { format, tsfn })
+    }
+}
+
+fn host_fn<'env>(env: &'env Env, logger: &Object) -> Result<HostFn<'env>> {
+    let make: Function<FnArgs<(Object,)>, HostFn> = glue::func(env, "loggerSink")?;
+    make.call((*logger,).into())
+}
+
+/// Logs one line right now, on the JavaScript thread (for the constructor,
+/// whose warning the host expects before `new` returns).
+pub fn log_now(env: &Env, logger: Option<&Object>, format: ConsoleFormat, level: Level, msg: &str, fields: Fields) -> Result<()> {
+    match logger {
+        Some(logger) => host_fn(env, logger)?.call((level.method(), msg.to_owned(), Value::Object(fields)).into()),
+        None => match console_line(format, level, msg, &fields) {
+            Some(line) => glue::func::<FnArgs<(bool, String)>, ()>(env, "consoleSink")?.call(line.into()),
+            None => Ok(()),
+        },
+    }
+}
+
+/// `(to stderr, line)`, or None when the level is filtered out.
+fn console_line(format: ConsoleFormat, level: Level, msg: &str, fields: &Fields) -> Option<(bool, String)> {
+    if !format.enabled(level) {
+        return None;
+    }
+    Some((level >= Level::Warn, format.format(&iso_timestamp(now_ms()), level, msg, fields)))
+}
+
+impl LogSink for JsLogSink {
+    fn log(&self, level: Level, msg: &str, fields: Fields) {
+        // NonBlocking on an unbounded queue: a slow console never stalls a run.
+        match self {
+            JsLogSink::Host(tsfn) => {
+                tsfn.call((level, msg.to_owned(), fields), ThreadsafeFunctionCallMode::NonBlocking);
+            }
+            JsLogSink::Console { format, tsfn } => {
+                if let Some(line) = console_line(*format, level, msg, &fields) {
+                    tsfn.call(line, ThreadsafeFunctionCallMode::NonBlocking);
+                }
+            }
+        }
+    }
+}
