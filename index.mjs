@@ -1,8 +1,7 @@
-// ESM entry: Node's CommonJS export detection cannot see ContainerError (the
-// addon defines it at load time), so name both exports here.
+// ESM entry: the same module as main.js, with its exports named for Node's ESM loader.
 import { createRequire } from "node:module";
 
-const binding = createRequire(import.meta.url)("./index.js");
+const binding = createRequire(import.meta.url)("./main.js");
 
 export const AgentContainerRunner = binding.AgentContainerRunner;
 export const ContainerError = binding.ContainerError;

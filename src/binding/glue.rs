@@ -1,4 +1,5 @@
-//! The addon's JavaScript half (`glue.js`), evaluated once per JS environment.
+//! The addon's JavaScript half (`realm.js`), handed over by the package entry
+//! from the importer's realm.
 
 use std::cell::RefCell;
 
@@ -8,24 +9,25 @@ use napi::{Env, Result};
 use serde_json::Value;
 
 thread_local! {
-    // One JS environment per thread; the glue lives as long as it does.
+    // One JS environment per thread. Each realm that loads the package (each
+    // Jest test file) attaches its own; the latest serves, and a replaced one
+    // stays referenced: a handful of small objects for the life of the process.
     static GLUE: RefCell<Option<ObjectRef<false>>> = const { RefCell::new(None) };
 }
 
-const GLUE_SOURCE: &str = include_str!("glue.js");
-
-/// Evaluates the glue and keeps it for this thread's environment.
-pub fn install<'env>(env: &'env Env) -> Result<Object<'env>> {
-    let glue: Object = env.run_script(GLUE_SOURCE)?;
-    let reference = glue.create_ref::<false>()?;
+/// Keeps `realm` as the glue for this thread's environment.
+pub fn attach(realm: &Object) -> Result<()> {
+    let reference = realm.create_ref::<false>()?;
     GLUE.with(|cell| *cell.borrow_mut() = Some(reference));
-    Ok(glue)
+    Ok(())
 }
 
 fn glue<'env>(env: &'env Env) -> Result<Object<'env>> {
     GLUE.with(|cell| match cell.borrow().as_ref() {
         Some(reference) => reference.get_value(env),
-        None => Err(napi::Error::from_reason("the addon's JavaScript glue is not loaded in this environment")),
+        None => Err(napi::Error::from_reason(
+            "load @mercury-ai/container-runner through its package entry (main.js), not index.js",
+        )),
     })
 }
 

@@ -10,15 +10,11 @@ mod logger;
 mod runner;
 
 use napi::bindgen_prelude::Object;
-use napi::bindgen_prelude::JsObjectValue;
-use napi::{Env, Result};
+use napi::Result;
 use napi_derive::napi;
 
-/// Puts `ContainerError` (a real `Error` subclass, defined in JavaScript) on the exports.
-#[napi(module_exports)]
-pub fn init(mut exports: Object, env: Env) -> Result<()> {
-    let glue = glue::install(&env)?;
-    let class: napi::bindgen_prelude::Unknown = glue.get_named_property("ContainerError")?;
-    exports.set_named_property("ContainerError", class)?;
-    Ok(())
+/// Called by the package entry with `realm.js`, evaluated in the importer's realm.
+#[napi(skip_typescript)]
+pub fn attach_realm(realm: Object) -> Result<()> {
+    glue::attach(&realm)
 }

@@ -1,0 +1,124 @@
+// Shared by every suite; runs under Jest (Node) and `bun test` alike.
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { execFileSync } = require("node:child_process");
+const { AgentContainerRunner, ContainerError } = require("..");
+
+const IMAGE = "mercury-test-agent:latest";
+const REGISTRY = "127.0.0.1:5000";
+
+function tempRoot() {
+  return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "mcr-test-")));
+}
+
+/** A logger object that records every line. */
+function captureLogger() {
+  const lines = [];
+  const logger = {};
+  for (const level of ["debug", "info", "warn", "error"]) {
+    logger[level] = (msg, fields) => lines.push({ level, msg, fields });
+  }
+  return { logger, lines };
+}
+
+/** A runner over fresh folders, with a recording logger; `extraConfig` mimics the host's AppConfig. */
+function makeRunner(overrides = {}, options = {}) {
+  const root = tempRoot();
+  const config = {
+    agentContainerImage: IMAGE,
+    containerTimeoutMs: 30_000,
+    globalDir: path.join(root, "global"),
+    spacesDir: path.join(root, "spaces"),
+    modelProvider: "anthropic",
+    port: 3000,
+    dbPath: path.join(root, "db.sqlite"),
+    ...overrides,
+  };
+  const { logger, lines } = captureLogger();
+  const runner = new AgentContainerRunner(config, { logger, packageRoot: path.join(root, "pkg"), ...options });
+  return { runner, root, config, lines };
+}
+
+function replyInput(ctx, spaceId, extra = {}) {
+  return {
+    spaceId,
+    spaceWorkspace: path.join(ctx.config.spacesDir, spaceId),
+    messages: [],
+    prompt: "hello agent",
+    callerId: "caller-1",
+    ...extra,
+  };
+}
+
+/** A file the fixture agent wrote about what it saw (echo mode). */
+function seen(ctx, spaceId, file) {
+  return fs.readFileSync(path.join(ctx.config.spacesDir, spaceId, "fixture", file), "utf8");
+}
+
+function docker(...args) {
+  return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+function containersNamed(name) {
+  return docker("ps", "-aq", "--filter", `name=^/${name}$`).split("\n").filter(Boolean);
+}
+
+function managedContainers() {
+  return docker("ps", "-aq", "--filter", "label=mercury.managed=true").split("\n").filter(Boolean);
+}
+
+async function waitFor(what, check, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The running container of a runner's only run, once it exists. */
+async function runningContainer(lines) {
+  const started = await waitFor("Container started", () => lines.find((l) => l.msg === "Container started"));
+  return started.fields.container;
+}
+
+async function rejectionOf(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected the promise to reject");
+}
+
+/** Waits until the container of a finished run is gone (its removal runs after the reply settles). */
+async function expectRemoved(name) {
+  await waitFor(`removal of ${name}`, () => containersNamed(name).length === 0);
+}
+
+function containerOf(lines) {
+  const line = lines.find((l) => l.fields && l.fields.container);
+  return line && line.fields.container;
+}
+
+module.exports = {
+  AgentContainerRunner,
+  ContainerError,
+  IMAGE,
+  REGISTRY,
+  tempRoot,
+  captureLogger,
+  makeRunner,
+  replyInput,
+  seen,
+  docker,
+  containersNamed,
+  managedContainers,
+  waitFor,
+  runningContainer,
+  rejectionOf,
+  expectRemoved,
+  containerOf,
+};

@@ -1,0 +1,127 @@
+// The runner's JavaScript half. It is evaluated in the importer's realm, not
+// the addon's: under Jest each test file has its own globals (Error, Set,
+// process.env, console), and the host's runner always used the importer's.
+// So errors built here are `instanceof Error` where the host checks, Sets are
+// recognised, process.env is the one the host's tests set, and console lines
+// reach the console the host's tests capture.
+"use strict";
+
+class ContainerError extends Error {
+  constructor(reason, exitCode, message) {
+    super(message);
+    this.name = "ContainerError";
+    this.reason = reason;
+    this.exitCode = exitCode;
+  }
+
+  static timeout(spaceId) {
+    return new ContainerError("timeout", null, `Container timed out for group ${spaceId}`);
+  }
+
+  static oom(spaceId, exitCode) {
+    return new ContainerError(
+      "oom",
+      exitCode,
+      `Container was killed for group ${spaceId} (exit code ${exitCode}, possibly out of memory)`,
+    );
+  }
+
+  static aborted(spaceId) {
+    return new ContainerError("aborted", null, `Container aborted for group ${spaceId}`);
+  }
+
+  static error(exitCode, output) {
+    return new ContainerError("error", exitCode, `Container failed (exit code ${exitCode}): ${String(output).slice(0, 500)}`);
+  }
+}
+Object.defineProperty(ContainerError.prototype, "name", { value: "ContainerError", writable: true, configurable: true });
+
+// Builds the error a rejected promise carries, from the core's description of it.
+function makeError(kind, d) {
+  switch (kind) {
+    case "timeout":
+      return ContainerError.timeout(d.spaceId);
+    case "aborted":
+      return ContainerError.aborted(d.spaceId);
+    case "oom": {
+      const e = ContainerError.oom(d.spaceId, d.exitCode);
+      e.oomKilled = d.oomKilled === true;
+      return e;
+    }
+    case "error":
+      return ContainerError.error(d.exitCode, d.output);
+    case "type":
+      return new TypeError(d.message);
+    default:
+      return d.cause === undefined ? new Error(d.message) : new Error(d.message, { cause: new Error(d.cause) });
+  }
+}
+
+// The payload exactly as the host's runner wrote it: JSON.stringify of the
+// whole input, with the workspace seen from the container and a default role.
+function payload(input, spaceWorkspace, callerRole) {
+  return JSON.stringify({ ...input, spaceWorkspace, callerRole });
+}
+
+// process.env's MERCURY_* entries, read at call time like the host's runner.
+function mercuryEnv() {
+  const out = [];
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith("MERCURY_") && typeof value === "string") out.push([name, value]);
+  }
+  return out;
+}
+
+function envVar(name) {
+  const value = process.env[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+function mainScript() {
+  return typeof process.argv[1] === "string" ? process.argv[1] : undefined;
+}
+
+// A Set's members; null when `value` is not a Set (of any realm).
+function setMembers(value) {
+  if (value instanceof Set) return Array.from(value);
+  try {
+    return Array.from(Set.prototype.values.call(value));
+  } catch {
+    return null;
+  }
+}
+
+// Method looked up at call time, so spies installed after construction still see the lines.
+function loggerSink(logger) {
+  return function (level, msg, fields) {
+    try {
+      const method = logger[level];
+      if (typeof method === "function") method.call(logger, msg, fields);
+    } catch {
+      // A failing host logger must not take the process down from a callback.
+    }
+  };
+}
+
+function consoleSink(toStderr, line) {
+  try {
+    if (toStderr) console.error(line);
+    else console.log(line);
+  } catch {
+    // As above.
+  }
+}
+
+// Calls the host's resolver: a synchronous throw becomes a rejection, and
+// whatever it resolves to must be a string or nothing.
+function callResolver(resolve, request) {
+  return new Promise((ok) => ok(resolve(request))).then((value) => {
+    if (value === undefined || value === null) return undefined;
+    if (typeof value === "string") return value;
+    throw new TypeError(`resolveCredential must resolve to a string or undefined, got ${typeof value}`);
+  });
+}
+
+function noop() {}
+
+module.exports = { ContainerError, makeError, payload, mercuryEnv, envVar, mainScript, setMembers, loggerSink, consoleSink, callResolver, noop };
