@@ -23,6 +23,9 @@ build() { # <context folder> <tag>
 targets="${1:-all}"
 if [ "$targets" = all ] || [ "$targets" = test ]; then
   build "$root/__test__/fixtures/agent" mercury-test-agent:latest
+  DOCKER_BUILDKIT=0 docker build -q -t mercury-test-agent:badbind -f "$root/__test__/fixtures/badbind.Dockerfile" "$root/__test__/fixtures" >/dev/null 2>&1 \
+    || { echo "[build-images] badbind variant failed" >&2; exit 1; }
+  echo "[build-images] mercury-test-agent:badbind"
 fi
 if [ "$targets" = all ] || [ "$targets" = demo ]; then
   build "$root/demo/agent" mercury-agent:demo

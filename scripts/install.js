@@ -64,6 +64,10 @@ function main() {
   }
   const dest = path.join(pkgDir, target);
   fs.copyFileSync(built, dest);
+  if (!process.env.CARGO_TARGET_DIR) {
+    // cargo's build tree is hundreds of MiB: keep only the addon in node_modules.
+    fs.rmSync(path.join(pkgDir, "target"), { recursive: true, force: true });
+  }
   if (!bindingLoads()) {
     say(`built ${target}, but it does not load: run node -e 'require("@mercury-ai/container-runner")' to see why`);
     return 1;

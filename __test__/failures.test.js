@@ -1,0 +1,181 @@
+// How runs end badly: timeout, abort, killAll, exit codes, engine refusals,
+// bad input. Every failure of the container is a ContainerError built in the
+// caller's realm.
+const fs = require("node:fs");
+const path = require("node:path");
+const h = require("./helpers");
+
+const T = 60_000;
+
+function expectContainerError(e, reason, exitCode, message) {
+  expect(e).toBeInstanceOf(h.ContainerError);
+  expect(e).toBeInstanceOf(Error);
+  expect(e.name).toBe("ContainerError");
+  expect(e.reason).toBe(reason);
+  expect(e.exitCode).toBe(exitCode);
+  expect(e.message).toBe(message);
+  expect(typeof e.stack).toBe("string");
+}
+
+describe("ContainerError", () => {
+  test("the class's own factories and constructor", () => {
+    expectContainerError(h.ContainerError.timeout("s"), "timeout", null, "Container timed out for group s");
+    expectContainerError(h.ContainerError.aborted("s"), "aborted", null, "Container aborted for group s");
+    expectContainerError(
+      h.ContainerError.oom("s", 137),
+      "oom",
+      137,
+      "Container was killed for group s (exit code 137, possibly out of memory)",
+    );
+    expectContainerError(h.ContainerError.error(2, "x".repeat(600)), "error", 2, `Container failed (exit code 2): ${"x".repeat(500)}`);
+    expectContainerError(new h.ContainerError("error", 1, "custom"), "error", 1, "custom");
+  });
+});
+
+describe("failures", () => {
+  test("timeout: the container is killed and the reply rejects with ContainerError.timeout", async () => {
+    const ctx = h.makeRunner({ containerTimeoutMs: 1500 });
+    const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "slow", { extraEnv: { FIXTURE_MODE: "sleep" } })));
+    expectContainerError(e, "timeout", null, "Container timed out for group slow");
+    const warn = ctx.lines.find((l) => l.msg === "Container timeout, killing");
+    expect(warn).toMatchObject({ level: "warn", fields: { event: "container.timeout", spaceId: "slow" } });
+    const end = ctx.lines.find((l) => l.msg === "Container exited");
+    expect(end.level).toBe("warn");
+    expect(end.fields).toMatchObject({ event: "container.end", reason: "timeout", exitCode: 137, spaceId: "slow" });
+    expect(typeof end.fields.durationMs).toBe("number");
+    expect(ctx.runner.isRunning("slow")).toBe(false);
+    await h.expectRemoved(end.fields.container);
+  }, T);
+
+  test("a 1 ms timeout still settles as a timeout and leaves nothing behind", async () => {
+    const ctx = h.makeRunner({ containerTimeoutMs: 1 });
+    const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "tiny", { extraEnv: { FIXTURE_MODE: "sleep" } })));
+    expectContainerError(e, "timeout", null, "Container timed out for group tiny");
+    const name = h.containerOf(ctx.lines);
+    if (name) await h.expectRemoved(name);
+  }, T);
+
+  test("abort: returns true at once, the reply rejects with ContainerError.aborted", async () => {
+    const ctx = h.makeRunner();
+    expect(ctx.runner.abort("nobody")).toBe(false);
+    const run = ctx.runner.reply(h.replyInput(ctx, "ab", { extraEnv: { FIXTURE_MODE: "sleep" } }));
+    const name = await h.runningContainer(ctx.lines);
+    expect(ctx.runner.abort("ab")).toBe(true);
+    expect(ctx.runner.abort("ab")).toBe(true); // still in flight until the promise settles
+    const e = await h.rejectionOf(run);
+    expectContainerError(e, "aborted", null, "Container aborted for group ab");
+    const end = ctx.lines.find((l) => l.msg === "Container exited");
+    expect(end).toMatchObject({ level: "info", fields: { reason: "aborted", event: "container.end" } });
+    expect(ctx.runner.abort("ab")).toBe(false);
+    await h.expectRemoved(name);
+  }, T);
+
+  test("abort right after reply() is called, before any container exists", async () => {
+    const ctx = h.makeRunner();
+    const run = ctx.runner.reply(h.replyInput(ctx, "early", { extraEnv: { FIXTURE_MODE: "sleep" } }));
+    expect(ctx.runner.abort("early")).toBe(true);
+    const e = await h.rejectionOf(run);
+    expectContainerError(e, "aborted", null, "Container aborted for group early");
+    const name = h.containerOf(ctx.lines);
+    if (name) await h.expectRemoved(name);
+  }, T);
+
+  test("killAll: returns at once and every run rejects as aborted", async () => {
+    const ctx = h.makeRunner();
+    const spaces = ["k1", "k2", "k3"];
+    const runs = spaces.map((s) => ctx.runner.reply(h.replyInput(ctx, s, { extraEnv: { FIXTURE_MODE: "sleep" } })));
+    await h.waitFor("three containers", () => ctx.lines.filter((l) => l.msg === "Container started").length === 3);
+    expect(ctx.runner.getActiveSpaces().sort()).toEqual(spaces);
+    expect(ctx.runner.killAll()).toBeUndefined();
+    const errors = await Promise.all(runs.map(h.rejectionOf));
+    errors.forEach((e, i) => expectContainerError(e, "aborted", null, `Container aborted for group ${spaces[i]}`));
+    expect(ctx.runner.activeCount).toBe(0);
+    for (const l of ctx.lines.filter((l) => l.msg === "Container started")) await h.expectRemoved(l.fields.container);
+  }, T);
+
+  test("exit code 137: ContainerError.oom", async () => {
+    const ctx = h.makeRunner();
+    const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "oom", { extraEnv: { FIXTURE_MODE: "exit137" } })));
+    expectContainerError(e, "oom", 137, "Container was killed for group oom (exit code 137, possibly out of memory)");
+    const end = ctx.lines.find((l) => l.msg === "Container exited");
+    expect(end).toMatchObject({ level: "error", fields: { reason: "oom", exitCode: 137 } });
+  }, T);
+
+  test("another non-zero exit: ContainerError.error with stderr", async () => {
+    const ctx = h.makeRunner();
+    const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "fail", { extraEnv: { FIXTURE_MODE: "stderr-fail" } })));
+    expectContainerError(e, "error", 3, "Container failed (exit code 3): boom on stderr\n");
+    const end = ctx.lines.find((l) => l.msg === "Container exited");
+    expect(end).toMatchObject({ level: "error", fields: { reason: "error", exitCode: 3 } });
+  }, T);
+
+  test("a non-zero exit with empty stderr quotes stdout", async () => {
+    const ctx = h.makeRunner();
+    const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "fail2", { extraEnv: { FIXTURE_MODE: "stdout-fail" } })));
+    expectContainerError(e, "error", 4, "Container failed (exit code 4): only stdout here\n");
+  }, T);
+
+  test("engine refusal: an image that cannot be pulled is exit code 125", async () => {
+    const image = "127.0.0.1:5999/mercury-missing:1";
+    const ctx = h.makeRunner({ agentContainerImage: image });
+    const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "noimg")));
+    expect(e).toBeInstanceOf(h.ContainerError);
+    expect(e.reason).toBe("error");
+    expect(e.exitCode).toBe(125);
+    expect(e.message.startsWith(`Container failed (exit code 125): Unable to find image '${image}' locally`)).toBe(true);
+    expect(ctx.lines.find((l) => l.msg === "Agent image not found locally, pulling...")).toBeDefined();
+    expect(ctx.lines.find((l) => l.msg === "Container started")).toBeUndefined();
+  }, T);
+
+  test("engine refusal: a bind the engine cannot mount is exit code 125, and the container is removed", async () => {
+    // The badbind image has a directory where the README file is mounted.
+    const ctx = h.makeRunner({ agentContainerImage: "mercury-test-agent:badbind" });
+    const pkg = path.join(ctx.root, "pkg");
+    fs.mkdirSync(pkg, { recursive: true });
+    fs.writeFileSync(path.join(pkg, "README.md"), "# readme\n");
+    const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "badbind")));
+    expect(e).toBeInstanceOf(h.ContainerError);
+    expect(e.exitCode).toBe(125);
+    expect(e.message).toMatch(/^Container failed \(exit code 125\): .*(not a directory|mount)/s);
+    const end = ctx.lines.find((l) => l.msg === "Container exited");
+    expect(end).toMatchObject({ level: "error", fields: { exitCode: 125, reason: "error" } });
+    await h.expectRemoved(end.fields.container);
+  }, T);
+});
+
+describe("bad input", () => {
+  const cases = [
+    ["not an object", null, /reply input must be an object/],
+    ["no spaceId", { spaceWorkspace: "/w", messages: [], prompt: "p", callerId: "c" }, /input\.spaceId is required/],
+    ["a numeric spaceId", { spaceId: 5, spaceWorkspace: "/w", messages: [], prompt: "p", callerId: "c" }, /input\.spaceId must be a string, got a number/],
+    ["messages not an array", { spaceId: "s", spaceWorkspace: "/w", messages: "x", prompt: "p", callerId: "c" }, /input\.messages must be an array/],
+    ["a non-string extraEnv value", { spaceId: "s", spaceWorkspace: "/w", messages: [], prompt: "p", callerId: "c", extraEnv: { A: 1 } }, /input\.extraEnv\.A must be a string, got a number/],
+    ["claimedEnvSources as an array", { spaceId: "s", spaceWorkspace: "/w", messages: [], prompt: "p", callerId: "c", claimedEnvSources: ["MERCURY_A"] }, /claimedEnvSources must be a Set/],
+    ["an env name with =", { spaceId: "s", spaceWorkspace: "/w", messages: [], prompt: "p", callerId: "c", extraEnv: { "A=B": "x" } }, /invalid environment variable name/],
+  ];
+  for (const [what, input, message] of cases) {
+    test(`${what}: a TypeError, and no run`, async () => {
+      const ctx = h.makeRunner();
+      const e = await h.rejectionOf(ctx.runner.reply(input));
+      expect(e).toBeInstanceOf(TypeError);
+      expect(e.message).toMatch(message);
+      expect(ctx.runner.activeCount).toBe(0);
+      expect(ctx.lines.find((l) => l.msg === "Container started")).toBeUndefined();
+    });
+  }
+
+  test("a config missing a field a run needs: the runner constructs, reply names the field", async () => {
+    const ctx = h.makeRunner();
+    const partial = new h.AgentContainerRunner({ agentContainerImage: "test" }, { logger: { debug() {}, info() {}, warn() {}, error() {} } });
+    const e = await h.rejectionOf(partial.reply(h.replyInput(ctx, "partial")));
+    expect(e).toBeInstanceOf(TypeError);
+    expect(e.message).toBe("config.containerTimeoutMs is required to run an agent");
+  });
+
+  test("a config field of the wrong type throws a TypeError from the constructor", () => {
+    expect(() => new h.AgentContainerRunner({ agentContainerImage: 42 })).toThrow(TypeError);
+    expect(() => new h.AgentContainerRunner({ agentContainerImage: "x", containerTimeoutMs: "soon" })).toThrow(
+      "config.containerTimeoutMs must be a number, got a string",
+    );
+  });
+});
