@@ -1,0 +1,173 @@
+// ensureImage, cleanupOrphans, the registry of runs, and the class's surface.
+const h = require("./helpers");
+
+const T = 90_000;
+const PULL_IMAGE = `${h.REGISTRY}/mercury-test-agent:pull`;
+
+function removeLocal(image) {
+  try {
+    h.docker("rmi", "-f", image);
+  } catch {
+    // not there
+  }
+}
+
+describe("ensureImage", () => {
+  test("an image already present: debug line, no pull", async () => {
+    const ctx = h.makeRunner();
+    await ctx.runner.ensureImage();
+    expect(ctx.lines).toContainEqual({ level: "debug", msg: "Agent image found locally", fields: { image: h.IMAGE } });
+    expect(ctx.lines.find((l) => /pull/i.test(l.msg))).toBeUndefined();
+  }, T);
+
+  test("a missing image is pulled from the registry, with progress lines", async () => {
+    removeLocal(PULL_IMAGE);
+    const ctx = h.makeRunner({ agentContainerImage: PULL_IMAGE });
+    await ctx.runner.ensureImage();
+    expect(ctx.lines[ctx.lines.length - 1]).toEqual({ level: "info", msg: "Agent image pulled successfully", fields: { image: PULL_IMAGE } });
+    expect(ctx.lines).toContainEqual({ level: "info", msg: "Agent image not found locally, pulling...", fields: { image: PULL_IMAGE } });
+    const progress = ctx.lines.filter((l) => l.msg === "Pulling agent image");
+    expect(progress.length).toBeGreaterThan(2);
+    expect(progress.some((l) => l.fields.layer && /complete/i.test(l.fields.status))).toBe(true);
+    expect(h.docker("image", "inspect", "--format", "{{.Id}}", PULL_IMAGE)).toMatch(/^sha256:/);
+  }, T);
+
+  test("a failed pull rejects with the host's exact message", async () => {
+    const image = "127.0.0.1:5999/nothing-here:1";
+    const ctx = h.makeRunner({ agentContainerImage: image });
+    const e = await h.rejectionOf(ctx.runner.ensureImage());
+    expect(e).toBeInstanceOf(Error);
+    expect(e).not.toBeInstanceOf(h.ContainerError);
+    expect(e.message).toBe(`Failed to pull agent image: ${image}\nRun manually: docker pull ${image}`);
+  }, T);
+
+  test("reply pulls a missing image first, as docker run does", async () => {
+    removeLocal(PULL_IMAGE);
+    const ctx = h.makeRunner({ agentContainerImage: PULL_IMAGE });
+    const result = await ctx.runner.reply(h.replyInput(ctx, "pulled"));
+    expect(result.reply).toBe("pong");
+    expect(ctx.lines.find((l) => l.msg === "Agent image pulled successfully")).toBeDefined();
+  }, T);
+
+  test("setImage overrides the configured image; the image getter tells which", async () => {
+    const ctx = h.makeRunner({ agentContainerImage: "mercury-agent:none" });
+    expect(ctx.runner.image).toBe("mercury-agent:none");
+    ctx.runner.setImage(h.IMAGE);
+    expect(ctx.runner.image).toBe(h.IMAGE);
+    await ctx.runner.ensureImage();
+    expect((await ctx.runner.reply(h.replyInput(ctx, "setimage"))).reply).toBe("pong");
+  }, T);
+});
+
+describe("cleanupOrphans", () => {
+  test("removes every labelled container, running or stopped, and counts them", async () => {
+    // Earlier runs' containers are removed in the background; let that finish first.
+    await h.waitFor("earlier runs' removal", () => h.managedContainers().length === 0);
+    const stopped = h.docker("create", "--label", "mercury.managed=true", h.IMAGE);
+    const running = h.docker("run", "-d", "--label", "mercury.managed=true", "-e", "FIXTURE_MODE=sleep", "-i", h.IMAGE);
+    const unrelated = h.docker("create", h.IMAGE);
+    try {
+      const ctx = h.makeRunner();
+      expect(await ctx.runner.cleanupOrphans()).toBe(2);
+      expect(ctx.lines).toContainEqual({ level: "info", msg: "Found orphaned containers, cleaning up", fields: { count: 2 } });
+      expect(ctx.lines).toContainEqual({ level: "info", msg: "Cleaned up orphaned containers", fields: { count: 2 } });
+      expect(h.docker("ps", "-aq", "--no-trunc", "--filter", `id=${stopped}`)).toBe("");
+      expect(h.docker("ps", "-aq", "--no-trunc", "--filter", `id=${running}`)).toBe("");
+      expect(h.docker("ps", "-aq", "--no-trunc", "--filter", `id=${unrelated}`)).toBe(unrelated);
+      expect(await ctx.runner.cleanupOrphans()).toBe(0);
+    } finally {
+      h.docker("rm", "-f", unrelated);
+    }
+  }, T);
+
+  test("leaves this runner's own runs in flight alone", async () => {
+    const ctx = h.makeRunner();
+    const run = ctx.runner.reply(h.replyInput(ctx, "mine", { extraEnv: { FIXTURE_MODE: "sleep" } }));
+    const name = await h.runningContainer(ctx.lines);
+    expect(await ctx.runner.cleanupOrphans()).toBe(0);
+    expect(h.containersNamed(name)).toHaveLength(1);
+    ctx.runner.abort("mine");
+    await h.rejectionOf(run);
+  }, T);
+});
+
+describe("runs in flight", () => {
+  test("a run counts from the call until its promise settles", async () => {
+    const ctx = h.makeRunner();
+    expect(ctx.runner.isRunning("a")).toBe(false);
+    const run = ctx.runner.reply(h.replyInput(ctx, "a"));
+    expect(ctx.runner.isRunning("a")).toBe(true);
+    expect(ctx.runner.activeCount).toBe(1);
+    expect(ctx.runner.getActiveSpaces()).toEqual(["a"]);
+    let settledWhileRunning = null;
+    await run.then(() => {
+      settledWhileRunning = ctx.runner.isRunning("a");
+    });
+    expect(settledWhileRunning).toBe(false);
+    expect(ctx.runner.activeCount).toBe(0);
+    expect(ctx.runner.getActiveSpaces()).toEqual([]);
+  }, T);
+
+  test("a second reply for a busy space does not clobber the first run's entry", async () => {
+    const ctx = h.makeRunner();
+    const slow = ctx.runner.reply(h.replyInput(ctx, "busy", { extraEnv: { FIXTURE_MODE: "sleep" } }));
+    await h.runningContainer(ctx.lines);
+    const quick = await ctx.runner.reply(h.replyInput(ctx, "busy"));
+    expect(quick.reply).toBe("pong");
+    expect(ctx.runner.isRunning("busy")).toBe(true);
+    expect(ctx.runner.getActiveSpaces()).toEqual(["busy"]);
+    expect(ctx.runner.abort("busy")).toBe(true);
+    expect((await h.rejectionOf(slow)).reason).toBe("aborted");
+    expect(ctx.runner.isRunning("busy")).toBe(false);
+  }, T);
+
+  test("reply can be replaced on an instance, as the host's tests do", async () => {
+    const ctx = h.makeRunner();
+    const calls = [];
+    ctx.runner.reply = async (input) => {
+      calls.push(input.spaceId);
+      return { reply: "mocked", files: [] };
+    };
+    expect(await ctx.runner.reply(h.replyInput(ctx, "mocked"))).toEqual({ reply: "mocked", files: [] });
+    expect(calls).toEqual(["mocked"]);
+    expect(ctx.runner.activeCount).toBe(0);
+  });
+});
+
+describe("construction", () => {
+  test("a custom image gets the host's warning; a mercury-agent image does not", () => {
+    const custom = h.makeRunner({ agentContainerImage: "test" });
+    expect(custom.lines).toEqual([
+      {
+        level: "warn",
+        msg: "Using custom agent image",
+        fields: {
+          image: "test",
+          note: "Ensure image has: bun, pi, agent-browser, napkin, mrctl",
+          docs: "See docs/container-lifecycle.md for custom image requirements",
+        },
+      },
+    ]);
+    expect(h.makeRunner({ agentContainerImage: "mercury-agent:latest" }).lines).toEqual([]);
+    expect(h.makeRunner({ agentContainerImage: "registry.example/team/mercury-agent:2" }).lines).toEqual([]);
+  });
+
+  test("with no engine at the endpoint: constructs, cleanupOrphans resolves 0 with a warning, reply and ensureImage reject naming it", async () => {
+    const endpoint = "unix:///tmp/mercury-no-engine-here.sock";
+    const ctx = h.makeRunner({}, { dockerHost: endpoint });
+    expect(await ctx.runner.cleanupOrphans()).toBe(0);
+    const warn = ctx.lines.find((l) => l.msg === "Docker not found, skipping orphan cleanup");
+    expect(warn.level).toBe("warn");
+    expect(warn.fields.error).toContain(endpoint);
+
+    const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "down")));
+    expect(e).toBeInstanceOf(h.ContainerError);
+    expect(e.exitCode).toBe(125);
+    expect(e.message).toContain(endpoint);
+    expect(ctx.runner.activeCount).toBe(0);
+
+    const pull = await h.rejectionOf(ctx.runner.ensureImage());
+    expect(pull.message).toBe(`Failed to pull agent image: ${h.IMAGE}\nRun manually: docker pull ${h.IMAGE}`);
+    expect(pull.cause.message).toContain(endpoint);
+  }, T);
+});

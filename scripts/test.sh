@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `npm test`: everything, from a fresh clone on a machine with no Docker engine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "Docker engine"
+scripts/ensure-docker.sh
+
+step "npm dependencies"
+if [ ! -x node_modules/.bin/napi ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+command -v bun >/dev/null 2>&1 || npm install -g bun --no-audit --no-fund
+echo "node $(node --version), bun $(bun --version)"
+
+step "addon (release build)"
+npx napi build --platform --release
+if git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --quiet -- index.d.ts index.js; then
+  echo "index.d.ts or index.js differs from what the build generates; commit the generated files" >&2
+  git diff --stat -- index.d.ts index.js >&2
+  exit 1
+fi
+
+step "agent images and the local registry"
+scripts/build-images.sh
+scripts/start-registry.sh
+
+step "Rust unit tests"
+cargo test --quiet
+
+step "TypeScript host type-check"
+scripts/typecheck.sh
+
+step "Jest (Node)"
+npx jest --runInBand
+
+step "bun test"
+bun test __test__ --timeout 90000
+
+step "containers left behind"
+for _ in $(seq 1 100); do
+  left=$(docker ps -aq --filter label=mercury.managed=true | wc -l)
+  [ "$left" -eq 0 ] && break
+  sleep 0.1
+done
+if [ "$left" -ne 0 ]; then
+  echo "$left container(s) labelled mercury.managed=true are left after the suites:" >&2
+  docker ps -a --filter label=mercury.managed=true >&2
+  exit 1
+fi
+echo "none"
+
+step "package: npm pack, install with npm and bun, run"
+scripts/pack-test.sh
