@@ -3,8 +3,10 @@
 
 use std::cell::RefCell;
 
-use napi::bindgen_prelude::{FromNapiValue, Function, JsValuesTupleIntoVec, Object, ObjectRef, Unknown};
 use napi::bindgen_prelude::JsObjectValue;
+use napi::bindgen_prelude::{
+    FromNapiValue, Function, JsValuesTupleIntoVec, Object, ObjectRef, Unknown,
+};
 use napi::{Env, Result};
 use serde_json::Value;
 
@@ -32,7 +34,10 @@ fn glue<'env>(env: &'env Env) -> Result<Object<'env>> {
 }
 
 /// A glue function, typed at the call site.
-pub fn func<'env, Args: JsValuesTupleIntoVec, Ret: FromNapiValue>(env: &'env Env, name: &str) -> Result<Function<'env, Args, Ret>> {
+pub fn func<'env, Args: JsValuesTupleIntoVec, Ret: FromNapiValue>(
+    env: &'env Env,
+    name: &str,
+) -> Result<Function<'env, Args, Ret>> {
     glue(env)?.get_named_property(name)
 }
 
@@ -49,5 +54,9 @@ pub fn make_error(env: &Env, kind: &str, details: Value) -> napi::Error {
 
 /// A `TypeError` for bad input from the host.
 pub fn type_error(env: &Env, message: impl Into<String>) -> napi::Error {
-    make_error(env, "type", serde_json::json!({ "message": message.into() }))
+    make_error(
+        env,
+        "type",
+        serde_json::json!({ "message": message.into() }),
+    )
 }

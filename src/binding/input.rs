@@ -6,7 +6,9 @@ use napi::bindgen_prelude::{FnArgs, Object, Unknown};
 use napi::{Env, ValueType};
 
 use super::glue;
-use super::js_fields::{check_type, is_array, opt_object, opt_string, opt_value, string, string_map, typed, FieldResult};
+use super::js_fields::{
+    check_type, is_array, opt_object, opt_string, opt_value, string, string_map, typed, FieldResult,
+};
 use crate::core::payload::{caller_role, container_workspace};
 use crate::core::spec::ReplyRequest;
 
@@ -56,7 +58,13 @@ pub fn parse_input(env: &Env, input: Unknown, spaces_dir: &str) -> FieldResult<P
         .ok_or("input cannot be written as JSON")?;
 
     Ok(ParsedInput {
-        request: ReplyRequest { space_id, space_workspace, caller_id, extra_env, claimed_env_sources },
+        request: ReplyRequest {
+            space_id,
+            space_workspace,
+            caller_id,
+            extra_env,
+            claimed_env_sources,
+        },
         payload,
     })
 }
@@ -69,7 +77,12 @@ fn claimed(env: &Env, value: Unknown) -> FieldResult<HashSet<String>> {
     members
         .into_iter()
         .map(|m| {
-            check_type(&m, ValueType::String, "each member of input.claimedEnvSources", "a string")?;
+            check_type(
+                &m,
+                ValueType::String,
+                "each member of input.claimedEnvSources",
+                "a string",
+            )?;
             typed::<String>(m)
         })
         .collect()

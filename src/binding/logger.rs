@@ -11,12 +11,23 @@ use crate::core::log::{iso_timestamp, ConsoleFormat, Fields, Level, LogSink};
 use crate::core::outbox::now_ms;
 
 // Weak: a logger must never keep the host's process alive.
-type HostTsfn = ThreadsafeFunction<(Level, String, Fields), (), FnArgs<(&'static str, String, Value)>, Status, false, true>;
-type ConsoleTsfn = ThreadsafeFunction<(bool, String), (), FnArgs<(bool, String)>, Status, false, true>;
+type HostTsfn = ThreadsafeFunction<
+    (Level, String, Fields),
+    (),
+    FnArgs<(&'static str, String, Value)>,
+    Status,
+    false,
+    true,
+>;
+type ConsoleTsfn =
+    ThreadsafeFunction<(bool, String), (), FnArgs<(bool, String)>, Status, false, true>;
 
 pub enum JsLogSink {
     Host(HostTsfn),
-    Console { format: ConsoleFormat, tsfn: ConsoleTsfn },
+    Console {
+        format: ConsoleFormat,
+        tsfn: ConsoleTsfn,
+    },
 }
 
 type HostFn<'env> = Function<'env, FnArgs<(&'static str, String, Value)>, ()>;
@@ -55,22 +66,40 @@ fn host_fn<'env>(env: &'env Env, logger: &Object) -> Result<HostFn<'env>> {
 
 /// Logs one line right now, on the JavaScript thread (for the constructor,
 /// whose warning the host expects before `new` returns).
-pub fn log_now(env: &Env, logger: Option<&Object>, format: ConsoleFormat, level: Level, msg: &str, fields: Fields) -> Result<()> {
+pub fn log_now(
+    env: &Env,
+    logger: Option<&Object>,
+    format: ConsoleFormat,
+    level: Level,
+    msg: &str,
+    fields: Fields,
+) -> Result<()> {
     match logger {
-        Some(logger) => host_fn(env, logger)?.call((level.method(), msg.to_owned(), Value::Object(fields)).into()),
+        Some(logger) => host_fn(env, logger)?
+            .call((level.method(), msg.to_owned(), Value::Object(fields)).into()),
         None => match console_line(format, level, msg, &fields) {
-            Some(line) => glue::func::<FnArgs<(bool, String)>, ()>(env, "consoleSink")?.call(line.into()),
+            Some(line) => {
+                glue::func::<FnArgs<(bool, String)>, ()>(env, "consoleSink")?.call(line.into())
+            }
             None => Ok(()),
         },
     }
 }
 
 /// `(to stderr, line)`, or None when the level is filtered out.
-fn console_line(format: ConsoleFormat, level: Level, msg: &str, fields: &Fields) -> Option<(bool, String)> {
+fn console_line(
+    format: ConsoleFormat,
+    level: Level,
+    msg: &str,
+    fields: &Fields,
+) -> Option<(bool, String)> {
     if !format.enabled(level) {
         return None;
     }
-    Some((level >= Level::Warn, format.format(&iso_timestamp(now_ms()), level, msg, fields)))
+    Some((
+        level >= Level::Warn,
+        format.format(&iso_timestamp(now_ms()), level, msg, fields),
+    ))
 }
 
 impl LogSink for JsLogSink {
@@ -78,7 +107,10 @@ impl LogSink for JsLogSink {
         // NonBlocking on an unbounded queue: a slow console never stalls a run.
         match self {
             JsLogSink::Host(tsfn) => {
-                tsfn.call((level, msg.to_owned(), fields), ThreadsafeFunctionCallMode::NonBlocking);
+                tsfn.call(
+                    (level, msg.to_owned(), fields),
+                    ThreadsafeFunctionCallMode::NonBlocking,
+                );
             }
             JsLogSink::Console { format, tsfn } => {
                 if let Some(line) = console_line(*format, level, msg, &fields) {

@@ -15,7 +15,12 @@ pub enum BuiltinCredential {
 
 /// Decides from the provider, whether the host environment already carries an
 /// Anthropic key or token, and the text of `auth.json` (None when unreadable).
-pub fn builtin_credential(provider: &str, env_has_anthropic_secret: bool, auth_json: Option<&str>, now_ms: u64) -> BuiltinCredential {
+pub fn builtin_credential(
+    provider: &str,
+    env_has_anthropic_secret: bool,
+    auth_json: Option<&str>,
+    now_ms: u64,
+) -> BuiltinCredential {
     if provider != "anthropic" || env_has_anthropic_secret {
         return BuiltinCredential::None;
     }
@@ -41,7 +46,8 @@ pub fn builtin_credential(provider: &str, env_has_anthropic_secret: bool, auth_j
 }
 
 /// The host environment names that make the built-in resolver stand aside.
-pub const ANTHROPIC_SECRET_VARS: [&str; 2] = ["MERCURY_ANTHROPIC_API_KEY", "MERCURY_ANTHROPIC_OAUTH_TOKEN"];
+pub const ANTHROPIC_SECRET_VARS: [&str; 2] =
+    ["MERCURY_ANTHROPIC_API_KEY", "MERCURY_ANTHROPIC_OAUTH_TOKEN"];
 
 #[cfg(test)]
 mod tests {
@@ -50,23 +56,37 @@ mod tests {
     const NOW: u64 = 1_800_000_000_000;
 
     fn auth(expires: u64) -> String {
-        format!(r#"{{"anthropic":{{"type":"oauth","access":"tok-a","refresh":"tok-r","expires":{expires}}}}}"#)
+        format!(
+            r#"{{"anthropic":{{"type":"oauth","access":"tok-a","refresh":"tok-r","expires":{expires}}}}}"#
+        )
     }
 
     #[test]
     fn gives_an_unexpired_token() {
-        assert_eq!(builtin_credential("anthropic", false, Some(&auth(NOW + 1)), NOW), BuiltinCredential::Token("tok-a".into()));
+        assert_eq!(
+            builtin_credential("anthropic", false, Some(&auth(NOW + 1)), NOW),
+            BuiltinCredential::Token("tok-a".into())
+        );
     }
 
     #[test]
     fn an_expired_token_is_reported_not_returned() {
-        assert_eq!(builtin_credential("anthropic", false, Some(&auth(NOW)), NOW), BuiltinCredential::Expired);
+        assert_eq!(
+            builtin_credential("anthropic", false, Some(&auth(NOW)), NOW),
+            BuiltinCredential::Expired
+        );
     }
 
     #[test]
     fn stands_aside_for_env_secrets_and_other_providers() {
-        assert_eq!(builtin_credential("anthropic", true, Some(&auth(NOW + 1)), NOW), BuiltinCredential::None);
-        assert_eq!(builtin_credential("openai", false, Some(&auth(NOW + 1)), NOW), BuiltinCredential::None);
+        assert_eq!(
+            builtin_credential("anthropic", true, Some(&auth(NOW + 1)), NOW),
+            BuiltinCredential::None
+        );
+        assert_eq!(
+            builtin_credential("openai", false, Some(&auth(NOW + 1)), NOW),
+            BuiltinCredential::None
+        );
     }
 
     #[test]
@@ -78,9 +98,15 @@ mod tests {
             Some(r#"{"anthropic":{"type":"api","key":"k"}}"#),
             Some(r#"{"anthropic":{"type":"oauth","access":"a","expires":9999999999999}}"#),
             Some(r#"{"anthropic":{"type":"oauth","access":"a","refresh":"r","expires":"soon"}}"#),
-            Some(r#"{"anthropic":{"type":"oauth","access":1,"refresh":"r","expires":9999999999999}}"#),
+            Some(
+                r#"{"anthropic":{"type":"oauth","access":1,"refresh":"r","expires":9999999999999}}"#,
+            ),
         ] {
-            assert_eq!(builtin_credential("anthropic", false, text, NOW), BuiltinCredential::None, "{text:?}");
+            assert_eq!(
+                builtin_credential("anthropic", false, text, NOW),
+                BuiltinCredential::None,
+                "{text:?}"
+            );
         }
     }
 }

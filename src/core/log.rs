@@ -44,14 +44,20 @@ pub struct Logger {
 
 impl Logger {
     pub fn new(sink: Arc<dyn LogSink>) -> Self {
-        Self { sink, context: Fields::new() }
+        Self {
+            sink,
+            context: Fields::new(),
+        }
     }
 
     /// A logger whose lines also carry `fields`.
     pub fn with(&self, fields: Fields) -> Self {
         let mut context = self.context.clone();
         context.extend(fields);
-        Self { sink: self.sink.clone(), context }
+        Self {
+            sink: self.sink.clone(),
+            context,
+        }
     }
 
     pub fn log(&self, level: Level, msg: &str, fields: Fields) {
@@ -95,7 +101,9 @@ pub struct ConsoleFormat {
 
 impl ConsoleFormat {
     pub fn from_env(format: Option<&str>, level: Option<&str>) -> Self {
-        let json = format.map(|f| f.trim().eq_ignore_ascii_case("json")).unwrap_or(false);
+        let json = format
+            .map(|f| f.trim().eq_ignore_ascii_case("json"))
+            .unwrap_or(false);
         let min_level = match level.map(|l| l.trim().to_ascii_lowercase()).as_deref() {
             Some("debug") => Some(Level::Debug),
             Some("warn") => Some(Level::Warn),
@@ -128,7 +136,12 @@ impl ConsoleFormat {
             line.push_str(k);
             line.push('=');
             match v {
-                Value::String(s) if !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c == '"' || c == '=') => line.push_str(s),
+                Value::String(s)
+                    if !s.is_empty()
+                        && !s.chars().any(|c| c.is_whitespace() || c == '"' || c == '=') =>
+                {
+                    line.push_str(s)
+                }
                 other => line.push_str(&other.to_string()),
             }
         }
@@ -184,7 +197,10 @@ mod tests {
             f.format("2026-01-01T00:00:00.000Z", Level::Info, "Hello", &fields),
             r#"2026-01-01T00:00:00.000Z [INFO ] Hello image=test count=2 note="has spaces""#
         );
-        assert_eq!(f.format("T", Level::Error, "m", &Fields::new()), "T [ERROR] m");
+        assert_eq!(
+            f.format("T", Level::Error, "m", &Fields::new()),
+            "T [ERROR] m"
+        );
     }
 
     #[test]
@@ -197,7 +213,9 @@ mod tests {
     #[test]
     fn level_filter() {
         let info = ConsoleFormat::from_env(None, None);
-        assert!(!info.enabled(Level::Debug) && info.enabled(Level::Info) && info.enabled(Level::Error));
+        assert!(
+            !info.enabled(Level::Debug) && info.enabled(Level::Info) && info.enabled(Level::Error)
+        );
         let warn = ConsoleFormat::from_env(None, Some("WARN"));
         assert!(!warn.enabled(Level::Info) && warn.enabled(Level::Warn));
         let silent = ConsoleFormat::from_env(None, Some("silent"));

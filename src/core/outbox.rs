@@ -40,7 +40,9 @@ pub struct OutboxScan {
 pub fn scan_outbox(outbox: &Path, since_ms: u64) -> io::Result<OutboxScan> {
     let entries = match std::fs::read_dir(outbox) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory => {
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory =>
+        {
             return Ok(OutboxScan::default())
         }
         Err(e) => return Err(e),
@@ -107,7 +109,8 @@ mod tests {
 
     fn set_mtime(path: &Path, ms: u64) {
         let file = fs::File::options().write(true).open(path).unwrap();
-        file.set_modified(UNIX_EPOCH + Duration::from_millis(ms)).unwrap();
+        file.set_modified(UNIX_EPOCH + Duration::from_millis(ms))
+            .unwrap();
     }
 
     #[test]
@@ -160,14 +163,20 @@ mod tests {
         let file = fs::File::create(&big).unwrap();
         file.set_len(MAX_OUTBOX_FILE_BYTES + 1).unwrap();
         let exact = dir.path().join("exact.bin");
-        fs::File::create(&exact).unwrap().set_len(MAX_OUTBOX_FILE_BYTES).unwrap();
+        fs::File::create(&exact)
+            .unwrap()
+            .set_len(MAX_OUTBOX_FILE_BYTES)
+            .unwrap();
 
         let scan = scan_outbox(dir.path(), 0).unwrap();
         assert_eq!(scan.files.len(), 1);
         assert_eq!(scan.files[0].filename, "exact.bin");
         assert_eq!(
             scan.oversized,
-            [OversizedFile { path: big.to_string_lossy().into_owned(), size_bytes: MAX_OUTBOX_FILE_BYTES + 1 }]
+            [OversizedFile {
+                path: big.to_string_lossy().into_owned(),
+                size_bytes: MAX_OUTBOX_FILE_BYTES + 1
+            }]
         );
     }
 }

@@ -18,7 +18,7 @@ enum Span {
     /// could still be the beginning of a marker split across chunks.
     SeekingStart { carry: Vec<u8> },
     /// Inside the span; `body` may end with a partial END marker.
-    InSpan { body: Vec<u8> },
+    Inside { body: Vec<u8> },
     /// The first complete span, still raw.
     Found { body: Vec<u8> },
     /// The span grew past [`MAX_RESULT_BYTES`] without an END.
@@ -49,7 +49,10 @@ impl Head {
     pub fn text(&self) -> String {
         let mut text = String::from_utf8_lossy(&self.bytes).into_owned();
         if self.dropped > 0 {
-            text.push_str(&format!("\n[... {} more bytes of output not kept]", self.dropped));
+            text.push_str(&format!(
+                "\n[... {} more bytes of output not kept]",
+                self.dropped
+            ));
         }
         text
     }
@@ -81,7 +84,7 @@ impl OutputScanner {
                 let mut window = std::mem::take(carry);
                 window.extend_from_slice(chunk);
                 if let Some(at) = find(&window, START_MARKER) {
-                    self.span = Span::InSpan { body: Vec::new() };
+                    self.span = Span::Inside { body: Vec::new() };
                     self.push_span_bytes(&window[at + START_MARKER.len()..]);
                 } else {
                     let keep = partial_suffix(&window, START_MARKER);
@@ -89,13 +92,15 @@ impl OutputScanner {
                     *carry = window;
                 }
             }
-            Span::InSpan { .. } => self.push_span_bytes(chunk),
+            Span::Inside { .. } => self.push_span_bytes(chunk),
             Span::Found { .. } | Span::Overflowed => {}
         }
     }
 
     fn push_span_bytes(&mut self, bytes: &[u8]) {
-        let Span::InSpan { body } = &mut self.span else { return };
+        let Span::Inside { body } = &mut self.span else {
+            return;
+        };
         // Only the new bytes plus a marker's length of old ones can hold the first END.
         let search_from = body.len().saturating_sub(END_MARKER.len() - 1);
         body.extend_from_slice(bytes);
@@ -115,7 +120,9 @@ impl OutputScanner {
     /// The trimmed text between the first START and the first END after it.
     pub fn result(&self) -> ResultSpan {
         match &self.span {
-            Span::Found { body } => ResultSpan::Text(String::from_utf8_lossy(body).trim().to_owned()),
+            Span::Found { body } => {
+                ResultSpan::Text(String::from_utf8_lossy(body).trim().to_owned())
+            }
             Span::Overflowed => ResultSpan::TooLarge,
             _ => ResultSpan::Missing,
         }
@@ -185,7 +192,11 @@ mod tests {
         let out = framed(r#"{"reply":"hi"}"#);
         for chunk in 1..=out.len() {
             let s = scan_in_chunks(&out, chunk);
-            assert_eq!(s.result(), ResultSpan::Text(r#"{"reply":"hi"}"#.into()), "chunk {chunk}");
+            assert_eq!(
+                s.result(),
+                ResultSpan::Text(r#"{"reply":"hi"}"#.into()),
+                "chunk {chunk}"
+            );
         }
     }
 
@@ -193,14 +204,23 @@ mod tests {
     fn first_start_and_first_end_after_it_win() {
         let out = b"x ---MERCURY_CONTAINER_RESULT_END--- ---MERCURY_CONTAINER_RESULT_START--- one ---MERCURY_CONTAINER_RESULT_END--- ---MERCURY_CONTAINER_RESULT_START--- two ---MERCURY_CONTAINER_RESULT_END---";
         for chunk in [1, 3, 7, 1000] {
-            assert_eq!(scan_in_chunks(out, chunk).result(), ResultSpan::Text("one".into()));
+            assert_eq!(
+                scan_in_chunks(out, chunk).result(),
+                ResultSpan::Text("one".into())
+            );
         }
     }
 
     #[test]
     fn start_without_end_or_nothing_at_all_is_missing() {
-        assert_eq!(scan_in_chunks(b"---MERCURY_CONTAINER_RESULT_START--- {}", 4).result(), ResultSpan::Missing);
-        assert_eq!(scan_in_chunks(b"plain text", 4).result(), ResultSpan::Missing);
+        assert_eq!(
+            scan_in_chunks(b"---MERCURY_CONTAINER_RESULT_START--- {}", 4).result(),
+            ResultSpan::Missing
+        );
+        assert_eq!(
+            scan_in_chunks(b"plain text", 4).result(),
+            ResultSpan::Missing
+        );
         assert_eq!(OutputScanner::default().result(), ResultSpan::Missing);
     }
 
@@ -209,7 +229,10 @@ mod tests {
         // A false start ("---MERCURY_CONTAINER_RESULT_S") right before the real one.
         let out = b"---MERCURY_CONTAINER_RESULT_S---MERCURY_CONTAINER_RESULT_START---ok---MERCURY_CONTAINER_RESULT_EN---MERCURY_CONTAINER_RESULT_END---";
         for chunk in 1..=out.len() {
-            assert_eq!(scan_in_chunks(out, chunk).result(), ResultSpan::Text("ok---MERCURY_CONTAINER_RESULT_EN".into()));
+            assert_eq!(
+                scan_in_chunks(out, chunk).result(),
+                ResultSpan::Text("ok---MERCURY_CONTAINER_RESULT_EN".into())
+            );
         }
     }
 
@@ -218,7 +241,10 @@ mod tests {
         let mut out = b"---MERCURY_CONTAINER_RESULT_START---".to_vec();
         out.extend_from_slice(&[0xff, 0xfe, b'a']);
         out.extend_from_slice(b"---MERCURY_CONTAINER_RESULT_END---");
-        assert_eq!(scan_in_chunks(&out, 5).result(), ResultSpan::Text("\u{fffd}\u{fffd}a".into()));
+        assert_eq!(
+            scan_in_chunks(&out, 5).result(),
+            ResultSpan::Text("\u{fffd}\u{fffd}a".into())
+        );
     }
 
     #[test]
@@ -230,10 +256,17 @@ mod tests {
             s.push_stderr(&noise);
         }
         s.push_stdout(&framed(r#"{"reply":"after noise"}"#));
-        assert_eq!(s.result(), ResultSpan::Text(r#"{"reply":"after noise"}"#.into()));
+        assert_eq!(
+            s.result(),
+            ResultSpan::Text(r#"{"reply":"after noise"}"#.into())
+        );
         let text = s.stdout.text();
         assert!(text.starts_with(&"y".repeat(100)));
-        assert!(text.ends_with("more bytes of output not kept]"), "{}", &text[text.len() - 60..]);
+        assert!(
+            text.ends_with("more bytes of output not kept]"),
+            "{}",
+            &text[text.len() - 60..]
+        );
         assert!(s.stderr.text().len() < KEPT_HEAD_BYTES + 100);
         assert!(!s.stderr.is_empty());
     }

@@ -14,7 +14,9 @@ pub struct RunControl {
 
 impl RunControl {
     fn new() -> Self {
-        Self { aborted: watch::Sender::new(false) }
+        Self {
+            aborted: watch::Sender::new(false),
+        }
     }
 
     pub fn abort(&self) {
@@ -56,7 +58,9 @@ pub struct Registry {
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, Runs> {
         // A panic while holding this lock cannot leave the map half-written, so a poisoned lock is still usable.
-        self.runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.runs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Registers a run; it counts until the returned guard is dropped.
@@ -67,9 +71,17 @@ impl Registry {
         let id = runs.next_id;
         runs.by_id.insert(
             id,
-            Entry { space_id: space_id.to_owned(), container: container.to_owned(), control: control.clone() },
+            Entry {
+                space_id: space_id.to_owned(),
+                container: container.to_owned(),
+                control: control.clone(),
+            },
         );
-        RunGuard { registry: self.clone(), id, control }
+        RunGuard {
+            registry: self.clone(),
+            id,
+            control,
+        }
     }
 
     pub fn is_running(&self, space_id: &str) -> bool {
@@ -95,7 +107,11 @@ impl Registry {
 
     /// Container names of the runs in flight.
     pub fn active_containers(&self) -> Vec<String> {
-        self.lock().by_id.values().map(|e| e.container.clone()).collect()
+        self.lock()
+            .by_id
+            .values()
+            .map(|e| e.container.clone())
+            .collect()
     }
 
     /// Signals every run of `space_id`; false when it has none.
@@ -186,6 +202,8 @@ mod tests {
         let reg = Registry::default();
         let a = reg.register("a", "c1");
         reg.abort("a");
-        tokio::time::timeout(std::time::Duration::from_secs(1), a.control().aborted()).await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(1), a.control().aborted())
+            .await
+            .unwrap();
     }
 }

@@ -20,7 +20,9 @@ use super::outcome::{outcome, Ending};
 use super::output::OutputScanner;
 use super::pull_log::PullLog;
 use super::registry::RunControl;
-use super::spec::{container_env, container_mounts, container_spec, ContainerSpec, ReplyRequest, RunnerSettings};
+use super::spec::{
+    container_env, container_mounts, container_spec, ContainerSpec, ReplyRequest, RunnerSettings,
+};
 use crate::fields;
 
 /// How long a killed container may take to go away before the run gives up on it.
@@ -67,16 +69,35 @@ pub struct RunReport {
 
 /// A run aborted after its result was known still rejects as aborted, since
 /// `abort` already told the host it would (a timeout keeps its precedence).
-pub fn settle(result: Result<ContainerResult, RunError>, control: &RunControl, space_id: &str) -> Result<ContainerResult, RunError> {
+pub fn settle(
+    result: Result<ContainerResult, RunError>,
+    control: &RunControl,
+    space_id: &str,
+) -> Result<ContainerResult, RunError> {
     match result {
         Err(RunError::Timeout { .. }) | Err(RunError::Aborted { .. }) => result,
-        _ if control.is_aborted() => Err(RunError::Aborted { space_id: space_id.to_owned() }),
+        _ if control.is_aborted() => Err(RunError::Aborted {
+            space_id: space_id.to_owned(),
+        }),
         other => other,
     }
 }
 
-pub async fn run_reply(engine: Engine, log: Logger, control: Arc<RunControl>, plan: ReplyPlan) -> RunReport {
-    let ReplyPlan { settings, request, payload, host_env, credential, container, started_ms } = plan;
+pub async fn run_reply(
+    engine: Engine,
+    log: Logger,
+    control: Arc<RunControl>,
+    plan: ReplyPlan,
+) -> RunReport {
+    let ReplyPlan {
+        settings,
+        request,
+        payload,
+        host_env,
+        credential,
+        container,
+        started_ms,
+    } = plan;
     let space_id = request.space_id.clone();
     let log = log.with(fields!("spaceId" => space_id, "container" => container));
 
@@ -93,10 +114,18 @@ pub async fn run_reply(engine: Engine, log: Logger, control: Arc<RunControl>, pl
     };
     let spec = match prepared.await {
         Ok(spec) => spec,
-        Err(e) => return RunReport { result: Err(e), cleanup: None },
+        Err(e) => {
+            return RunReport {
+                result: Err(e),
+                cleanup: None,
+            }
+        }
     };
     if control.is_aborted() {
-        return RunReport { result: Err(RunError::Aborted { space_id }), cleanup: None };
+        return RunReport {
+            result: Err(RunError::Aborted { space_id }),
+            cleanup: None,
+        };
     }
 
     let started = Instant::now();
@@ -119,7 +148,10 @@ pub async fn run_reply(engine: Engine, log: Logger, control: Arc<RunControl>, pl
             .map(|files| ContainerResult { reply, files }),
         Err(e) => Err(e),
     };
-    RunReport { result, cleanup: Some(cleanup) }
+    RunReport {
+        result,
+        cleanup: Some(cleanup),
+    }
 }
 
 async fn create_dirs(settings: &RunnerSettings) -> Result<(), RunError> {
@@ -131,14 +163,25 @@ async fn create_dirs(settings: &RunnerSettings) -> Result<(), RunError> {
     Ok(())
 }
 
-async fn builtin_token(log: &Logger, settings: &RunnerSettings, host_env: &[(String, String)]) -> Option<String> {
-    let has_secret = host_env.iter().any(|(n, v)| ANTHROPIC_SECRET_VARS.contains(&n.as_str()) && !v.is_empty());
+async fn builtin_token(
+    log: &Logger,
+    settings: &RunnerSettings,
+    host_env: &[(String, String)],
+) -> Option<String> {
+    let has_secret = host_env
+        .iter()
+        .any(|(n, v)| ANTHROPIC_SECRET_VARS.contains(&n.as_str()) && !v.is_empty());
     if settings.model_provider != "anthropic" || has_secret {
         return None;
     }
     let auth_path = settings.auth_path();
     let text = tokio::fs::read_to_string(&auth_path).await.ok();
-    match builtin_credential(&settings.model_provider, has_secret, text.as_deref(), now_ms()) {
+    match builtin_credential(
+        &settings.model_provider,
+        has_secret,
+        text.as_deref(),
+        now_ms(),
+    ) {
         BuiltinCredential::Token(token) => Some(token),
         BuiltinCredential::Expired => {
             log.warn(
@@ -152,16 +195,31 @@ async fn builtin_token(log: &Logger, settings: &RunnerSettings, host_env: &[(Str
 }
 
 /// Creates the container; a missing image is pulled first, as `docker run` does.
-async fn create_pulling(engine: &Engine, log: &Logger, spec: &ContainerSpec) -> Result<String, EngineError> {
+async fn create_pulling(
+    engine: &Engine,
+    log: &Logger,
+    spec: &ContainerSpec,
+) -> Result<String, EngineError> {
     match engine.create(spec).await {
         Err(EngineError::NotFound(message)) if message.contains("image") => {
-            log.info("Agent image not found locally, pulling...", fields!("image" => spec.image));
+            log.info(
+                "Agent image not found locally, pulling...",
+                fields!("image" => spec.image),
+            );
             let mut progress = PullLog::new(log.clone(), &spec.image);
             engine
                 .pull(&spec.image, |event: PullEvent| progress.event(event))
                 .await
-                .map_err(|e| EngineError::Failed(format!("Unable to find image '{}' locally\n{e}", spec.image)))?;
-            log.info("Agent image pulled successfully", fields!("image" => spec.image));
+                .map_err(|e| {
+                    EngineError::Failed(format!(
+                        "Unable to find image '{}' locally\n{e}",
+                        spec.image
+                    ))
+                })?;
+            log.info(
+                "Agent image pulled successfully",
+                fields!("image" => spec.image),
+            );
             engine.create(spec).await
         }
         other => other,
@@ -226,7 +284,9 @@ async fn drive(
         Ok(Ok(code)) => code,
         Ok(Err(e)) if killed_at.is_none() => return Err(e),
         Err(_) if killed_at.is_none() => {
-            return Err(EngineError::Failed(format!("the engine did not report how {id} ended")))
+            return Err(EngineError::Failed(format!(
+                "the engine did not report how {id} ended"
+            )))
         }
         // Killed by us: SIGKILL's code, whatever the engine now says.
         _ => 137,
@@ -239,20 +299,31 @@ async fn drive(
 
 async fn kill(engine: &Engine, log: &Logger, id: &str) {
     if let Err(e) = engine.kill(id).await {
-        log.warn("Failed to kill container", fields!("error" => e.to_string()));
+        log.warn(
+            "Failed to kill container",
+            fields!("error" => e.to_string()),
+        );
     }
 }
 
 fn spawn_removal(engine: Engine, log: Logger, id: String) -> JoinHandle<()> {
     tokio::spawn(async move {
         if let Err(e) = engine.remove(&id).await {
-            log.warn("Failed to remove container", fields!("error" => e.to_string()));
+            log.warn(
+                "Failed to remove container",
+                fields!("error" => e.to_string()),
+            );
         }
     })
 }
 
 /// The engine refused the container, or was lost: the CLI's exit code 125.
-fn refused(log: &Logger, started: Instant, err: EngineError, cleanup: Option<JoinHandle<()>>) -> RunReport {
+fn refused(
+    log: &Logger,
+    started: Instant,
+    err: EngineError,
+    cleanup: Option<JoinHandle<()>>,
+) -> RunReport {
     log.error(
         "Container exited",
         fields!(
@@ -262,7 +333,10 @@ fn refused(log: &Logger, started: Instant, err: EngineError, cleanup: Option<Joi
             "reason" => "error",
         ),
     );
-    RunReport { result: Err(RunError::Engine(err.to_string())), cleanup }
+    RunReport {
+        result: Err(RunError::Engine(err.to_string())),
+        cleanup,
+    }
 }
 
 fn log_end(log: &Logger, ending: &Ending, started: Instant) {
@@ -286,7 +360,11 @@ fn log_end(log: &Logger, ending: &Ending, started: Instant) {
     }
 }
 
-async fn collect_outbox(log: &Logger, workspace: &str, since_ms: u64) -> Result<Vec<EgressFile>, RunError> {
+async fn collect_outbox(
+    log: &Logger,
+    workspace: &str,
+    since_ms: u64,
+) -> Result<Vec<EgressFile>, RunError> {
     let outbox = Path::new(workspace).join("outbox");
     let shown = outbox.display().to_string();
     let scan = tokio::task::spawn_blocking(move || scan_outbox(&outbox, since_ms))
@@ -308,7 +386,10 @@ mod tests {
     use crate::core::registry::Registry;
 
     fn ok() -> Result<ContainerResult, RunError> {
-        Ok(ContainerResult { reply: "r".into(), files: vec![] })
+        Ok(ContainerResult {
+            reply: "r".into(),
+            files: vec![],
+        })
     }
 
     #[test]
@@ -317,10 +398,25 @@ mod tests {
         let guard = reg.register("s", "c");
         assert_eq!(settle(ok(), &guard.control(), "s"), ok());
         reg.abort("s");
-        assert_eq!(settle(ok(), &guard.control(), "s"), Err(RunError::Aborted { space_id: "s".into() }));
-        let failed = Err(RunError::Failed { exit_code: 1, output: "x".into() });
-        assert_eq!(settle(failed, &guard.control(), "s"), Err(RunError::Aborted { space_id: "s".into() }));
-        let timeout = Err(RunError::Timeout { space_id: "s".into() });
+        assert_eq!(
+            settle(ok(), &guard.control(), "s"),
+            Err(RunError::Aborted {
+                space_id: "s".into()
+            })
+        );
+        let failed = Err(RunError::Failed {
+            exit_code: 1,
+            output: "x".into(),
+        });
+        assert_eq!(
+            settle(failed, &guard.control(), "s"),
+            Err(RunError::Aborted {
+                space_id: "s".into()
+            })
+        );
+        let timeout = Err(RunError::Timeout {
+            space_id: "s".into(),
+        });
         assert_eq!(settle(timeout.clone(), &guard.control(), "s"), timeout);
     }
 }
