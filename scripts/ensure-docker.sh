@@ -46,10 +46,13 @@ if ! pgrep -x dockerd >/dev/null 2>&1; then
   log "starting dockerd (log: /var/log/mercury-dockerd.log)"
   # setsid: the engine must outlive this script and the npm process that ran it.
   setsid nohup dockerd >/var/log/mercury-dockerd.log 2>&1 </dev/null &
+  started_here=1
 fi
 
 for _ in $(seq 1 60); do
   if engine_answers; then
+    # Marks the engine as ours, so the test suite may restart it (engine-restart test).
+    [ -n "${started_here:-}" ] && pgrep -x dockerd >/var/run/mercury-dockerd.owner
     log "engine ready: $(docker version --format '{{.Server.Version}}')"
     exit 0
   fi

@@ -181,6 +181,8 @@ impl Engine {
                 mounts: Some(mounts),
                 extra_hosts: Some(spec.extra_hosts.clone()),
                 memory: spec.memory_limit,
+                // Equal to the memory limit: no swap, so going over it is an OOM kill, not a slow crawl.
+                memory_swap: spec.memory_limit,
                 ..HostConfig::default()
             }),
             ..ContainerCreateBody::default()

@@ -306,15 +306,53 @@ async fn kill(engine: &Engine, log: &Logger, id: &str) {
     }
 }
 
+/// How long removal keeps retrying while the engine is unreachable (it may be restarting).
+const REMOVAL_RETRIES: [Duration; 6] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(16),
+];
+
+/// Removes the container in the background. The returned task is the first
+/// attempt only; if the engine is unreachable, retries go on detached, so a
+/// host that is shutting down is not held up by an engine that is down.
 fn spawn_removal(engine: Engine, log: Logger, id: String) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = engine.remove(&id).await {
-            log.warn(
+        match engine.remove(&id).await {
+            Ok(()) => {}
+            Err(EngineError::Unreachable { .. }) => {
+                tokio::spawn(retry_removal(engine, log, id));
+            }
+            Err(e) => log.warn(
                 "Failed to remove container",
                 fields!("error" => e.to_string()),
-            );
+            ),
         }
     })
+}
+
+async fn retry_removal(engine: Engine, log: Logger, id: String) {
+    let mut last = None;
+    for pause in REMOVAL_RETRIES {
+        tokio::time::sleep(pause).await;
+        match engine.remove(&id).await {
+            Ok(()) => return,
+            Err(e @ EngineError::Unreachable { .. }) => last = Some(e),
+            Err(e) => {
+                last = Some(e);
+                break;
+            }
+        }
+    }
+    if let Some(e) = last {
+        log.warn(
+            "Failed to remove container; cleanupOrphans will remove it",
+            fields!("error" => e.to_string()),
+        );
+    }
 }
 
 /// The engine refused the container, or was lost: the CLI's exit code 125.
