@@ -9,3 +9,5 @@ binding.attachRealm(realm);
 
 module.exports.AgentContainerRunner = binding.AgentContainerRunner;
 module.exports.ContainerError = realm.ContainerError;
+// Declared by napi's generated typings: which binary the loader picked.
+module.exports.__napiBindingTarget = binding.__napiBindingTarget;

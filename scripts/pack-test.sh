@@ -47,6 +47,10 @@ tarball="$(node -e '
     .filter(Boolean).map((f) => f.replace(/^\.\//, "")))];
   const missing = need.filter((n) => !names.has(n));
   if (missing.length) { console.error("pack-test: tarball lacks " + missing.join(", ")); process.exit(1); }
+  const addon = info.files.find((f) => f.path === process.argv[3]);
+  if (addon.size > 20 * 1048576) {
+    console.error(`pack-test: warning: ${addon.path} is ${(addon.size / 1048576).toFixed(0)} MiB, a debug build? (npm run build makes the release one)`);
+  }
   console.error(`pack-test: packed ${info.filename} (${(info.size / 1048576).toFixed(1)} MiB, ${info.entryCount} files)`);
   console.log(require("path").join(process.argv[2], info.filename));
 ' "$tmp/pack.json" "$tmp/pack" "$binary")"

@@ -290,3 +290,62 @@ mod tests {
         assert_eq!(partial_suffix(b"-", START_MARKER), 1);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The contract's parse on the whole stdout at once, as the host's runner did.
+    fn reference(stdout: &[u8]) -> ResultSpan {
+        let Some(start) = find(stdout, START_MARKER) else { return ResultSpan::Missing };
+        let rest = &stdout[start + START_MARKER.len()..];
+        match find(rest, END_MARKER) {
+            Some(end) => ResultSpan::Text(String::from_utf8_lossy(&rest[..end]).trim().to_owned()),
+            None => ResultSpan::Missing,
+        }
+    }
+
+    /// Output made of marker pieces, whole markers, JSON-ish text and random bytes.
+    fn agent_output() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(START_MARKER.to_vec()),
+            Just(END_MARKER.to_vec()),
+            (1..START_MARKER.len()).prop_map(|n| START_MARKER[..n].to_vec()),
+            (1..END_MARKER.len()).prop_map(|n| END_MARKER[n..].to_vec()),
+            Just(b"{\"reply\":\"hi\"}\n".to_vec()),
+            Just(b"\n  \t".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn chunking_never_changes_the_result(out in agent_output(), cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8)) {
+            let mut points: Vec<usize> = cuts.iter().map(|i| i.index(out.len() + 1)).collect();
+            points.sort_unstable();
+            let mut scanner = OutputScanner::default();
+            let mut from = 0;
+            for p in points.into_iter().chain(std::iter::once(out.len())) {
+                scanner.push_stdout(&out[from..p]);
+                from = p;
+            }
+            prop_assert_eq!(scanner.result(), reference(&out));
+            prop_assert_eq!(scanner.stdout.text(), String::from_utf8_lossy(&out).into_owned());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..20)) {
+            let mut scanner = OutputScanner::default();
+            for c in &chunks {
+                scanner.push_stdout(c);
+                scanner.push_stderr(c);
+            }
+            let _ = scanner.result();
+            let _ = scanner.stderr.text();
+        }
+    }
+}

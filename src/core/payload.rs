@@ -39,3 +39,22 @@ mod tests {
         assert_eq!(caller_role(Some("admin")), "admin");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn matches_javascripts_first_occurrence_replace(prefix in ".{0,8}", dir in "/[a-z/]{1,12}", suffix in ".{0,12}") {
+            let ws = format!("{prefix}{dir}{suffix}");
+            let at = ws.find(&dir).map(|i| (i, i + dir.len()));
+            let expected = match at {
+                Some((i, j)) => format!("{}/spaces{}", &ws[..i], &ws[j..]),
+                None => ws.clone(),
+            };
+            prop_assert_eq!(container_workspace(&ws, &dir), expected);
+        }
+    }
+}

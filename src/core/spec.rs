@@ -406,3 +406,54 @@ mod tests {
         assert_eq!(spec.image, "mercury-agent:latest");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn settings() -> RunnerSettings {
+        RunnerSettings {
+            image: "i".into(),
+            timeout_ms: 1,
+            global_dir: "/g".into(),
+            spaces_dir: "/s".into(),
+            model_provider: "anthropic".into(),
+            auth_path: None,
+            port: "1".into(),
+            package_root: PackageRoot::None,
+            memory_limit: None,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn env_is_well_formed_or_refused(
+            host in proptest::collection::vec(("(MERCURY_)?[A-Z_=]{0,6}", ".{0,6}"), 0..6),
+            extra in proptest::collection::vec(("[A-Z_=\\x00]{0,5}", ".{0,6}"), 0..6),
+            token in proptest::option::of("[a-z]{1,5}"),
+        ) {
+            let request = ReplyRequest { space_id: "s".into(), caller_id: "c".into(), extra_env: extra.clone(), ..ReplyRequest::default() };
+            match container_env(&settings(), &request, &host, token.as_deref()) {
+                Ok(env) => {
+                    let mut names = std::collections::HashSet::new();
+                    for (name, value) in &env {
+                        prop_assert!(!name.is_empty() && !name.contains('=') && !name.contains('\0'));
+                        prop_assert!(!value.is_empty() && !value.contains('\0'));
+                        prop_assert!(names.insert(name.clone()), "duplicate {}", name);
+                    }
+                    // The last extraEnv value for a name is what the agent sees.
+                    for (name, value) in extra.iter().rev() {
+                        if value.is_empty() { continue; }
+                        let last = extra.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v);
+                        if last == Some(value) {
+                            prop_assert!(env.contains(&(name.clone(), value.clone())));
+                        }
+                    }
+                }
+                Err(RunError::InvalidInput(_)) => {}
+                Err(other) => prop_assert!(false, "unexpected error {other:?}"),
+            }
+        }
+    }
+}
