@@ -71,7 +71,7 @@ export interface StoredMessage {
   spaceId: string;
   role: string;
   content: string;
-  attachments?: readonly MessageAttachment[] | unknown;
+  attachments?: readonly MessageAttachment[];
   createdAt: number;
   updatedAt: number;
 }
