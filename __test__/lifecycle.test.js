@@ -49,6 +49,16 @@ describe("ensureImage", () => {
     expect(ctx.lines.find((l) => l.msg === "Agent image pulled successfully")).toBeDefined();
   }, T);
 
+  test("a pull inside reply gives way to the timeout", async () => {
+    removeLocal(PULL_IMAGE);
+    const ctx = h.makeRunner({ agentContainerImage: PULL_IMAGE, containerTimeoutMs: 1 });
+    const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "pull-timeout")));
+    expect(e).toBeInstanceOf(h.ContainerError);
+    expect(e.reason).toBe("timeout");
+    expect(ctx.lines.find((l) => l.msg === "Container started")).toBeUndefined();
+    expect(ctx.runner.activeCount).toBe(0);
+  }, T);
+
   test("setImage overrides the configured image; the image getter tells which", async () => {
     const ctx = h.makeRunner({ agentContainerImage: "mercury-agent:none" });
     expect(ctx.runner.image).toBe("mercury-agent:none");

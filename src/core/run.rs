@@ -130,9 +130,15 @@ pub async fn run_reply(
 
     let started = Instant::now();
     let deadline = started + Duration::from_millis(settings.timeout_ms);
-    let id = match create_pulling(&engine, &log, &spec).await {
+    let id = match create_pulling(&engine, &log, &spec, &control, deadline, &space_id).await {
         Ok(id) => id,
-        Err(e) => return refused(&log, started, e, None),
+        Err(NotCreated::Engine(e)) => return refused(&log, started, e, None),
+        Err(NotCreated::Stopped(e)) => {
+            return RunReport {
+                result: Err(e),
+                cleanup: None,
+            }
+        }
     };
     let driven = drive(&engine, &log, &control, &id, payload, deadline).await;
     // Removal starts once the container has ended and runs beside the rest of the reply.
@@ -194,12 +200,23 @@ async fn builtin_token(
     }
 }
 
-/// Creates the container; a missing image is pulled first, as `docker run` does.
+/// Why no container came to be.
+enum NotCreated {
+    Engine(EngineError),
+    /// Aborted, or out of time, while the image was being pulled.
+    Stopped(RunError),
+}
+
+/// Creates the container; a missing image is pulled first, as `docker run`
+/// does. The pull gives way to an abort or the deadline.
 async fn create_pulling(
     engine: &Engine,
     log: &Logger,
     spec: &ContainerSpec,
-) -> Result<String, EngineError> {
+    control: &RunControl,
+    deadline: Instant,
+    space_id: &str,
+) -> Result<String, NotCreated> {
     match engine.create(spec).await {
         Err(EngineError::NotFound(message)) if message.contains("image") => {
             log.info(
@@ -207,22 +224,28 @@ async fn create_pulling(
                 fields!("image" => spec.image),
             );
             let mut progress = PullLog::new(log.clone(), &spec.image);
-            engine
-                .pull(&spec.image, |event: PullEvent| progress.event(event))
-                .await
-                .map_err(|e| {
-                    EngineError::Failed(format!(
+            let pull = engine.pull(&spec.image, |event: PullEvent| progress.event(event));
+            let space_id = space_id.to_owned();
+            tokio::select! {
+                pulled = pull => pulled.map_err(|e| {
+                    NotCreated::Engine(EngineError::Failed(format!(
                         "Unable to find image '{}' locally\n{e}",
                         spec.image
-                    ))
-                })?;
+                    )))
+                })?,
+                _ = control.aborted() => return Err(NotCreated::Stopped(RunError::Aborted { space_id })),
+                _ = sleep_until(deadline) => {
+                    log.warn("Container timeout, killing", fields!("event" => "container.timeout"));
+                    return Err(NotCreated::Stopped(RunError::Timeout { space_id }));
+                }
+            }
             log.info(
                 "Agent image pulled successfully",
                 fields!("image" => spec.image),
             );
-            engine.create(spec).await
+            engine.create(spec).await.map_err(NotCreated::Engine)
         }
-        other => other,
+        other => other.map_err(NotCreated::Engine),
     }
 }
 
