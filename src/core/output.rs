@@ -298,7 +298,9 @@ mod properties {
 
     /// The contract's parse on the whole stdout at once, as the host's runner did.
     fn reference(stdout: &[u8]) -> ResultSpan {
-        let Some(start) = find(stdout, START_MARKER) else { return ResultSpan::Missing };
+        let Some(start) = find(stdout, START_MARKER) else {
+            return ResultSpan::Missing;
+        };
         let rest = &stdout[start + START_MARKER.len()..];
         match find(rest, END_MARKER) {
             Some(end) => ResultSpan::Text(String::from_utf8_lossy(&rest[..end]).trim().to_owned()),
