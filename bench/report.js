@@ -1,0 +1,200 @@
+"use strict";
+// Reads the latest results (bench/results/latest-node.json, latest-bun.json,
+// floor.json) and prints a markdown comparison, targets first, ready to paste
+// into a README. Usage: node bench/report.js [results folder]
+
+const fs = require("node:fs");
+const path = require("node:path");
+
+const dir = path.resolve(process.argv[2] || path.join(__dirname, "results"));
+const read = (name) => {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, name), "utf8"));
+  } catch {
+    return null;
+  }
+};
+const runs = ["node", "bun"].map((r) => read(`latest-${r}.json`)).filter(Boolean);
+const floor = read("floor.json");
+if (runs.length === 0) {
+  console.error(`no results in ${dir}: run bench/bench.sh (or node bench/run.js) first`);
+  process.exit(1);
+}
+
+const IMPLS = ["ours", "cli", "dockerode", "floor"];
+const HEADERS = { ours: "ours (addon)", cli: "CLI ref", dockerode: "dockerode ref", floor: "floor" };
+
+const stat = (run, workload, impl, metric) => run.workloads?.[workload]?.impls?.[impl]?.metrics?.[metric]?.stats;
+const check = (run, workload, impl, key) => run.workloads?.[workload]?.impls?.[impl]?.[key];
+const f = (v, digits = 1) => (v === undefined || v === null || !Number.isFinite(v) ? "–" : v >= 100 ? v.toFixed(0) : v.toFixed(digits));
+const ok = (cond) => (cond === undefined ? "?" : cond ? "✅" : "❌");
+const label = (run) => `${run.runtime.name} ${run.runtime.version}`;
+
+// ------------------------------------------------------------------ targets
+
+function targets(run) {
+  const rows = [];
+  const lat = (impl) => stat(run, "latency", impl, "replyMs");
+  const ours = lat("ours");
+  const cli = lat("cli");
+  if (ours && cli) {
+    const ratio = ours.median / cli.median;
+    const fl = lat("floor");
+    const floorRatio = fl ? `; the floor itself: ${(fl.median / cli.median).toFixed(2)}×` : "";
+    rows.push(["a", "sequential reply ≤ 0.9× CLI", `${f(ours.median)} / ${f(cli.median)} ms = ${ratio.toFixed(2)}×${floorRatio}`, ok(ratio <= 0.9)]);
+  }
+  const inRun = lat("floor");
+  const fl = inRun ?? floor?.createToExitMs;
+  if (ours && fl) {
+    const d = ours.median - fl.median;
+    rows.push([
+      "b",
+      "sequential reply ≤ engine floor + 10 ms",
+      `${f(ours.median)} − ${f(fl.median)} ms = ${d >= 0 ? "+" : ""}${f(d)} ms (${inRun ? "floor interleaved in the same run" : "floor.json"})`,
+      ok(d <= 10),
+    ]);
+  }
+  const procs = stat(run, "concurrent", "ours", "maxChildProcesses");
+  if (procs) {
+    const cliProcs = stat(run, "concurrent", "cli", "maxChildProcesses");
+    const cliRss = stat(run, "concurrent", "cli", "maxChildRssMiB");
+    rows.push([
+      "c",
+      "16 concurrent: zero extra processes",
+      `${f(procs.max, 0)} (CLI ref: ${f(cliProcs?.max, 0)} processes, ${f(cliRss?.median)} MiB RSS)`,
+      ok(procs.max === 0),
+    ]);
+  }
+  const gap = (workload) => {
+    const s = stat(run, workload, "ours", "maxGapMs");
+    if (!s) return;
+    const flo = stat(run, workload, "floor", "maxGapMs");
+    const ctx = flo ? `; an idle process under the same load: ${f(flo.median)} ms` : "";
+    return [`${f(s.median)} ms median of rounds, worst ${f(s.max)}${ctx}`, ok(s.median <= 20)];
+  };
+  const g1 = gap("concurrent");
+  if (g1) rows.push(["d", "event-loop stall, 16 concurrent ≤ 20 ms", ...g1]);
+  const g2 = gap("killall");
+  if (g2) rows.push(["e", "event-loop stall, killAll() of 8 ≤ 20 ms", ...g2]);
+  const call = stat(run, "killall", "ours", "callMs");
+  if (call) rows.push(["f", "killAll() returns ≤ 5 ms", `worst ${f(call.max, 2)} ms (median ${f(call.median, 2)})`, ok(call.max <= 5)]);
+  const chatty = stat(run, "chatty", "ours", "rssGrowthMiB");
+  if (chatty) {
+    const c = check(run, "chatty", "ours", "correct");
+    rows.push([
+      "g",
+      `${run.config.chattyMiB} MiB on stdout: RSS growth ≤ 64 MiB, reply correct`,
+      `worst ${f(chatty.max)} MiB, ${c ? `${c.ok}/${c.total}` : "?"} correct`,
+      ok(chatty.max <= 64 && c && c.ok === c.total),
+    ]);
+  }
+  const big = stat(run, "payload", "ours", "bigMs");
+  if (big) {
+    const c = check(run, "payload", "ours", "intact");
+    const small = stat(run, "payload", "ours", "smallMs");
+    rows.push([
+      "h",
+      `${run.config.payloadMiB} MiB payload delivered intact`,
+      `${f(big.median)} ms (tiny payload: ${f(small?.median)} ms), ${c ? `${c.ok}/${c.total}` : "?"} intact`,
+      ok(c && c.ok === c.total),
+    ]);
+  }
+  return rows;
+}
+
+// ------------------------------------------------------------------ all figures
+
+const METRICS = [
+  ["latency", "replyMs", "sequential reply, ms"],
+  ["concurrent", "wallMs", "16 concurrent: wall time, ms"],
+  ["concurrent", "maxChildProcesses", "16 concurrent: child processes (max)"],
+  ["concurrent", "maxChildRssMiB", "16 concurrent: children's RSS, MiB"],
+  ["concurrent", "rssGrowthMiB", "16 concurrent: host RSS growth, MiB"],
+  ["concurrent", "maxGapMs", "16 concurrent: event-loop stall, ms"],
+  ["killall", "callMs", "killAll(8): call, ms"],
+  ["killall", "allRejectedMs", "killAll(8): until all rejected, ms"],
+  ["killall", "maxGapMs", "killAll(8): event-loop stall, ms"],
+  ["killall", "childProcessesSpawned", "killAll(8): processes spawned"],
+  ["chatty", "rssGrowthMiB", "chatty agent: host RSS growth, MiB"],
+  ["chatty", "durationMs", "chatty agent: reply, ms"],
+  ["chatty", "maxGapMs", "chatty agent: event-loop stall, ms"],
+  ["payload", "smallMs", "tiny payload: reply, ms"],
+  ["payload", "bigMs", "10 MiB payload: reply, ms"],
+  ["payload", "bigMaxGapMs", "10 MiB payload: event-loop stall, ms"],
+  ["binding", "isRunningPerSec", "isRunning() calls/s"],
+  ["binding", "activeCountPerSec", "activeCount calls/s"],
+];
+
+function cell(s, metric) {
+  if (!s) return "";
+  if (/Process/.test(metric)) return s.n <= 1 || s.min === s.max ? f(s.median, 0) : `${f(s.median, 0)} [${f(s.min, 0)}–${f(s.max, 0)}]`;
+  if (metric.endsWith("PerSec")) return s.median >= 1e6 ? `${(s.median / 1e6).toFixed(1)} M` : `${(s.median / 1e3).toFixed(0)} k`;
+  if (s.n <= 1) return f(s.median);
+  return `${f(s.median)} [${f(s.p10)}–${f(s.p90)}]`;
+}
+
+function figures() {
+  const lines = [];
+  lines.push(`| figure | runtime | ${IMPLS.map((i) => HEADERS[i]).join(" | ")} |`);
+  lines.push(`| --- | --- | ${IMPLS.map(() => "---").join(" | ")} |`);
+  for (const [workload, metric, title] of METRICS) {
+    for (const run of runs) {
+      const cells = IMPLS.map((impl) => cell(stat(run, workload, impl, metric), metric));
+      if (cells.every((c) => c === "")) continue;
+      const name = workload === "chatty" || workload === "payload" ? title.replace(/^10 MiB/, `${run.config.payloadMiB} MiB`).replace("chatty agent", `${run.config.chattyMiB} MiB chatty agent`) : title;
+      lines.push(`| ${name} | ${run.runtime.name} | ${cells.join(" | ")} |`);
+    }
+  }
+  return lines.join("\n");
+}
+
+// ------------------------------------------------------------------ print
+
+const out = [];
+const first = runs[0];
+out.push(`## Runner bench`);
+out.push("");
+out.push(
+  `${runs.map((r) => `${label(r)} (${r.timestamp})`).join(", ")}; Docker engine ${first.host.engine} (API ${first.host.engineApi}), ` +
+    `${first.host.cpus} × ${first.host.cpuModel ?? "CPU"}, ${first.host.memMiB} MiB, kernel ${first.host.kernel}. ` +
+    `Rounds: ${first.config.rounds} sequential, ${first.config.heavyRounds} heavy, ${first.config.chattyRounds} chatty; implementations alternate round by round.`,
+);
+if (floor) {
+  out.push("");
+  out.push(
+    `Engine floor (bench/floor, raw bollard calls, ${floor.rounds} rounds): create→exit ${f(floor.createToExitMs.median)} ms ` +
+      `[${f(floor.createToExitMs.p10)}–${f(floor.createToExitMs.p90)}], of which start ${f(floor.phasesMs.start.median)} ms; ` +
+      `remove ${f(floor.removeMs.median)} ms.`,
+  );
+}
+out.push("");
+out.push(`### Targets (our addon)`);
+out.push("");
+out.push(`| target | ${runs.map(label).join(" | ")} |`);
+out.push(`| --- | ${runs.map(() => "---").join(" | ")} |`);
+const perRun = runs.map(targets);
+const keys = [...new Set(perRun.flatMap((rows) => rows.map((r) => r[0])))].sort();
+for (const key of keys) {
+  const title = perRun.flatMap((rows) => rows.filter((r) => r[0] === key))[0][1];
+  const cells = perRun.map((rows) => {
+    const row = rows.find((r) => r[0] === key);
+    return row ? `${row[3]} ${row[2]}` : "–";
+  });
+  out.push(`| ${title} | ${cells.join(" | ")} |`);
+}
+out.push("");
+out.push(`### All figures (median [p10–p90] over rounds)`);
+out.push("");
+out.push(figures());
+for (const run of runs) {
+  const errs = [];
+  for (const [w, wl] of Object.entries(run.workloads)) {
+    for (const [impl, i] of Object.entries(wl.impls)) if (i.errors) errs.push(`${w}/${impl}: ${i.errors.length} error(s), e.g. ${i.errors[0]}`);
+  }
+  if (errs.length) {
+    out.push("");
+    out.push(`Errors under ${label(run)}:`);
+    for (const e of errs) out.push(`- ${e}`);
+  }
+}
+console.log(out.join("\n"));
