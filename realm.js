@@ -59,8 +59,10 @@ function makeError(kind, d) {
 
 // The payload exactly as the host's runner wrote it: JSON.stringify of the
 // whole input, with the workspace seen from the container and a default role.
+// Bytes, not a string: Buffer.from encodes UTF-8 several times faster than
+// napi's string conversion, and the addon reads the bytes in place.
 function payload(input, spaceWorkspace, callerRole) {
-  return JSON.stringify({ ...input, spaceWorkspace, callerRole });
+  return Buffer.from(JSON.stringify({ ...input, spaceWorkspace, callerRole }));
 }
 
 // process.env's MERCURY_* entries, read at call time like the host's runner.

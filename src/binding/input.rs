@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use napi::bindgen_prelude::{FnArgs, Object, Unknown};
+use napi::bindgen_prelude::{Buffer, FnArgs, Object, Unknown};
 use napi::{Env, ValueType};
 
 use super::glue;
@@ -16,7 +16,8 @@ const WHAT: &str = "input";
 
 pub struct ParsedInput {
     pub request: ReplyRequest,
-    pub payload: String,
+    /// The payload's bytes, still owned by the JS Buffer that holds them.
+    pub payload: bytes::Bytes,
 }
 
 pub fn parse_input(env: &Env, input: Unknown, spaces_dir: &str) -> FieldResult<ParsedInput> {
@@ -52,10 +53,9 @@ pub fn parse_input(env: &Env, input: Unknown, spaces_dir: &str) -> FieldResult<P
     };
 
     let workspace_in_container = container_workspace(&space_workspace, spaces_dir);
-    let payload = glue::func::<FnArgs<(Object, String, &str)>, Option<String>>(env, "payload")
+    let payload = glue::func::<FnArgs<(Object, String, &str)>, Buffer>(env, "payload")
         .and_then(|f| f.call((obj, workspace_in_container, caller_role(role.as_deref())).into()))
-        .map_err(|e| format!("input cannot be written as JSON: {e}"))?
-        .ok_or("input cannot be written as JSON")?;
+        .map_err(|e| format!("input cannot be written as JSON: {e}"))?;
 
     Ok(ParsedInput {
         request: ReplyRequest {
@@ -65,7 +65,7 @@ pub fn parse_input(env: &Env, input: Unknown, spaces_dir: &str) -> FieldResult<P
             extra_env,
             claimed_env_sources,
         },
-        payload,
+        payload: bytes::Bytes::from_owner(payload),
     })
 }
 

@@ -44,7 +44,7 @@ pub struct ReplyPlan {
     pub settings: RunnerSettings,
     pub request: ReplyRequest,
     /// The agent's stdin: the input as `JSON.stringify` wrote it, already rewritten.
-    pub payload: String,
+    pub payload: bytes::Bytes,
     /// The host process environment at the call.
     pub host_env: Vec<(String, String)>,
     pub credential: CredentialSource,
@@ -256,7 +256,7 @@ async fn drive(
     log: &Logger,
     control: &RunControl,
     id: &str,
-    payload: String,
+    payload: bytes::Bytes,
     deadline: Instant,
 ) -> Result<(Ending, OutputScanner), EngineError> {
     // Attach before start, so not a byte of output is missed.
@@ -268,7 +268,7 @@ async fn drive(
     // Written beside the output loop: an agent may talk before it has read all its input.
     let writer = tokio::spawn(async move {
         // A container that exits without reading its input makes these fail; its exit code tells the story.
-        let _ = input.write_all(payload.as_bytes()).await;
+        let _ = input.write_all(&payload).await;
         let _ = input.shutdown().await;
     });
 
