@@ -351,3 +351,65 @@ mod properties {
         }
     }
 }
+
+#[cfg(test)]
+mod corpus {
+    use super::*;
+
+    /// Outputs that once mattered (stray ENDs, false starts, bad UTF-8, ...),
+    /// each scanned in every chunk size and checked against a whole-buffer scan.
+    #[test]
+    fn every_corpus_file_scans_the_same_in_any_chunking() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core/testdata/output");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let mut whole = OutputScanner::default();
+            whole.push_stdout(&bytes);
+            for chunk in 1..=bytes.len() {
+                let mut s = OutputScanner::default();
+                bytes.chunks(chunk).for_each(|c| s.push_stdout(c));
+                assert_eq!(s.result(), whole.result(), "chunk {chunk}");
+            }
+            seen += 1;
+        }
+        assert!(seen >= 8, "the corpus is missing files");
+    }
+
+    #[test]
+    fn corpus_expectations() {
+        let scan = |name: &str| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src/core/testdata/output")
+                .join(name);
+            let mut s = OutputScanner::default();
+            s.push_stdout(&std::fs::read(path).unwrap());
+            s.result()
+        };
+        assert_eq!(
+            scan("plain.txt"),
+            ResultSpan::Text(r#"{"reply":"plain"}"#.into())
+        );
+        assert_eq!(
+            scan("end-before-start.txt"),
+            ResultSpan::Text(r#"{"reply":"after a stray end"}"#.into())
+        );
+        assert_eq!(
+            scan("repeated.txt"),
+            ResultSpan::Text(r#"{"reply":"one"}"#.into())
+        );
+        assert_eq!(
+            scan("overlapping-prefixes.txt"),
+            ResultSpan::Text(
+                r#"{"reply":"after a false start"}---MERCURY_CONTAINER_RESULT_EN"#.into()
+            )
+        );
+        assert_eq!(scan("start-without-end.txt"), ResultSpan::Missing);
+        assert_eq!(
+            scan("invalid-utf8.bin"),
+            ResultSpan::Text("\u{fffd}{\"reply\":\"bad utf8 inside\"}".into())
+        );
+        assert_eq!(scan("empty-span.txt"), ResultSpan::Text(String::new()));
+        assert_eq!(scan("no-markers.txt"), ResultSpan::Missing);
+    }
+}
