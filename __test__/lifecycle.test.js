@@ -131,6 +131,19 @@ describe("runs in flight", () => {
     expect(ctx.runner.isRunning("busy")).toBe(false);
   }, T);
 
+  test("two runners naming a container in the same millisecond both run (the second takes a later name)", async () => {
+    const a = h.makeRunner();
+    const b = h.makeRunner();
+    // Same tick, both runners' first run: both want mercury-<now>-1.
+    const [ra, rb] = await Promise.all([a.runner.reply(h.replyInput(a, "twin")), b.runner.reply(h.replyInput(b, "twin"))]);
+    expect([ra.reply, rb.reply]).toEqual(["pong", "pong"]);
+    const na = a.lines.find((l) => l.msg === "Container started").fields.container;
+    const nb = b.lines.find((l) => l.msg === "Container started").fields.container;
+    expect(na).not.toBe(nb);
+    expect(na).toMatch(/^mercury-\d+-1$/);
+    expect(nb).toMatch(/^mercury-\d+-1$/);
+  }, T);
+
   test("reply can be replaced on an instance, as the host's tests do", async () => {
     const ctx = h.makeRunner();
     const calls = [];

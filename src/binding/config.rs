@@ -29,19 +29,9 @@ impl JsConfig {
     pub fn read(config: &Object) -> FieldResult<Self> {
         const WHAT: &str = "config";
         let port = match opt_number(config, "port", WHAT) {
-            Ok(n) => n.map(|n| {
-                if n.fract() == 0.0 {
-                    format!("{n:.0}")
-                } else {
-                    n.to_string()
-                }
-            }),
+            Ok(n) => n.map(|n| if n.fract() == 0.0 { format!("{n:.0}") } else { n.to_string() }),
             // A port read from the environment may still be text.
-            Err(e) => Some(
-                opt_string(config, "port", WHAT)
-                    .map_err(|_| e)?
-                    .unwrap_or_default(),
-            ),
+            Err(e) => Some(opt_string(config, "port", WHAT).map_err(|_| e)?.unwrap_or_default()),
         };
         Ok(Self {
             image: string(config, "agentContainerImage", WHAT)?,
@@ -55,19 +45,11 @@ impl JsConfig {
     }
 
     /// Settings for a run starting now; relative folders resolve against `cwd`.
-    pub fn settings(
-        &self,
-        cwd: &Path,
-        image: String,
-        options: &JsOptions,
-    ) -> FieldResult<RunnerSettings> {
+    pub fn settings(&self, cwd: &Path, image: String, options: &JsOptions) -> FieldResult<RunnerSettings> {
         let need = |v: &Option<String>, name: &str| {
-            v.clone()
-                .ok_or_else(|| format!("config.{name} is required to run an agent"))
+            v.clone().ok_or_else(|| format!("config.{name} is required to run an agent"))
         };
-        let timeout_ms = self
-            .timeout_ms
-            .ok_or("config.containerTimeoutMs is required to run an agent")?;
+        let timeout_ms = self.timeout_ms.ok_or("config.containerTimeoutMs is required to run an agent")?;
         if timeout_ms < 0.0 {
             return Err("config.containerTimeoutMs must not be negative".into());
         }
@@ -111,28 +93,14 @@ pub fn read_options<'env>(
             .and_then(|f| f.call((name,).into()))
             .map_err(|e| e.to_string())
     };
-    let console = ConsoleFormat::from_env(
-        env_var("MERCURY_LOG_FORMAT")?.as_deref(),
-        env_var("MERCURY_LOG_LEVEL")?.as_deref(),
-    );
-    let (mut hooks, mut package_root, mut docker_host, mut memory_limit) = (
-        JsHooks {
-            logger: None,
-            resolve_credential: None,
-        },
-        None,
-        None,
-        None,
-    );
+    let console =
+        ConsoleFormat::from_env(env_var("MERCURY_LOG_FORMAT")?.as_deref(), env_var("MERCURY_LOG_LEVEL")?.as_deref());
+    let (mut hooks, mut package_root, mut docker_host, mut memory_limit) =
+        (JsHooks { logger: None, resolve_credential: None }, None, None, None);
     if let Some(options) = options {
         hooks.logger = opt_object(options, "logger", WHAT)?;
         if let Some(f) = opt_value(options, "resolveCredential")? {
-            super::js_fields::check_type(
-                &f,
-                napi::ValueType::Function,
-                "options.resolveCredential",
-                "a function",
-            )?;
+            super::js_fields::check_type(&f, napi::ValueType::Function, "options.resolveCredential", "a function")?;
             hooks.resolve_credential = Some(super::js_fields::typed(f)?);
         }
         package_root = opt_string(options, "packageRoot", WHAT)?;
@@ -158,13 +126,5 @@ pub fn read_options<'env>(
         Some(host) => Some(host),
         None => env_var("DOCKER_HOST")?,
     };
-    Ok((
-        JsOptions {
-            package_root,
-            docker_host,
-            memory_limit,
-            console,
-        },
-        hooks,
-    ))
+    Ok((JsOptions { package_root, docker_host, memory_limit, console }, hooks))
 }

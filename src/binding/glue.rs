@@ -4,9 +4,7 @@
 use std::cell::RefCell;
 
 use napi::bindgen_prelude::JsObjectValue;
-use napi::bindgen_prelude::{
-    FromNapiValue, Function, JsValuesTupleIntoVec, Object, ObjectRef, Unknown,
-};
+use napi::bindgen_prelude::{FromNapiValue, Function, JsValuesTupleIntoVec, Object, ObjectRef, Unknown};
 use napi::{Env, Result};
 use serde_json::Value;
 
@@ -54,9 +52,5 @@ pub fn make_error(env: &Env, kind: &str, details: Value) -> napi::Error {
 
 /// A `TypeError` for bad input from the host.
 pub fn type_error(env: &Env, message: impl Into<String>) -> napi::Error {
-    make_error(
-        env,
-        "type",
-        serde_json::json!({ "message": message.into() }),
-    )
+    make_error(env, "type", serde_json::json!({ "message": message.into() }))
 }

@@ -58,13 +58,7 @@ pub fn parse_input(env: &Env, input: Unknown, spaces_dir: &str) -> FieldResult<P
         .map_err(|e| format!("input cannot be written as JSON: {e}"))?;
 
     Ok(ParsedInput {
-        request: ReplyRequest {
-            space_id,
-            space_workspace,
-            caller_id,
-            extra_env,
-            claimed_env_sources,
-        },
+        request: ReplyRequest { space_id, space_workspace, caller_id, extra_env, claimed_env_sources },
         payload: bytes::Bytes::from_owner(payload),
     })
 }
@@ -77,12 +71,7 @@ fn claimed(env: &Env, value: Unknown) -> FieldResult<HashSet<String>> {
     members
         .into_iter()
         .map(|m| {
-            check_type(
-                &m,
-                ValueType::String,
-                "each member of input.claimedEnvSources",
-                "a string",
-            )?;
+            check_type(&m, ValueType::String, "each member of input.claimedEnvSources", "a string")?;
             typed::<String>(m)
         })
         .collect()
@@ -90,9 +79,8 @@ fn claimed(env: &Env, value: Unknown) -> FieldResult<HashSet<String>> {
 
 /// The `MERCURY_*` entries of `process.env`, read now.
 pub fn mercury_env(env: &Env) -> FieldResult<Vec<(String, String)>> {
-    let pairs = glue::func::<(), Vec<Vec<String>>>(env, "mercuryEnv")
-        .and_then(|f| f.call(()))
-        .map_err(|e| e.to_string())?;
+    let pairs =
+        glue::func::<(), Vec<Vec<String>>>(env, "mercuryEnv").and_then(|f| f.call(())).map_err(|e| e.to_string())?;
     Ok(pairs
         .into_iter()
         .filter_map(|mut pair| {

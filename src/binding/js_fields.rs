@@ -8,8 +8,7 @@ use napi::{JsValue, ValueType};
 pub type FieldResult<T> = std::result::Result<T, String>;
 
 fn get<'env>(obj: &Object<'env>, name: &str) -> FieldResult<Unknown<'env>> {
-    obj.get_named_property::<Unknown>(name)
-        .map_err(|e| format!("cannot read {name}: {e}"))
+    obj.get_named_property::<Unknown>(name).map_err(|e| format!("cannot read {name}: {e}"))
 }
 
 fn type_name(value: &Unknown) -> &'static str {
@@ -32,10 +31,7 @@ fn is_type(value: &Unknown, expected: ValueType) -> bool {
 }
 
 fn is_nothing(value: &Unknown) -> bool {
-    matches!(
-        value.get_type(),
-        Ok(ValueType::Undefined) | Ok(ValueType::Null)
-    )
+    matches!(value.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null))
 }
 
 fn convert<T: FromNapiValue>(value: Unknown) -> FieldResult<T> {
@@ -50,10 +46,7 @@ pub fn opt_string(obj: &Object, name: &str, what: &str) -> FieldResult<Option<St
         return Ok(None);
     }
     if !is_type(&value, ValueType::String) {
-        return Err(format!(
-            "{what}.{name} must be a string, got {}",
-            type_name(&value)
-        ));
+        return Err(format!("{what}.{name} must be a string, got {}", type_name(&value)));
     }
     convert(value).map(Some)
 }
@@ -69,10 +62,7 @@ pub fn opt_number(obj: &Object, name: &str, what: &str) -> FieldResult<Option<f6
         return Ok(None);
     }
     if !is_type(&value, ValueType::Number) {
-        return Err(format!(
-            "{what}.{name} must be a number, got {}",
-            type_name(&value)
-        ));
+        return Err(format!("{what}.{name} must be a number, got {}", type_name(&value)));
     }
     let n: f64 = convert(value)?;
     if !n.is_finite() {
@@ -82,20 +72,13 @@ pub fn opt_number(obj: &Object, name: &str, what: &str) -> FieldResult<Option<f6
 }
 
 /// An object (not a function); None when absent.
-pub fn opt_object<'env>(
-    obj: &Object<'env>,
-    name: &str,
-    what: &str,
-) -> FieldResult<Option<Object<'env>>> {
+pub fn opt_object<'env>(obj: &Object<'env>, name: &str, what: &str) -> FieldResult<Option<Object<'env>>> {
     let value = get(obj, name)?;
     if is_nothing(&value) {
         return Ok(None);
     }
     if !is_type(&value, ValueType::Object) {
-        return Err(format!(
-            "{what}.{name} must be an object, got {}",
-            type_name(&value)
-        ));
+        return Err(format!("{what}.{name} must be an object, got {}", type_name(&value)));
     }
     convert(value).map(Some)
 }
@@ -103,27 +86,15 @@ pub fn opt_object<'env>(
 /// Any value that is present (for fields only checked for shape).
 pub fn opt_value<'env>(obj: &Object<'env>, name: &str) -> FieldResult<Option<Unknown<'env>>> {
     let value = get(obj, name)?;
-    Ok(if is_nothing(&value) {
-        None
-    } else {
-        Some(value)
-    })
+    Ok(if is_nothing(&value) { None } else { Some(value) })
 }
 
 /// Checks that a present field is of the given JS type.
-pub fn check_type(
-    value: &Unknown,
-    expected: ValueType,
-    label: &str,
-    expected_text: &str,
-) -> FieldResult<()> {
+pub fn check_type(value: &Unknown, expected: ValueType, label: &str, expected_text: &str) -> FieldResult<()> {
     if is_type(value, expected) {
         Ok(())
     } else {
-        Err(format!(
-            "{label} must be {expected_text}, got {}",
-            type_name(value)
-        ))
+        Err(format!("{label} must be {expected_text}, got {}", type_name(value)))
     }
 }
 
@@ -138,10 +109,7 @@ pub fn string_map(obj: &Object, label: &str) -> FieldResult<Vec<(String, String)
     for key in keys {
         let value = get(obj, &key)?;
         if !is_type(&value, ValueType::String) {
-            return Err(format!(
-                "{label}.{key} must be a string, got {}",
-                type_name(&value)
-            ));
+            return Err(format!("{label}.{key} must be a string, got {}", type_name(&value)));
         }
         out.push((key, convert(value)?));
     }

@@ -11,23 +11,13 @@ use crate::core::log::{iso_timestamp, ConsoleFormat, Fields, Level, LogSink};
 use crate::core::outbox::now_ms;
 
 // Weak: a logger must never keep the host's process alive.
-type HostTsfn = ThreadsafeFunction<
-    (Level, String, Fields),
-    (),
-    FnArgs<(&'static str, String, Value)>,
-    Status,
-    false,
-    true,
->;
-type ConsoleTsfn =
-    ThreadsafeFunction<(bool, String), (), FnArgs<(bool, String)>, Status, false, true>;
+type HostTsfn =
+    ThreadsafeFunction<(Level, String, Fields), (), FnArgs<(&'static str, String, Value)>, Status, false, true>;
+type ConsoleTsfn = ThreadsafeFunction<(bool, String), (), FnArgs<(bool, String)>, Status, false, true>;
 
 pub enum JsLogSink {
     Host(HostTsfn),
-    Console {
-        format: ConsoleFormat,
-        tsfn: ConsoleTsfn,
-    },
+    Console { format: ConsoleFormat, tsfn: ConsoleTsfn },
 }
 
 type HostFn<'env> = Function<'env, FnArgs<(&'static str, String, Value)>, ()>;
@@ -75,31 +65,20 @@ pub fn log_now(
     fields: Fields,
 ) -> Result<()> {
     match logger {
-        Some(logger) => host_fn(env, logger)?
-            .call((level.method(), msg.to_owned(), Value::Object(fields)).into()),
+        Some(logger) => host_fn(env, logger)?.call((level.method(), msg.to_owned(), Value::Object(fields)).into()),
         None => match console_line(format, level, msg, &fields) {
-            Some(line) => {
-                glue::func::<FnArgs<(bool, String)>, ()>(env, "consoleSink")?.call(line.into())
-            }
+            Some(line) => glue::func::<FnArgs<(bool, String)>, ()>(env, "consoleSink")?.call(line.into()),
             None => Ok(()),
         },
     }
 }
 
 /// `(to stderr, line)`, or None when the level is filtered out.
-fn console_line(
-    format: ConsoleFormat,
-    level: Level,
-    msg: &str,
-    fields: &Fields,
-) -> Option<(bool, String)> {
+fn console_line(format: ConsoleFormat, level: Level, msg: &str, fields: &Fields) -> Option<(bool, String)> {
     if !format.enabled(level) {
         return None;
     }
-    Some((
-        level >= Level::Warn,
-        format.format(&iso_timestamp(now_ms()), level, msg, fields),
-    ))
+    Some((level >= Level::Warn, format.format(&iso_timestamp(now_ms()), level, msg, fields)))
 }
 
 impl LogSink for JsLogSink {
@@ -107,10 +86,7 @@ impl LogSink for JsLogSink {
         // NonBlocking on an unbounded queue: a slow console never stalls a run.
         match self {
             JsLogSink::Host(tsfn) => {
-                tsfn.call(
-                    (level, msg.to_owned(), fields),
-                    ThreadsafeFunctionCallMode::NonBlocking,
-                );
+                tsfn.call((level, msg.to_owned(), fields), ThreadsafeFunctionCallMode::NonBlocking);
             }
             JsLogSink::Console { format, tsfn } => {
                 if let Some(line) = console_line(*format, level, msg, &fields) {

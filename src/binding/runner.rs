@@ -16,7 +16,7 @@ use crate::core::error::RunError;
 use crate::core::log::{Level, Logger};
 use crate::core::outbox::EgressFile;
 use crate::core::run::{settle, ContainerResult, CredentialSource, ReplyPlan, RunReport};
-use crate::core::runner::{custom_image_warning, Runner};
+use crate::core::runner::{custom_image_warning, RunTicket, Runner};
 
 /// A file the agent left in the space's outbox during the run.
 #[napi(object, js_name = "EgressFile")]
@@ -37,21 +37,13 @@ pub struct ReplyResult {
 
 impl From<EgressFile> for OutboxFile {
     fn from(f: EgressFile) -> Self {
-        Self {
-            path: f.path,
-            filename: f.filename,
-            mime_type: f.mime_type,
-            size_bytes: f.size_bytes as f64,
-        }
+        Self { path: f.path, filename: f.filename, mime_type: f.mime_type, size_bytes: f.size_bytes as f64 }
     }
 }
 
 impl From<ContainerResult> for ReplyResult {
     fn from(r: ContainerResult) -> Self {
-        Self {
-            reply: r.reply,
-            files: r.files.into_iter().map(OutboxFile::from).collect(),
-        }
+        Self { reply: r.reply, files: r.files.into_iter().map(OutboxFile::from).collect() }
     }
 }
 
@@ -69,46 +61,25 @@ pub struct AgentContainerRunner {
 impl AgentContainerRunner {
     /// Stores the config; connects to nothing until a method needs the engine,
     /// so it works while Docker is down.
-    #[napi(
-        constructor,
-        ts_args_type = "config: RunnerConfig, options?: RunnerOptions"
-    )]
+    #[napi(constructor, ts_args_type = "config: RunnerConfig, options?: RunnerOptions")]
     pub fn new(env: Env, config: Object, options: Option<Object>) -> Result<Self> {
-        let cwd = std::env::current_dir().map_err(|e| {
-            napi::Error::from_reason(format!("cannot read the current directory: {e}"))
-        })?;
+        let cwd = std::env::current_dir()
+            .map_err(|e| napi::Error::from_reason(format!("cannot read the current directory: {e}")))?;
         let config = JsConfig::read(&config).map_err(|m| type_error(&env, m))?;
-        let (options, hooks) =
-            read_options(&env, options.as_ref(), &cwd).map_err(|m| type_error(&env, m))?;
+        let (options, hooks) = read_options(&env, options.as_ref(), &cwd).map_err(|m| type_error(&env, m))?;
         let sink = match &hooks.logger {
             Some(logger) => JsLogSink::host(&env, logger)?,
             None => JsLogSink::console(&env, options.console)?,
         };
         if let Some((msg, fields)) = custom_image_warning(&config.image) {
-            log_now(
-                &env,
-                hooks.logger.as_ref(),
-                options.console,
-                Level::Warn,
-                msg,
-                fields,
-            )?;
+            log_now(&env, hooks.logger.as_ref(), options.console, Level::Warn, msg, fields)?;
         }
         let resolve_credential = match hooks.resolve_credential {
             Some(f) => Some(f.create_ref()?),
             None => None,
         };
-        let runner = Runner::new(
-            config.image.clone(),
-            options.docker_host.clone(),
-            Logger::new(Arc::new(sink)),
-        );
-        Ok(Self {
-            runner: Arc::new(runner),
-            config,
-            options,
-            resolve_credential,
-        })
+        let runner = Runner::new(config.image.clone(), options.docker_host.clone(), Logger::new(Arc::new(sink)));
+        Ok(Self { runner: Arc::new(runner), config, options, resolve_credential })
     }
 
     /// Overrides the configured image for runs started from now on.
@@ -127,10 +98,9 @@ impl AgentContainerRunner {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn ensure_image<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let runner = self.runner.clone();
-        env.spawn_future_with_callback(
-            async move { Ok(runner.ensure_image().await) },
-            |env, done| done.map_err(|e| to_js_error(env, e)),
-        )
+        env.spawn_future_with_callback(async move { Ok(runner.ensure_image().await) }, |env, done| {
+            done.map_err(|e| to_js_error(env, e))
+        })
     }
 
     /// Whether `spaceId` has a run in flight.
@@ -174,63 +144,38 @@ impl AgentContainerRunner {
 
     /// Runs one agent turn. Rejects with a `ContainerError` when the container
     /// fails, times out or is aborted, a `TypeError` on bad input.
-    #[napi(
-        ts_args_type = "input: ReplyInput",
-        ts_return_type = "Promise<ContainerResult>"
-    )]
-    pub fn reply<'env>(
-        &self,
-        env: &'env Env,
-        input: Unknown,
-    ) -> Result<PromiseRaw<'env, ReplyResult>> {
-        let (plan, space_id) = match self.plan(env, input) {
+    #[napi(ts_args_type = "input: ReplyInput", ts_return_type = "Promise<ContainerResult>")]
+    pub fn reply<'env>(&self, env: &'env Env, input: Unknown) -> Result<PromiseRaw<'env, ReplyResult>> {
+        let (plan, ticket) = match self.plan(env, input) {
             Ok(planned) => planned,
             Err(err) => {
-                return env.spawn_future_with_callback(async move { Ok(()) }, move |env, ()| {
-                    Err(to_js_error(env, err))
-                })
+                return env.spawn_future_with_callback(async move { Ok(()) }, move |env, ()| Err(to_js_error(env, err)))
             }
         };
-        let ticket = self.runner.begin(&space_id);
-        let plan = ReplyPlan {
-            container: ticket.container.clone(),
-            started_ms: ticket.started_ms,
-            ..plan
-        };
+        let space_id = plan.request.space_id.clone();
         let run = self.runner.run(&ticket, plan);
         let guard = ticket.guard;
-        env.spawn_future_with_callback(
-            async move { Ok(run.await) },
-            move |env, report: RunReport| {
-                let result = settle(report.result, &guard.control(), &space_id);
-                if let Some(cleanup) = report.cleanup {
-                    // Best effort: without it the removal still happens, unless the process exits first.
-                    let _ = keep_alive_until(env, cleanup);
-                }
-                // The run leaves the registry exactly as its promise settles.
-                drop(guard);
-                result
-                    .map(ReplyResult::from)
-                    .map_err(|e| to_js_error(env, e))
-            },
-        )
+        env.spawn_future_with_callback(async move { Ok(run.await) }, move |env, report: RunReport| {
+            let result = settle(report.result, &guard.control(), &space_id);
+            if let Some(cleanup) = report.cleanup {
+                // Best effort: without it the removal still happens, unless the process exits first.
+                let _ = keep_alive_until(env, cleanup);
+            }
+            // The run leaves the registry exactly as its promise settles.
+            drop(guard);
+            result.map(ReplyResult::from).map_err(|e| to_js_error(env, e))
+        })
     }
 }
 
 impl AgentContainerRunner {
-    /// Everything read from JavaScript for one reply, before it is registered.
-    fn plan(
-        &self,
-        env: &Env,
-        input: Unknown,
-    ) -> std::result::Result<(ReplyPlan, String), RunError> {
+    /// Everything read from JavaScript for one reply; the run is registered
+    /// only once its input has proved usable.
+    fn plan(&self, env: &Env, input: Unknown) -> std::result::Result<(ReplyPlan, RunTicket), RunError> {
         let invalid = RunError::InvalidInput;
-        let cwd = std::env::current_dir()
-            .map_err(|e| RunError::Io(format!("cannot read the current directory: {e}")))?;
-        let settings = self
-            .config
-            .settings(&cwd, self.runner.image(), &self.options)
-            .map_err(invalid)?;
+        let cwd =
+            std::env::current_dir().map_err(|e| RunError::Io(format!("cannot read the current directory: {e}")))?;
+        let settings = self.config.settings(&cwd, self.runner.image(), &self.options).map_err(invalid)?;
         let spaces_dir = settings.spaces_dir.to_string_lossy().into_owned();
         let parsed = parse_input(env, input, &spaces_dir).map_err(invalid)?;
         let host_env = mercury_env(env).map_err(invalid)?;
@@ -241,32 +186,30 @@ impl AgentContainerRunner {
                     "provider": settings.model_provider,
                     "authPath": settings.auth_path().to_string_lossy(),
                 });
-                let promise = call_resolver(env, resolver, request)
-                    .map_err(|e| RunError::Credential(e.reason.clone()))?;
+                let promise =
+                    call_resolver(env, resolver, request).map_err(|e| RunError::Credential(e.reason.clone()))?;
                 CredentialSource::Host(Box::pin(async move {
-                    promise
-                        .await
-                        .map_err(|e| RunError::Credential(e.reason.clone()))
+                    promise.await.map_err(|e| RunError::Credential(e.reason.clone()))
                 }))
             }
         };
-        let space_id = parsed.request.space_id.clone();
+        let ticket = self.runner.begin(&parsed.request.space_id);
         let plan = ReplyPlan {
             settings,
             request: parsed.request,
             payload: parsed.payload,
             host_env,
             credential,
-            container: String::new(),
-            started_ms: 0,
+            container: ticket.container.clone(),
+            number: ticket.number,
+            started_ms: ticket.started_ms,
         };
-        Ok((plan, space_id))
+        Ok((plan, ticket))
     }
 }
 
 /// `realm.callResolver(resolve, request)`: always a Promise of the token.
-type CallResolver<'env> =
-    Function<'env, FnArgs<(Function<'env, (), ()>, serde_json::Value)>, Promise<Option<String>>>;
+type CallResolver<'env> = Function<'env, FnArgs<(Function<'env, (), ()>, serde_json::Value)>, Promise<Option<String>>>;
 
 fn call_resolver(
     env: &Env,
@@ -282,10 +225,7 @@ fn call_resolver(
 /// after its last reply still sees the container removed.
 fn keep_alive_until(env: &Env, task: tokio::task::JoinHandle<()>) -> Result<()> {
     let noop: Function<(), ()> = glue::func(env, "noop")?;
-    let pin = noop
-        .build_threadsafe_function::<()>()
-        .callee_handled::<false>()
-        .build_callback(|_| Ok(()))?;
+    let pin = noop.build_threadsafe_function::<()>().callee_handled::<false>().build_callback(|_| Ok(()))?;
     napi::bindgen_prelude::spawn(async move {
         let _ = task.await;
         drop(pin);

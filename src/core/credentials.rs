@@ -46,8 +46,7 @@ pub fn builtin_credential(
 }
 
 /// The host environment names that make the built-in resolver stand aside.
-pub const ANTHROPIC_SECRET_VARS: [&str; 2] =
-    ["MERCURY_ANTHROPIC_API_KEY", "MERCURY_ANTHROPIC_OAUTH_TOKEN"];
+pub const ANTHROPIC_SECRET_VARS: [&str; 2] = ["MERCURY_ANTHROPIC_API_KEY", "MERCURY_ANTHROPIC_OAUTH_TOKEN"];
 
 #[cfg(test)]
 mod tests {
@@ -56,9 +55,7 @@ mod tests {
     const NOW: u64 = 1_800_000_000_000;
 
     fn auth(expires: u64) -> String {
-        format!(
-            r#"{{"anthropic":{{"type":"oauth","access":"tok-a","refresh":"tok-r","expires":{expires}}}}}"#
-        )
+        format!(r#"{{"anthropic":{{"type":"oauth","access":"tok-a","refresh":"tok-r","expires":{expires}}}}}"#)
     }
 
     #[test]
@@ -71,22 +68,13 @@ mod tests {
 
     #[test]
     fn an_expired_token_is_reported_not_returned() {
-        assert_eq!(
-            builtin_credential("anthropic", false, Some(&auth(NOW)), NOW),
-            BuiltinCredential::Expired
-        );
+        assert_eq!(builtin_credential("anthropic", false, Some(&auth(NOW)), NOW), BuiltinCredential::Expired);
     }
 
     #[test]
     fn stands_aside_for_env_secrets_and_other_providers() {
-        assert_eq!(
-            builtin_credential("anthropic", true, Some(&auth(NOW + 1)), NOW),
-            BuiltinCredential::None
-        );
-        assert_eq!(
-            builtin_credential("openai", false, Some(&auth(NOW + 1)), NOW),
-            BuiltinCredential::None
-        );
+        assert_eq!(builtin_credential("anthropic", true, Some(&auth(NOW + 1)), NOW), BuiltinCredential::None);
+        assert_eq!(builtin_credential("openai", false, Some(&auth(NOW + 1)), NOW), BuiltinCredential::None);
     }
 
     #[test]
@@ -98,15 +86,9 @@ mod tests {
             Some(r#"{"anthropic":{"type":"api","key":"k"}}"#),
             Some(r#"{"anthropic":{"type":"oauth","access":"a","expires":9999999999999}}"#),
             Some(r#"{"anthropic":{"type":"oauth","access":"a","refresh":"r","expires":"soon"}}"#),
-            Some(
-                r#"{"anthropic":{"type":"oauth","access":1,"refresh":"r","expires":9999999999999}}"#,
-            ),
+            Some(r#"{"anthropic":{"type":"oauth","access":1,"refresh":"r","expires":9999999999999}}"#),
         ] {
-            assert_eq!(
-                builtin_credential("anthropic", false, text, NOW),
-                BuiltinCredential::None,
-                "{text:?}"
-            );
+            assert_eq!(builtin_credential("anthropic", false, text, NOW), BuiltinCredential::None, "{text:?}");
         }
     }
 }

@@ -28,6 +28,9 @@ pub enum EngineError {
     /// The engine answered 404: no such image or container.
     #[error("{0}")]
     NotFound(String),
+    /// The engine answered 409, e.g. a container by that name exists already.
+    #[error("{0}")]
+    Conflict(String),
     /// No engine answered at the endpoint.
     #[error("Cannot connect to the Docker engine at {endpoint}: {detail}")]
     Unreachable { endpoint: String, detail: String },
@@ -55,13 +58,8 @@ pub struct PullEvent {
 
 impl Engine {
     pub fn new(endpoint: Option<String>) -> Self {
-        let endpoint = endpoint
-            .filter(|e| !e.is_empty())
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-        Self {
-            endpoint: endpoint.into(),
-            client: Arc::new(OnceCell::new()),
-        }
+        let endpoint = endpoint.filter(|e| !e.is_empty()).unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+        Self { endpoint: endpoint.into(), client: Arc::new(OnceCell::new()) }
     }
 
     pub fn endpoint(&self) -> &str {
@@ -71,13 +69,9 @@ impl Engine {
     async fn docker(&self) -> Result<&Docker, EngineError> {
         self.client
             .get_or_try_init(|| async {
-                let docker =
-                    Docker::connect_with_host(&self.endpoint).map_err(|e| self.describe(e))?;
+                let docker = Docker::connect_with_host(&self.endpoint).map_err(|e| self.describe(e))?;
                 // An older engine refuses requests made with a newer API version than its own.
-                docker
-                    .negotiate_version()
-                    .await
-                    .map_err(|e| self.describe(e))
+                docker.negotiate_version().await.map_err(|e| self.describe(e))
             })
             .await
     }
@@ -85,31 +79,19 @@ impl Engine {
     fn describe(&self, err: bollard::errors::Error) -> EngineError {
         use bollard::errors::Error as E;
         match err {
-            E::DockerResponseServerError {
-                status_code: 404,
-                message,
-            } => EngineError::NotFound(message),
+            E::DockerResponseServerError { status_code: 404, message } => EngineError::NotFound(message),
+            E::DockerResponseServerError { status_code: 409, message } => EngineError::Conflict(message),
             E::DockerResponseServerError { message, .. } => EngineError::Failed(message),
             E::DockerStreamError { error } => EngineError::Failed(error),
-            E::SocketNotFoundError(_)
-            | E::HyperLegacyError { .. }
-            | E::IOError { .. }
-            | E::RequestTimeoutError => EngineError::Unreachable {
-                endpoint: self.endpoint.to_string(),
-                detail: err.to_string(),
-            },
+            E::SocketNotFoundError(_) | E::HyperLegacyError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
+                EngineError::Unreachable { endpoint: self.endpoint.to_string(), detail: err.to_string() }
+            }
             other => EngineError::Failed(other.to_string()),
         }
     }
 
     pub async fn image_exists(&self, image: &str) -> Result<bool, EngineError> {
-        match self
-            .docker()
-            .await?
-            .inspect_image(image)
-            .await
-            .map_err(|e| self.describe(e))
-        {
+        match self.docker().await?.inspect_image(image).await.map_err(|e| self.describe(e)) {
             Ok(_) => Ok(true),
             Err(EngineError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
@@ -117,11 +99,7 @@ impl Engine {
     }
 
     /// Pulls `image`, reporting each progress message.
-    pub async fn pull(
-        &self,
-        image: &str,
-        mut on_event: impl FnMut(PullEvent),
-    ) -> Result<(), EngineError> {
+    pub async fn pull(&self, image: &str, mut on_event: impl FnMut(PullEvent)) -> Result<(), EngineError> {
         let docker = self.docker().await?;
         let (from_image, tag) = pull_parts(image);
         let mut options = CreateImageOptionsBuilder::default().from_image(&from_image);
@@ -132,19 +110,11 @@ impl Engine {
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| self.describe(e))?;
             if let Some(status) = info.status {
-                let progress = info
-                    .progress_detail
-                    .and_then(|p| match (p.current, p.total) {
-                        (Some(current), Some(total)) if total > 0 => {
-                            Some(format!("{}%", current * 100 / total))
-                        }
-                        _ => None,
-                    });
-                on_event(PullEvent {
-                    layer: info.id,
-                    status,
-                    progress,
+                let progress = info.progress_detail.and_then(|p| match (p.current, p.total) {
+                    (Some(current), Some(total)) if total > 0 => Some(format!("{}%", current * 100 / total)),
+                    _ => None,
                 });
+                on_event(PullEvent { layer: info.id, status, progress });
             }
         }
         Ok(())
@@ -166,10 +136,7 @@ impl Engine {
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             env: Some(spec.env.clone()),
-            labels: Some(HashMap::from([(
-                MANAGED_LABEL.0.to_owned(),
-                MANAGED_LABEL.1.to_owned(),
-            )])),
+            labels: Some(HashMap::from([(MANAGED_LABEL.0.to_owned(), MANAGED_LABEL.1.to_owned())])),
             attach_stdin: Some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
@@ -187,124 +154,70 @@ impl Engine {
             }),
             ..ContainerCreateBody::default()
         };
-        let options = CreateContainerOptionsBuilder::default()
-            .name(&spec.name)
-            .build();
-        let created = docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| self.describe(e))?;
+        let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let created = docker.create_container(Some(options), body).await.map_err(|e| self.describe(e))?;
         Ok(created.id)
     }
 
     pub async fn attach(&self, id: &str) -> Result<AttachContainerResults, EngineError> {
-        let options = AttachContainerOptionsBuilder::default()
-            .stream(true)
-            .stdin(true)
-            .stdout(true)
-            .stderr(true)
-            .build();
-        self.docker()
-            .await?
-            .attach_container(id, Some(options))
-            .await
-            .map_err(|e| self.describe(e))
+        let options =
+            AttachContainerOptionsBuilder::default().stream(true).stdin(true).stdout(true).stderr(true).build();
+        self.docker().await?.attach_container(id, Some(options)).await.map_err(|e| self.describe(e))
     }
 
     pub async fn start(&self, id: &str) -> Result<(), EngineError> {
-        self.docker()
-            .await?
-            .start_container(id, None)
-            .await
-            .map_err(|e| self.describe(e))
+        self.docker().await?.start_container(id, None).await.map_err(|e| self.describe(e))
     }
 
     /// SIGKILL; a container that has already stopped is not an error.
     pub async fn kill(&self, id: &str) -> Result<(), EngineError> {
-        let options = KillContainerOptionsBuilder::default()
-            .signal("SIGKILL")
-            .build();
+        let options = KillContainerOptionsBuilder::default().signal("SIGKILL").build();
         match self.docker().await?.kill_container(id, Some(options)).await {
             Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404 | 409,
-                ..
-            }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
             Err(e) => Err(self.describe(e)),
         }
     }
 
     /// The exit code, once the container is no longer running.
     pub async fn wait_exit(&self, id: &str) -> Result<i64, EngineError> {
-        let options = WaitContainerOptionsBuilder::default()
-            .condition("not-running")
-            .build();
+        let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
         let mut stream = self.docker().await?.wait_container(id, Some(options));
         match stream.next().await {
             Some(Ok(response)) => Ok(response.status_code),
             Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
             Some(Err(e)) => Err(self.describe(e)),
-            None => Err(EngineError::Failed(format!(
-                "the engine gave no exit status for {id}"
-            ))),
+            None => Err(EngineError::Failed(format!("the engine gave no exit status for {id}"))),
         }
     }
 
     /// The engine's `State.OOMKilled` verdict.
     pub async fn oom_killed(&self, id: &str) -> Result<bool, EngineError> {
-        let info = self
-            .docker()
-            .await?
-            .inspect_container(id, None)
-            .await
-            .map_err(|e| self.describe(e))?;
+        let info = self.docker().await?.inspect_container(id, None).await.map_err(|e| self.describe(e))?;
         Ok(info.state.and_then(|s| s.oom_killed).unwrap_or(false))
     }
 
     pub async fn remove(&self, id: &str) -> Result<(), EngineError> {
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
-        match self
-            .docker()
-            .await?
-            .remove_container(id, Some(options))
-            .await
-        {
+        match self.docker().await?.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
             // 409: removal already in progress, by us or by another cleanup.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 409, ..
-            }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
             Err(e) => Err(self.describe(e)),
         }
     }
 
     /// Names (without the leading `/`) of every container, running or not, that carries our label.
     pub async fn list_managed(&self) -> Result<Vec<(String, String)>, EngineError> {
-        let filters = HashMap::from([(
-            "label",
-            vec![format!("{}={}", MANAGED_LABEL.0, MANAGED_LABEL.1)],
-        )]);
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let list = self
-            .docker()
-            .await?
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| self.describe(e))?;
+        let filters = HashMap::from([("label", vec![format!("{}={}", MANAGED_LABEL.0, MANAGED_LABEL.1)])]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.docker().await?.list_containers(Some(options)).await.map_err(|e| self.describe(e))?;
         Ok(list
             .into_iter()
             .filter_map(|c| {
                 let id = c.id?;
-                let name = c
-                    .names
-                    .and_then(|n| n.into_iter().next())
-                    .unwrap_or_default();
+                let name = c.names.and_then(|n| n.into_iter().next()).unwrap_or_default();
                 Some((id, name.trim_start_matches('/').to_owned()))
             })
             .collect())
@@ -323,9 +236,7 @@ pub fn output_chunks(
 ) -> impl Stream<Item = Result<Chunk, String>> {
     output.filter_map(|item| async move {
         match item {
-            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
-                Some(Ok(Chunk::Stdout(message)))
-            }
+            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => Some(Ok(Chunk::Stdout(message))),
             Ok(LogOutput::StdErr { message }) => Some(Ok(Chunk::Stderr(message))),
             Ok(LogOutput::StdIn { .. }) => None,
             Err(e) => Some(Err(e.to_string())),

@@ -15,14 +15,8 @@ pub enum RunError {
     #[error("Container aborted for group {space_id}")]
     Aborted { space_id: String },
     /// The container ended with exit code 137; `oom_killed` is the engine's own verdict.
-    #[error(
-        "Container was killed for group {space_id} (exit code {exit_code}, possibly out of memory)"
-    )]
-    OutOfMemory {
-        space_id: String,
-        exit_code: i64,
-        oom_killed: bool,
-    },
+    #[error("Container was killed for group {space_id} (exit code {exit_code}, possibly out of memory)")]
+    OutOfMemory { space_id: String, exit_code: i64, oom_killed: bool },
     /// The agent exited with another non-zero code; `output` is its stderr, or stdout when stderr was empty.
     #[error("Container failed (exit code {exit_code}): {output}")]
     Failed { exit_code: i64, output: String },
@@ -79,37 +73,14 @@ mod tests {
     #[test]
     fn messages_are_the_hosts() {
         let space_id = "s1".to_owned();
+        assert_eq!(RunError::Timeout { space_id: space_id.clone() }.to_string(), "Container timed out for group s1");
+        assert_eq!(RunError::Aborted { space_id: space_id.clone() }.to_string(), "Container aborted for group s1");
         assert_eq!(
-            RunError::Timeout {
-                space_id: space_id.clone()
-            }
-            .to_string(),
-            "Container timed out for group s1"
-        );
-        assert_eq!(
-            RunError::Aborted {
-                space_id: space_id.clone()
-            }
-            .to_string(),
-            "Container aborted for group s1"
-        );
-        assert_eq!(
-            RunError::OutOfMemory {
-                space_id,
-                exit_code: 137,
-                oom_killed: false
-            }
-            .to_string(),
+            RunError::OutOfMemory { space_id, exit_code: 137, oom_killed: false }.to_string(),
             "Container was killed for group s1 (exit code 137, possibly out of memory)"
         );
-        assert_eq!(
-            RunError::NoResult("out".into()).to_string(),
-            "Failed to parse container result: out"
-        );
-        assert_eq!(
-            RunError::Malformed("x".into()).to_string(),
-            "Malformed container output: x"
-        );
+        assert_eq!(RunError::NoResult("out".into()).to_string(), "Failed to parse container result: out");
+        assert_eq!(RunError::Malformed("x".into()).to_string(), "Malformed container output: x");
     }
 
     #[test]

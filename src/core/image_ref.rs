@@ -23,25 +23,13 @@ mod tests {
 
     #[test]
     fn splits_tags_not_registry_ports() {
-        assert_eq!(
-            pull_parts("mercury-agent:1.2"),
-            ("mercury-agent".into(), Some("1.2".into()))
-        );
-        assert_eq!(
-            pull_parts("busybox"),
-            ("busybox".into(), Some("latest".into()))
-        );
+        assert_eq!(pull_parts("mercury-agent:1.2"), ("mercury-agent".into(), Some("1.2".into())));
+        assert_eq!(pull_parts("busybox"), ("busybox".into(), Some("latest".into())));
         assert_eq!(
             pull_parts("127.0.0.1:5000/team/agent"),
             ("127.0.0.1:5000/team/agent".into(), Some("latest".into()))
         );
-        assert_eq!(
-            pull_parts("127.0.0.1:5000/agent:v2"),
-            ("127.0.0.1:5000/agent".into(), Some("v2".into()))
-        );
-        assert_eq!(
-            pull_parts("repo/agent@sha256:abc"),
-            ("repo/agent@sha256:abc".into(), None)
-        );
+        assert_eq!(pull_parts("127.0.0.1:5000/agent:v2"), ("127.0.0.1:5000/agent".into(), Some("v2".into())));
+        assert_eq!(pull_parts("repo/agent@sha256:abc"), ("repo/agent@sha256:abc".into(), None));
     }
 }

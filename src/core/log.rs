@@ -44,20 +44,14 @@ pub struct Logger {
 
 impl Logger {
     pub fn new(sink: Arc<dyn LogSink>) -> Self {
-        Self {
-            sink,
-            context: Fields::new(),
-        }
+        Self { sink, context: Fields::new() }
     }
 
     /// A logger whose lines also carry `fields`.
     pub fn with(&self, fields: Fields) -> Self {
         let mut context = self.context.clone();
         context.extend(fields);
-        Self {
-            sink: self.sink.clone(),
-            context,
-        }
+        Self { sink: self.sink.clone(), context }
     }
 
     pub fn log(&self, level: Level, msg: &str, fields: Fields) {
@@ -101,9 +95,7 @@ pub struct ConsoleFormat {
 
 impl ConsoleFormat {
     pub fn from_env(format: Option<&str>, level: Option<&str>) -> Self {
-        let json = format
-            .map(|f| f.trim().eq_ignore_ascii_case("json"))
-            .unwrap_or(false);
+        let json = format.map(|f| f.trim().eq_ignore_ascii_case("json")).unwrap_or(false);
         let min_level = match level.map(|l| l.trim().to_ascii_lowercase()).as_deref() {
             Some("debug") => Some(Level::Debug),
             Some("warn") => Some(Level::Warn),
@@ -136,10 +128,7 @@ impl ConsoleFormat {
             line.push_str(k);
             line.push('=');
             match v {
-                Value::String(s)
-                    if !s.is_empty()
-                        && !s.chars().any(|c| c.is_whitespace() || c == '"' || c == '=') =>
-                {
+                Value::String(s) if !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c == '"' || c == '=') => {
                     line.push_str(s)
                 }
                 other => line.push_str(&other.to_string()),
@@ -154,13 +143,7 @@ pub fn iso_timestamp(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -197,10 +180,7 @@ mod tests {
             f.format("2026-01-01T00:00:00.000Z", Level::Info, "Hello", &fields),
             r#"2026-01-01T00:00:00.000Z [INFO ] Hello image=test count=2 note="has spaces""#
         );
-        assert_eq!(
-            f.format("T", Level::Error, "m", &Fields::new()),
-            "T [ERROR] m"
-        );
+        assert_eq!(f.format("T", Level::Error, "m", &Fields::new()), "T [ERROR] m");
     }
 
     #[test]
@@ -213,9 +193,7 @@ mod tests {
     #[test]
     fn level_filter() {
         let info = ConsoleFormat::from_env(None, None);
-        assert!(
-            !info.enabled(Level::Debug) && info.enabled(Level::Info) && info.enabled(Level::Error)
-        );
+        assert!(!info.enabled(Level::Debug) && info.enabled(Level::Info) && info.enabled(Level::Error));
         let warn = ConsoleFormat::from_env(None, Some("WARN"));
         assert!(!warn.enabled(Level::Info) && warn.enabled(Level::Warn));
         let silent = ConsoleFormat::from_env(None, Some("silent"));

@@ -63,15 +63,9 @@ mod tests {
             ("a.html", "text/html"),
             ("a.md", "text/markdown"),
             ("a.doc", "application/msword"),
-            (
-                "a.docx",
-                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-            ),
+            ("a.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
             ("a.xls", "application/vnd.ms-excel"),
-            (
-                "a.xlsx",
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            ),
+            ("a.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         ];
         for (name, mime) in table {
             assert_eq!(mime_for(name), mime, "{name}");

@@ -40,9 +40,7 @@ pub struct OutboxScan {
 pub fn scan_outbox(outbox: &Path, since_ms: u64) -> io::Result<OutboxScan> {
     let entries = match std::fs::read_dir(outbox) {
         Ok(entries) => entries,
-        Err(e)
-            if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory =>
-        {
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory => {
             return Ok(OutboxScan::default())
         }
         Err(e) => return Err(e),
@@ -75,12 +73,7 @@ pub fn scan_outbox(outbox: &Path, since_ms: u64) -> io::Result<OutboxScan> {
             scan.oversized.push(OversizedFile { path, size_bytes });
             continue;
         }
-        scan.files.push(EgressFile {
-            path,
-            mime_type: mime_for(&filename).to_owned(),
-            filename,
-            size_bytes,
-        });
+        scan.files.push(EgressFile { path, mime_type: mime_for(&filename).to_owned(), filename, size_bytes });
     }
     // read_dir order is the filesystem's; a stable order makes replies reproducible.
     scan.files.sort_by(|a, b| a.filename.cmp(&b.filename));
@@ -88,17 +81,12 @@ pub fn scan_outbox(outbox: &Path, since_ms: u64) -> io::Result<OutboxScan> {
 }
 
 fn modified_ms(meta: &std::fs::Metadata) -> u64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64)
+    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Milliseconds since the epoch, the host's `Date.now()`.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -109,8 +97,7 @@ mod tests {
 
     fn set_mtime(path: &Path, ms: u64) {
         let file = fs::File::options().write(true).open(path).unwrap();
-        file.set_modified(UNIX_EPOCH + Duration::from_millis(ms))
-            .unwrap();
+        file.set_modified(UNIX_EPOCH + Duration::from_millis(ms)).unwrap();
     }
 
     #[test]
@@ -163,20 +150,14 @@ mod tests {
         let file = fs::File::create(&big).unwrap();
         file.set_len(MAX_OUTBOX_FILE_BYTES + 1).unwrap();
         let exact = dir.path().join("exact.bin");
-        fs::File::create(&exact)
-            .unwrap()
-            .set_len(MAX_OUTBOX_FILE_BYTES)
-            .unwrap();
+        fs::File::create(&exact).unwrap().set_len(MAX_OUTBOX_FILE_BYTES).unwrap();
 
         let scan = scan_outbox(dir.path(), 0).unwrap();
         assert_eq!(scan.files.len(), 1);
         assert_eq!(scan.files[0].filename, "exact.bin");
         assert_eq!(
             scan.oversized,
-            [OversizedFile {
-                path: big.to_string_lossy().into_owned(),
-                size_bytes: MAX_OUTBOX_FILE_BYTES + 1
-            }]
+            [OversizedFile { path: big.to_string_lossy().into_owned(), size_bytes: MAX_OUTBOX_FILE_BYTES + 1 }]
         );
     }
 }

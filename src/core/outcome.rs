@@ -26,18 +26,10 @@ pub fn outcome(space_id: &str, ending: Ending, output: &OutputScanner) -> Result
     }
     match ending.exit_code {
         0 => parse_result(output),
-        137 => Err(RunError::OutOfMemory {
-            space_id,
-            exit_code: 137,
-            oom_killed: ending.oom_killed,
-        }),
+        137 => Err(RunError::OutOfMemory { space_id, exit_code: 137, oom_killed: ending.oom_killed }),
         code => Err(RunError::Failed {
             exit_code: code,
-            output: if output.stderr.is_empty() {
-                output.stdout.text()
-            } else {
-                output.stderr.text()
-            },
+            output: if output.stderr.is_empty() { output.stdout.text() } else { output.stderr.text() },
         }),
     }
 }
@@ -47,16 +39,12 @@ fn parse_result(output: &OutputScanner) -> Result<String, RunError> {
         ResultSpan::Text(text) => text,
         ResultSpan::TooLarge => return Err(RunError::Malformed("result exceeds 16 MiB".into())),
         ResultSpan::Missing => {
-            let shown = if output.stdout.is_empty() {
-                output.stderr.text()
-            } else {
-                output.stdout.text()
-            };
+            let shown = if output.stdout.is_empty() { output.stderr.text() } else { output.stdout.text() };
             return Err(RunError::NoResult(shown));
         }
     };
-    let parsed: Value = serde_json::from_str(&text)
-        .map_err(|_| RunError::Malformed(js_prefix(&text, 200).to_owned()))?;
+    let parsed: Value =
+        serde_json::from_str(&text).map_err(|_| RunError::Malformed(js_prefix(&text, 200).to_owned()))?;
     Ok(reply_text(&parsed))
 }
 
@@ -85,79 +73,30 @@ mod tests {
     }
 
     fn exit(code: i64) -> Ending {
-        Ending {
-            exit_code: code,
-            ..Ending::default()
-        }
+        Ending { exit_code: code, ..Ending::default() }
     }
 
     #[test]
     fn reply_field_or_done() {
-        assert_eq!(
-            outcome("s", exit(0), &ok_output(r#"{"reply":"hello"}"#)),
-            Ok("hello".into())
-        );
-        assert_eq!(
-            outcome("s", exit(0), &ok_output(r#"{"other":1}"#)),
-            Ok("Done.".into())
-        );
-        assert_eq!(
-            outcome("s", exit(0), &ok_output(r#"{"reply":null}"#)),
-            Ok("Done.".into())
-        );
-        assert_eq!(
-            outcome("s", exit(0), &ok_output(r#"[1,2]"#)),
-            Ok("Done.".into())
-        );
-        assert_eq!(
-            outcome("s", exit(0), &ok_output(r#"{"reply":42}"#)),
-            Ok("42".into())
-        );
+        assert_eq!(outcome("s", exit(0), &ok_output(r#"{"reply":"hello"}"#)), Ok("hello".into()));
+        assert_eq!(outcome("s", exit(0), &ok_output(r#"{"other":1}"#)), Ok("Done.".into()));
+        assert_eq!(outcome("s", exit(0), &ok_output(r#"{"reply":null}"#)), Ok("Done.".into()));
+        assert_eq!(outcome("s", exit(0), &ok_output(r#"[1,2]"#)), Ok("Done.".into()));
+        assert_eq!(outcome("s", exit(0), &ok_output(r#"{"reply":42}"#)), Ok("42".into()));
     }
 
     #[test]
     fn precedence_timeout_abort_oom_error() {
         let out = ok_output(r#"{"reply":"x"}"#);
-        let all = Ending {
-            exit_code: 137,
-            timed_out: true,
-            aborted: true,
-            oom_killed: true,
-        };
+        let all = Ending { exit_code: 137, timed_out: true, aborted: true, oom_killed: true };
+        assert_eq!(outcome("s", all, &out), Err(RunError::Timeout { space_id: "s".into() }));
         assert_eq!(
-            outcome("s", all, &out),
-            Err(RunError::Timeout {
-                space_id: "s".into()
-            })
+            outcome("s", Ending { timed_out: false, ..all }, &out),
+            Err(RunError::Aborted { space_id: "s".into() })
         );
         assert_eq!(
-            outcome(
-                "s",
-                Ending {
-                    timed_out: false,
-                    ..all
-                },
-                &out
-            ),
-            Err(RunError::Aborted {
-                space_id: "s".into()
-            })
-        );
-        assert_eq!(
-            outcome(
-                "s",
-                Ending {
-                    timed_out: false,
-                    aborted: false,
-                    ..all
-                },
-                &out
-            ),
-            Err(RunError::OutOfMemory {
-                space_id: "s".into(),
-                exit_code: 137,
-                oom_killed: true
-            })
+            outcome("s", Ending { timed_out: false, aborted: false, ..all }, &out),
+            Err(RunError::OutOfMemory { space_id: "s".into(), exit_code: 137, oom_killed: true })
         );
     }
 
@@ -165,38 +104,23 @@ mod tests {
     fn failure_quotes_stderr_then_stdout() {
         assert_eq!(
             outcome("s", exit(3), &scanned("out", "err")),
-            Err(RunError::Failed {
-                exit_code: 3,
-                output: "err".into()
-            })
+            Err(RunError::Failed { exit_code: 3, output: "err".into() })
         );
         assert_eq!(
             outcome("s", exit(4), &scanned("out", "")),
-            Err(RunError::Failed {
-                exit_code: 4,
-                output: "out".into()
-            })
+            Err(RunError::Failed { exit_code: 4, output: "out".into() })
         );
     }
 
     #[test]
     fn missing_markers_quote_stdout_then_stderr() {
-        assert_eq!(
-            outcome("s", exit(0), &scanned("just talk", "e")),
-            Err(RunError::NoResult("just talk".into()))
-        );
-        assert_eq!(
-            outcome("s", exit(0), &scanned("", "only err")),
-            Err(RunError::NoResult("only err".into()))
-        );
+        assert_eq!(outcome("s", exit(0), &scanned("just talk", "e")), Err(RunError::NoResult("just talk".into())));
+        assert_eq!(outcome("s", exit(0), &scanned("", "only err")), Err(RunError::NoResult("only err".into())));
     }
 
     #[test]
     fn malformed_quotes_200_characters() {
         let junk = "x".repeat(300);
-        assert_eq!(
-            outcome("s", exit(0), &ok_output(&junk)),
-            Err(RunError::Malformed("x".repeat(200)))
-        );
+        assert_eq!(outcome("s", exit(0), &ok_output(&junk)), Err(RunError::Malformed("x".repeat(200))));
     }
 }

@@ -49,10 +49,7 @@ impl Head {
     pub fn text(&self) -> String {
         let mut text = String::from_utf8_lossy(&self.bytes).into_owned();
         if self.dropped > 0 {
-            text.push_str(&format!(
-                "\n[... {} more bytes of output not kept]",
-                self.dropped
-            ));
+            text.push_str(&format!("\n[... {} more bytes of output not kept]", self.dropped));
         }
         text
     }
@@ -68,11 +65,7 @@ pub struct OutputScanner {
 
 impl Default for OutputScanner {
     fn default() -> Self {
-        Self {
-            span: Span::SeekingStart { carry: Vec::new() },
-            stdout: Head::default(),
-            stderr: Head::default(),
-        }
+        Self { span: Span::SeekingStart { carry: Vec::new() }, stdout: Head::default(), stderr: Head::default() }
     }
 }
 
@@ -120,9 +113,7 @@ impl OutputScanner {
     /// The trimmed text between the first START and the first END after it.
     pub fn result(&self) -> ResultSpan {
         match &self.span {
-            Span::Found { body } => {
-                ResultSpan::Text(String::from_utf8_lossy(body).trim().to_owned())
-            }
+            Span::Found { body } => ResultSpan::Text(String::from_utf8_lossy(body).trim().to_owned()),
             Span::Overflowed => ResultSpan::TooLarge,
             _ => ResultSpan::Missing,
         }
@@ -162,10 +153,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// Length of the longest suffix of `haystack` that is a proper prefix of `needle`.
 fn partial_suffix(haystack: &[u8], needle: &[u8]) -> usize {
     let max = (needle.len() - 1).min(haystack.len());
-    (1..=max)
-        .rev()
-        .find(|&n| haystack[haystack.len() - n..] == needle[..n])
-        .unwrap_or(0)
+    (1..=max).rev().find(|&n| haystack[haystack.len() - n..] == needle[..n]).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -181,10 +169,8 @@ mod tests {
     }
 
     fn framed(reply: &str) -> Vec<u8> {
-        format!(
-            "booting\n---MERCURY_CONTAINER_RESULT_START---\n{reply}\n---MERCURY_CONTAINER_RESULT_END---\nbye\n"
-        )
-        .into_bytes()
+        format!("booting\n---MERCURY_CONTAINER_RESULT_START---\n{reply}\n---MERCURY_CONTAINER_RESULT_END---\nbye\n")
+            .into_bytes()
     }
 
     #[test]
@@ -192,11 +178,7 @@ mod tests {
         let out = framed(r#"{"reply":"hi"}"#);
         for chunk in 1..=out.len() {
             let s = scan_in_chunks(&out, chunk);
-            assert_eq!(
-                s.result(),
-                ResultSpan::Text(r#"{"reply":"hi"}"#.into()),
-                "chunk {chunk}"
-            );
+            assert_eq!(s.result(), ResultSpan::Text(r#"{"reply":"hi"}"#.into()), "chunk {chunk}");
         }
     }
 
@@ -204,23 +186,14 @@ mod tests {
     fn first_start_and_first_end_after_it_win() {
         let out = b"x ---MERCURY_CONTAINER_RESULT_END--- ---MERCURY_CONTAINER_RESULT_START--- one ---MERCURY_CONTAINER_RESULT_END--- ---MERCURY_CONTAINER_RESULT_START--- two ---MERCURY_CONTAINER_RESULT_END---";
         for chunk in [1, 3, 7, 1000] {
-            assert_eq!(
-                scan_in_chunks(out, chunk).result(),
-                ResultSpan::Text("one".into())
-            );
+            assert_eq!(scan_in_chunks(out, chunk).result(), ResultSpan::Text("one".into()));
         }
     }
 
     #[test]
     fn start_without_end_or_nothing_at_all_is_missing() {
-        assert_eq!(
-            scan_in_chunks(b"---MERCURY_CONTAINER_RESULT_START--- {}", 4).result(),
-            ResultSpan::Missing
-        );
-        assert_eq!(
-            scan_in_chunks(b"plain text", 4).result(),
-            ResultSpan::Missing
-        );
+        assert_eq!(scan_in_chunks(b"---MERCURY_CONTAINER_RESULT_START--- {}", 4).result(), ResultSpan::Missing);
+        assert_eq!(scan_in_chunks(b"plain text", 4).result(), ResultSpan::Missing);
         assert_eq!(OutputScanner::default().result(), ResultSpan::Missing);
     }
 
@@ -241,10 +214,7 @@ mod tests {
         let mut out = b"---MERCURY_CONTAINER_RESULT_START---".to_vec();
         out.extend_from_slice(&[0xff, 0xfe, b'a']);
         out.extend_from_slice(b"---MERCURY_CONTAINER_RESULT_END---");
-        assert_eq!(
-            scan_in_chunks(&out, 5).result(),
-            ResultSpan::Text("\u{fffd}\u{fffd}a".into())
-        );
+        assert_eq!(scan_in_chunks(&out, 5).result(), ResultSpan::Text("\u{fffd}\u{fffd}a".into()));
     }
 
     #[test]
@@ -256,17 +226,10 @@ mod tests {
             s.push_stderr(&noise);
         }
         s.push_stdout(&framed(r#"{"reply":"after noise"}"#));
-        assert_eq!(
-            s.result(),
-            ResultSpan::Text(r#"{"reply":"after noise"}"#.into())
-        );
+        assert_eq!(s.result(), ResultSpan::Text(r#"{"reply":"after noise"}"#.into()));
         let text = s.stdout.text();
         assert!(text.starts_with(&"y".repeat(100)));
-        assert!(
-            text.ends_with("more bytes of output not kept]"),
-            "{}",
-            &text[text.len() - 60..]
-        );
+        assert!(text.ends_with("more bytes of output not kept]"), "{}", &text[text.len() - 60..]);
         assert!(s.stderr.text().len() < KEPT_HEAD_BYTES + 100);
         assert!(!s.stderr.is_empty());
     }
@@ -379,36 +342,20 @@ mod corpus {
     #[test]
     fn corpus_expectations() {
         let scan = |name: &str| {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("src/core/testdata/output")
-                .join(name);
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core/testdata/output").join(name);
             let mut s = OutputScanner::default();
             s.push_stdout(&std::fs::read(path).unwrap());
             s.result()
         };
-        assert_eq!(
-            scan("plain.txt"),
-            ResultSpan::Text(r#"{"reply":"plain"}"#.into())
-        );
-        assert_eq!(
-            scan("end-before-start.txt"),
-            ResultSpan::Text(r#"{"reply":"after a stray end"}"#.into())
-        );
-        assert_eq!(
-            scan("repeated.txt"),
-            ResultSpan::Text(r#"{"reply":"one"}"#.into())
-        );
+        assert_eq!(scan("plain.txt"), ResultSpan::Text(r#"{"reply":"plain"}"#.into()));
+        assert_eq!(scan("end-before-start.txt"), ResultSpan::Text(r#"{"reply":"after a stray end"}"#.into()));
+        assert_eq!(scan("repeated.txt"), ResultSpan::Text(r#"{"reply":"one"}"#.into()));
         assert_eq!(
             scan("overlapping-prefixes.txt"),
-            ResultSpan::Text(
-                r#"{"reply":"after a false start"}---MERCURY_CONTAINER_RESULT_EN"#.into()
-            )
+            ResultSpan::Text(r#"{"reply":"after a false start"}---MERCURY_CONTAINER_RESULT_EN"#.into())
         );
         assert_eq!(scan("start-without-end.txt"), ResultSpan::Missing);
-        assert_eq!(
-            scan("invalid-utf8.bin"),
-            ResultSpan::Text("\u{fffd}{\"reply\":\"bad utf8 inside\"}".into())
-        );
+        assert_eq!(scan("invalid-utf8.bin"), ResultSpan::Text("\u{fffd}{\"reply\":\"bad utf8 inside\"}".into()));
         assert_eq!(scan("empty-span.txt"), ResultSpan::Text(String::new()));
         assert_eq!(scan("no-markers.txt"), ResultSpan::Missing);
     }

@@ -21,10 +21,7 @@ pub fn resolve(cwd: &Path, p: &str) -> PathBuf {
 /// The folder holding the nearest `package.json` above the real path of `main_script`.
 pub fn package_root_of(main_script: &Path) -> Option<PathBuf> {
     let real = std::fs::canonicalize(main_script).ok()?;
-    real.ancestors()
-        .skip(1)
-        .find(|dir| dir.join("package.json").is_file())
-        .map(Path::to_path_buf)
+    real.ancestors().skip(1).find(|dir| dir.join("package.json").is_file()).map(Path::to_path_buf)
 }
 
 #[cfg(test)]
@@ -34,14 +31,8 @@ mod tests {
     #[test]
     fn resolves_like_node() {
         let cwd = Path::new("/srv/app");
-        assert_eq!(
-            resolve(cwd, "data/spaces"),
-            PathBuf::from("/srv/app/data/spaces")
-        );
-        assert_eq!(
-            resolve(cwd, "./data/../global/"),
-            PathBuf::from("/srv/app/global")
-        );
+        assert_eq!(resolve(cwd, "data/spaces"), PathBuf::from("/srv/app/data/spaces"));
+        assert_eq!(resolve(cwd, "./data/../global/"), PathBuf::from("/srv/app/global"));
         assert_eq!(resolve(cwd, "/abs//x/./y"), PathBuf::from("/abs/x/y"));
         assert_eq!(resolve(cwd, "../../../.."), PathBuf::from("/"));
         assert_eq!(resolve(cwd, ""), PathBuf::from("/srv/app"));
@@ -58,10 +49,7 @@ mod tests {
         std::os::unix::fs::symlink(root.join("dist/bin/main.js"), &link).unwrap();
         let expected = std::fs::canonicalize(&root).unwrap();
         assert_eq!(package_root_of(&link), Some(expected.clone()));
-        assert_eq!(
-            package_root_of(&root.join("dist/bin/main.js")),
-            Some(expected)
-        );
+        assert_eq!(package_root_of(&root.join("dist/bin/main.js")), Some(expected));
         assert_eq!(package_root_of(&dir.path().join("missing.js")), None);
     }
 }

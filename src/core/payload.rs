@@ -18,18 +18,9 @@ mod tests {
 
     #[test]
     fn rewrites_the_first_occurrence_only() {
-        assert_eq!(
-            container_workspace("/data/spaces/s1", "/data/spaces"),
-            "/spaces/s1"
-        );
-        assert_eq!(
-            container_workspace("/data/spaces/x/data/spaces", "/data/spaces"),
-            "/spaces/x/data/spaces"
-        );
-        assert_eq!(
-            container_workspace("/elsewhere/s1", "/data/spaces"),
-            "/elsewhere/s1"
-        );
+        assert_eq!(container_workspace("/data/spaces/s1", "/data/spaces"), "/spaces/s1");
+        assert_eq!(container_workspace("/data/spaces/x/data/spaces", "/data/spaces"), "/spaces/x/data/spaces");
+        assert_eq!(container_workspace("/elsewhere/s1", "/data/spaces"), "/elsewhere/s1");
         assert_eq!(container_workspace("/w", ""), "/spaces/w");
     }
 

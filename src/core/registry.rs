@@ -10,13 +10,21 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub struct RunControl {
     aborted: watch::Sender<bool>,
+    /// The container's name; a run renames it if the engine already has one by that name.
+    container: Mutex<String>,
 }
 
 impl RunControl {
-    fn new() -> Self {
-        Self {
-            aborted: watch::Sender::new(false),
-        }
+    fn new(container: &str) -> Self {
+        Self { aborted: watch::Sender::new(false), container: Mutex::new(container.to_owned()) }
+    }
+
+    pub fn container(&self) -> String {
+        self.container.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn rename(&self, container: &str) {
+        *self.container.lock().unwrap_or_else(|p| p.into_inner()) = container.to_owned();
     }
 
     pub fn abort(&self) {
@@ -38,7 +46,6 @@ impl RunControl {
 #[derive(Debug)]
 struct Entry {
     space_id: String,
-    container: String,
     control: Arc<RunControl>,
 }
 
@@ -58,30 +65,17 @@ pub struct Registry {
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, Runs> {
         // A panic while holding this lock cannot leave the map half-written, so a poisoned lock is still usable.
-        self.runs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Registers a run; it counts until the returned guard is dropped.
     pub fn register(&self, space_id: &str, container: &str) -> RunGuard {
-        let control = Arc::new(RunControl::new());
+        let control = Arc::new(RunControl::new(container));
         let mut runs = self.lock();
         runs.next_id += 1;
         let id = runs.next_id;
-        runs.by_id.insert(
-            id,
-            Entry {
-                space_id: space_id.to_owned(),
-                container: container.to_owned(),
-                control: control.clone(),
-            },
-        );
-        RunGuard {
-            registry: self.clone(),
-            id,
-            control,
-        }
+        runs.by_id.insert(id, Entry { space_id: space_id.to_owned(), control: control.clone() });
+        RunGuard { registry: self.clone(), id, control }
     }
 
     pub fn is_running(&self, space_id: &str) -> bool {
@@ -107,11 +101,7 @@ impl Registry {
 
     /// Container names of the runs in flight.
     pub fn active_containers(&self) -> Vec<String> {
-        self.lock()
-            .by_id
-            .values()
-            .map(|e| e.container.clone())
-            .collect()
+        self.lock().by_id.values().map(|e| e.control.container()).collect()
     }
 
     /// Signals every run of `space_id`; false when it has none.
@@ -202,8 +192,6 @@ mod tests {
         let reg = Registry::default();
         let a = reg.register("a", "c1");
         reg.abort("a");
-        tokio::time::timeout(std::time::Duration::from_secs(1), a.control().aborted())
-            .await
-            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(1), a.control().aborted()).await.unwrap();
     }
 }

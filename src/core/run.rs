@@ -21,9 +21,12 @@ use super::output::OutputScanner;
 use super::pull_log::PullLog;
 use super::registry::RunControl;
 use super::spec::{
-    container_env, container_mounts, container_spec, ContainerSpec, ReplyRequest, RunnerSettings,
+    container_env, container_mounts, container_name, container_spec, ContainerSpec, ReplyRequest, RunnerSettings,
 };
 use crate::fields;
+
+/// How often a run takes a new name when the engine says its name is taken.
+const MAX_RENAMES: u64 = 5;
 
 /// How long a killed container may take to go away before the run gives up on it.
 const KILL_GRACE: Duration = Duration::from_secs(10);
@@ -50,6 +53,8 @@ pub struct ReplyPlan {
     pub credential: CredentialSource,
     /// The container's name, given when the run was registered.
     pub container: String,
+    /// The `<n>` of the name, kept if the name must change.
+    pub number: u64,
     /// `Date.now()` at the call: files older than this are not the agent's.
     pub started_ms: u64,
 }
@@ -76,30 +81,15 @@ pub fn settle(
 ) -> Result<ContainerResult, RunError> {
     match result {
         Err(RunError::Timeout { .. }) | Err(RunError::Aborted { .. }) => result,
-        _ if control.is_aborted() => Err(RunError::Aborted {
-            space_id: space_id.to_owned(),
-        }),
+        _ if control.is_aborted() => Err(RunError::Aborted { space_id: space_id.to_owned() }),
         other => other,
     }
 }
 
-pub async fn run_reply(
-    engine: Engine,
-    log: Logger,
-    control: Arc<RunControl>,
-    plan: ReplyPlan,
-) -> RunReport {
-    let ReplyPlan {
-        settings,
-        request,
-        payload,
-        host_env,
-        credential,
-        container,
-        started_ms,
-    } = plan;
+pub async fn run_reply(engine: Engine, log: Logger, control: Arc<RunControl>, plan: ReplyPlan) -> RunReport {
+    let ReplyPlan { settings, request, payload, host_env, credential, container, number, started_ms } = plan;
     let space_id = request.space_id.clone();
-    let log = log.with(fields!("spaceId" => space_id, "container" => container));
+    let mut log = log.with(fields!("spaceId" => space_id, "container" => container));
 
     let prepared = async {
         create_dirs(&settings).await?;
@@ -112,32 +102,30 @@ pub async fn run_reply(
         let mounts = container_mounts(&settings, package_root.as_deref(), |p: &Path| p.exists());
         Ok::<_, RunError>(container_spec(&settings, container.clone(), env, mounts))
     };
-    let spec = match prepared.await {
+    let mut spec = match prepared.await {
         Ok(spec) => spec,
-        Err(e) => {
-            return RunReport {
-                result: Err(e),
-                cleanup: None,
-            }
-        }
+        Err(e) => return RunReport { result: Err(e), cleanup: None },
     };
     if control.is_aborted() {
-        return RunReport {
-            result: Err(RunError::Aborted { space_id }),
-            cleanup: None,
-        };
+        return RunReport { result: Err(RunError::Aborted { space_id }), cleanup: None };
     }
 
     let started = Instant::now();
     let deadline = started + Duration::from_millis(settings.timeout_ms);
-    let id = match create_pulling(&engine, &log, &spec, &control, deadline, &space_id).await {
-        Ok(id) => id,
-        Err(NotCreated::Engine(e)) => return refused(&log, started, e, None),
-        Err(NotCreated::Stopped(e)) => {
-            return RunReport {
-                result: Err(e),
-                cleanup: None,
+    let mut renames = 0;
+    let id = loop {
+        match create_pulling(&engine, &log, &spec, &control, deadline, &space_id).await {
+            Ok(id) => break id,
+            // Another runner (in this process or another) took the same `mercury-<ms>-<n>`: take a later millisecond.
+            Err(NotCreated::Engine(EngineError::Conflict(_))) if renames < MAX_RENAMES => {
+                renames += 1;
+                tokio::time::sleep(Duration::from_millis(renames)).await;
+                spec.name = container_name(now_ms(), number);
+                control.rename(&spec.name);
+                log = log.with(fields!("container" => spec.name));
             }
+            Err(NotCreated::Engine(e)) => return refused(&log, started, e, None),
+            Err(NotCreated::Stopped(e)) => return RunReport { result: Err(e), cleanup: None },
         }
     };
     let driven = drive(&engine, &log, &control, &id, payload, deadline).await;
@@ -154,10 +142,7 @@ pub async fn run_reply(
             .map(|files| ContainerResult { reply, files }),
         Err(e) => Err(e),
     };
-    RunReport {
-        result,
-        cleanup: Some(cleanup),
-    }
+    RunReport { result, cleanup: Some(cleanup) }
 }
 
 async fn create_dirs(settings: &RunnerSettings) -> Result<(), RunError> {
@@ -169,25 +154,14 @@ async fn create_dirs(settings: &RunnerSettings) -> Result<(), RunError> {
     Ok(())
 }
 
-async fn builtin_token(
-    log: &Logger,
-    settings: &RunnerSettings,
-    host_env: &[(String, String)],
-) -> Option<String> {
-    let has_secret = host_env
-        .iter()
-        .any(|(n, v)| ANTHROPIC_SECRET_VARS.contains(&n.as_str()) && !v.is_empty());
+async fn builtin_token(log: &Logger, settings: &RunnerSettings, host_env: &[(String, String)]) -> Option<String> {
+    let has_secret = host_env.iter().any(|(n, v)| ANTHROPIC_SECRET_VARS.contains(&n.as_str()) && !v.is_empty());
     if settings.model_provider != "anthropic" || has_secret {
         return None;
     }
     let auth_path = settings.auth_path();
     let text = tokio::fs::read_to_string(&auth_path).await.ok();
-    match builtin_credential(
-        &settings.model_provider,
-        has_secret,
-        text.as_deref(),
-        now_ms(),
-    ) {
+    match builtin_credential(&settings.model_provider, has_secret, text.as_deref(), now_ms()) {
         BuiltinCredential::Token(token) => Some(token),
         BuiltinCredential::Expired => {
             log.warn(
@@ -219,10 +193,7 @@ async fn create_pulling(
 ) -> Result<String, NotCreated> {
     match engine.create(spec).await {
         Err(EngineError::NotFound(message)) if message.contains("image") => {
-            log.info(
-                "Agent image not found locally, pulling...",
-                fields!("image" => spec.image),
-            );
+            log.info("Agent image not found locally, pulling...", fields!("image" => spec.image));
             let mut progress = PullLog::new(log.clone(), &spec.image);
             let pull = engine.pull(&spec.image, |event: PullEvent| progress.event(event));
             let space_id = space_id.to_owned();
@@ -239,10 +210,7 @@ async fn create_pulling(
                     return Err(NotCreated::Stopped(RunError::Timeout { space_id }));
                 }
             }
-            log.info(
-                "Agent image pulled successfully",
-                fields!("image" => spec.image),
-            );
+            log.info("Agent image pulled successfully", fields!("image" => spec.image));
             engine.create(spec).await.map_err(NotCreated::Engine)
         }
         other => other.map_err(NotCreated::Engine),
@@ -307,9 +275,7 @@ async fn drive(
         Ok(Ok(code)) => code,
         Ok(Err(e)) if killed_at.is_none() => return Err(e),
         Err(_) if killed_at.is_none() => {
-            return Err(EngineError::Failed(format!(
-                "the engine did not report how {id} ended"
-            )))
+            return Err(EngineError::Failed(format!("the engine did not report how {id} ended")))
         }
         // Killed by us: SIGKILL's code, whatever the engine now says.
         _ => 137,
@@ -322,10 +288,7 @@ async fn drive(
 
 async fn kill(engine: &Engine, log: &Logger, id: &str) {
     if let Err(e) = engine.kill(id).await {
-        log.warn(
-            "Failed to kill container",
-            fields!("error" => e.to_string()),
-        );
+        log.warn("Failed to kill container", fields!("error" => e.to_string()));
     }
 }
 
@@ -349,10 +312,7 @@ fn spawn_removal(engine: Engine, log: Logger, id: String) -> JoinHandle<()> {
             Err(EngineError::Unreachable { .. }) => {
                 tokio::spawn(retry_removal(engine, log, id));
             }
-            Err(e) => log.warn(
-                "Failed to remove container",
-                fields!("error" => e.to_string()),
-            ),
+            Err(e) => log.warn("Failed to remove container", fields!("error" => e.to_string())),
         }
     })
 }
@@ -371,20 +331,12 @@ async fn retry_removal(engine: Engine, log: Logger, id: String) {
         }
     }
     if let Some(e) = last {
-        log.warn(
-            "Failed to remove container; cleanupOrphans will remove it",
-            fields!("error" => e.to_string()),
-        );
+        log.warn("Failed to remove container; cleanupOrphans will remove it", fields!("error" => e.to_string()));
     }
 }
 
 /// The engine refused the container, or was lost: the CLI's exit code 125.
-fn refused(
-    log: &Logger,
-    started: Instant,
-    err: EngineError,
-    cleanup: Option<JoinHandle<()>>,
-) -> RunReport {
+fn refused(log: &Logger, started: Instant, err: EngineError, cleanup: Option<JoinHandle<()>>) -> RunReport {
     log.error(
         "Container exited",
         fields!(
@@ -394,10 +346,7 @@ fn refused(
             "reason" => "error",
         ),
     );
-    RunReport {
-        result: Err(RunError::Engine(err.to_string())),
-        cleanup,
-    }
+    RunReport { result: Err(RunError::Engine(err.to_string())), cleanup }
 }
 
 fn log_end(log: &Logger, ending: &Ending, started: Instant) {
@@ -421,11 +370,7 @@ fn log_end(log: &Logger, ending: &Ending, started: Instant) {
     }
 }
 
-async fn collect_outbox(
-    log: &Logger,
-    workspace: &str,
-    since_ms: u64,
-) -> Result<Vec<EgressFile>, RunError> {
+async fn collect_outbox(log: &Logger, workspace: &str, since_ms: u64) -> Result<Vec<EgressFile>, RunError> {
     let outbox = Path::new(workspace).join("outbox");
     let shown = outbox.display().to_string();
     let scan = tokio::task::spawn_blocking(move || scan_outbox(&outbox, since_ms))
@@ -447,10 +392,7 @@ mod tests {
     use crate::core::registry::Registry;
 
     fn ok() -> Result<ContainerResult, RunError> {
-        Ok(ContainerResult {
-            reply: "r".into(),
-            files: vec![],
-        })
+        Ok(ContainerResult { reply: "r".into(), files: vec![] })
     }
 
     #[test]
@@ -459,25 +401,10 @@ mod tests {
         let guard = reg.register("s", "c");
         assert_eq!(settle(ok(), &guard.control(), "s"), ok());
         reg.abort("s");
-        assert_eq!(
-            settle(ok(), &guard.control(), "s"),
-            Err(RunError::Aborted {
-                space_id: "s".into()
-            })
-        );
-        let failed = Err(RunError::Failed {
-            exit_code: 1,
-            output: "x".into(),
-        });
-        assert_eq!(
-            settle(failed, &guard.control(), "s"),
-            Err(RunError::Aborted {
-                space_id: "s".into()
-            })
-        );
-        let timeout = Err(RunError::Timeout {
-            space_id: "s".into(),
-        });
+        assert_eq!(settle(ok(), &guard.control(), "s"), Err(RunError::Aborted { space_id: "s".into() }));
+        let failed = Err(RunError::Failed { exit_code: 1, output: "x".into() });
+        assert_eq!(settle(failed, &guard.control(), "s"), Err(RunError::Aborted { space_id: "s".into() }));
+        let timeout = Err(RunError::Timeout { space_id: "s".into() });
         assert_eq!(settle(timeout.clone(), &guard.control(), "s"), timeout);
     }
 }

@@ -29,6 +29,8 @@ pub struct Runner {
 pub struct RunTicket {
     pub guard: RunGuard,
     pub container: String,
+    /// This runner's count of runs, the `<n>` of the container's name.
+    pub number: u64,
     pub started_ms: u64,
 }
 
@@ -82,11 +84,7 @@ impl Runner {
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
         let container = container_name(started_ms, n);
         let guard = self.registry.register(space_id, &container);
-        RunTicket {
-            guard,
-            container,
-            started_ms,
-        }
+        RunTicket { guard, container, number: n, started_ms }
     }
 
     pub fn run(
@@ -94,12 +92,7 @@ impl Runner {
         ticket: &RunTicket,
         plan: ReplyPlan,
     ) -> impl std::future::Future<Output = RunReport> + Send + 'static {
-        run_reply(
-            self.engine.clone(),
-            self.log.clone(),
-            ticket.guard.control(),
-            plan,
-        )
+        run_reply(self.engine.clone(), self.log.clone(), ticket.guard.control(), plan)
     }
 
     pub fn abort(&self, space_id: &str) -> bool {
@@ -113,42 +106,23 @@ impl Runner {
     /// Pulls the image unless it is there already.
     pub async fn ensure_image(&self) -> Result<(), RunError> {
         let image = self.image();
-        let failed = |cause: String| RunError::PullFailed {
-            image: image.clone(),
-            cause,
-        };
-        let exists = match tokio::time::timeout(QUICK_CALL, self.engine.image_exists(&image)).await
-        {
+        let failed = |cause: String| RunError::PullFailed { image: image.clone(), cause };
+        let exists = match tokio::time::timeout(QUICK_CALL, self.engine.image_exists(&image)).await {
             Ok(Ok(exists)) => exists,
             Ok(Err(e @ EngineError::Unreachable { .. })) => return Err(failed(e.to_string())),
             // Like the seed's `docker image inspect`, any other failure means "pull it".
             Ok(Err(_)) => false,
-            Err(_) => {
-                return Err(failed(format!(
-                    "the image look-up at {} did not answer in 10 s",
-                    self.endpoint()
-                )))
-            }
+            Err(_) => return Err(failed(format!("the image look-up at {} did not answer in 10 s", self.endpoint()))),
         };
         if exists {
-            self.log
-                .debug("Agent image found locally", fields!("image" => image));
+            self.log.debug("Agent image found locally", fields!("image" => image));
             return Ok(());
         }
-        self.log.info(
-            "Agent image not found locally, pulling...",
-            fields!("image" => image),
-        );
+        self.log.info("Agent image not found locally, pulling...", fields!("image" => image));
         let mut progress = PullLog::new(self.log.clone(), &image);
-        match tokio::time::timeout(
-            PULL_TIMEOUT,
-            self.engine.pull(&image, |e| progress.event(e)),
-        )
-        .await
-        {
+        match tokio::time::timeout(PULL_TIMEOUT, self.engine.pull(&image, |e| progress.event(e))).await {
             Ok(Ok(())) => {
-                self.log
-                    .info("Agent image pulled successfully", fields!("image" => image));
+                self.log.info("Agent image pulled successfully", fields!("image" => image));
                 Ok(())
             }
             Ok(Err(e)) => Err(failed(e.to_string())),
@@ -161,17 +135,11 @@ impl Runner {
         let listed = match tokio::time::timeout(QUICK_CALL, self.engine.list_managed()).await {
             Ok(Ok(listed)) => listed,
             Ok(Err(e @ EngineError::Unreachable { .. })) => {
-                self.log.warn(
-                    "Docker not found, skipping orphan cleanup",
-                    fields!("error" => e.to_string()),
-                );
+                self.log.warn("Docker not found, skipping orphan cleanup", fields!("error" => e.to_string()));
                 return 0;
             }
             Ok(Err(e)) => {
-                self.log.warn(
-                    "Failed to cleanup orphaned containers",
-                    fields!("error" => e.to_string()),
-                );
+                self.log.warn("Failed to cleanup orphaned containers", fields!("error" => e.to_string()));
                 return 0;
             }
             Err(_) => {
@@ -183,28 +151,18 @@ impl Runner {
             }
         };
         let ours = self.registry.active_containers();
-        let orphans: Vec<_> = listed
-            .into_iter()
-            .filter(|(_, name)| !ours.contains(name))
-            .collect();
+        let orphans: Vec<_> = listed.into_iter().filter(|(_, name)| !ours.contains(name)).collect();
         if orphans.is_empty() {
             return 0;
         }
         let count = orphans.len();
-        self.log.info(
-            "Found orphaned containers, cleaning up",
-            fields!("count" => count),
-        );
+        self.log.info("Found orphaned containers, cleaning up", fields!("count" => count));
         let removals = orphans.iter().map(|(id, _)| self.engine.remove(id));
         let results = futures_util::future::join_all(removals).await;
         if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
-            self.log.warn(
-                "Failed to cleanup orphaned containers",
-                fields!("error" => e.to_string()),
-            );
+            self.log.warn("Failed to cleanup orphaned containers", fields!("error" => e.to_string()));
         }
-        self.log
-            .info("Cleaned up orphaned containers", fields!("count" => count));
+        self.log.info("Cleaned up orphaned containers", fields!("count" => count));
         count
     }
 }
@@ -220,14 +178,8 @@ mod tests {
         let (msg, fields) = custom_image_warning("test").unwrap();
         assert_eq!(msg, "Using custom agent image");
         assert_eq!(fields["image"], "test");
-        assert_eq!(
-            fields["note"],
-            "Ensure image has: bun, pi, agent-browser, napkin, mrctl"
-        );
-        assert_eq!(
-            fields["docs"],
-            "See docs/container-lifecycle.md for custom image requirements"
-        );
+        assert_eq!(fields["note"], "Ensure image has: bun, pi, agent-browser, napkin, mrctl");
+        assert_eq!(fields["docs"], "See docs/container-lifecycle.md for custom image requirements");
         assert!(custom_image_warning("my-mercury-agent:1").is_some());
     }
 }

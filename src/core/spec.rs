@@ -26,9 +26,7 @@ pub struct RunnerSettings {
 impl RunnerSettings {
     /// `config.authPath ?? <globalDir>/auth.json`.
     pub fn auth_path(&self) -> PathBuf {
-        self.auth_path
-            .clone()
-            .unwrap_or_else(|| self.global_dir.join("auth.json"))
+        self.auth_path.clone().unwrap_or_else(|| self.global_dir.join("auth.json"))
     }
 }
 
@@ -105,10 +103,7 @@ pub fn container_env(
     env.set("PI_CODING_AGENT_DIR", "/root/.pi/agent");
     env.set("CALLER_ID", &request.caller_id);
     env.set("SPACE_ID", &request.space_id);
-    env.set(
-        "API_URL",
-        &format!("http://host.docker.internal:{}", settings.port),
-    );
+    env.set("API_URL", &format!("http://host.docker.internal:{}", settings.port));
     for (name, value) in host_env {
         let Some(bare) = name.strip_prefix("MERCURY_") else {
             continue;
@@ -118,10 +113,7 @@ pub fn container_env(
         }
         env.set(bare, value);
     }
-    if settings.model_provider == "anthropic"
-        && !env.has("ANTHROPIC_API_KEY")
-        && !env.has("ANTHROPIC_OAUTH_TOKEN")
-    {
+    if settings.model_provider == "anthropic" && !env.has("ANTHROPIC_API_KEY") && !env.has("ANTHROPIC_OAUTH_TOKEN") {
         if let Some(token) = oauth_token {
             env.set("ANTHROPIC_OAUTH_TOKEN", token);
         }
@@ -150,15 +142,11 @@ impl EnvList {
     fn validated(self) -> Result<Vec<(String, String)>, RunError> {
         for (name, value) in &self.0 {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
-                return Err(RunError::InvalidInput(format!(
-                    "invalid environment variable name {name:?}"
-                )));
+                return Err(RunError::InvalidInput(format!("invalid environment variable name {name:?}")));
             }
             if value.contains('\0') {
                 // The value may be a secret: name it, never show it.
-                return Err(RunError::InvalidInput(format!(
-                    "environment variable {name} contains a NUL byte"
-                )));
+                return Err(RunError::InvalidInput(format!("environment variable {name} contains a NUL byte")));
             }
         }
         Ok(self.0)
@@ -173,35 +161,19 @@ pub fn container_mounts(
     exists: impl Fn(&Path) -> bool,
 ) -> Vec<BindMount> {
     let mut mounts = vec![
-        BindMount {
-            source: path_text(&settings.spaces_dir),
-            target: "/spaces",
-            read_only: false,
-        },
-        BindMount {
-            source: path_text(&settings.global_dir),
-            target: "/root/.pi/agent",
-            read_only: false,
-        },
+        BindMount { source: path_text(&settings.spaces_dir), target: "/spaces", read_only: false },
+        BindMount { source: path_text(&settings.global_dir), target: "/root/.pi/agent", read_only: false },
     ];
     let Some(package_root) = package_root else {
         return mounts;
     };
     let readme = package_root.join("README.md");
     if exists(&readme) {
-        mounts.push(BindMount {
-            source: path_text(&readme),
-            target: "/docs/mercury/README.md",
-            read_only: true,
-        });
+        mounts.push(BindMount { source: path_text(&readme), target: "/docs/mercury/README.md", read_only: true });
     }
     let docs = package_root.join("docs");
     if exists(&docs) {
-        mounts.push(BindMount {
-            source: path_text(&docs),
-            target: "/docs/mercury/docs",
-            read_only: true,
-        });
+        mounts.push(BindMount { source: path_text(&docs), target: "/docs/mercury/docs", read_only: true });
     }
     mounts
 }
@@ -255,9 +227,7 @@ mod tests {
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     #[test]
@@ -296,19 +266,13 @@ mod tests {
     #[test]
     fn oauth_token_fills_in_for_anthropic_only() {
         let env = container_env(&settings(), &request(), &[], Some("oauth-tok")).unwrap();
-        assert_eq!(
-            env.last().unwrap(),
-            &("ANTHROPIC_OAUTH_TOKEN".to_string(), "oauth-tok".to_string())
-        );
+        assert_eq!(env.last().unwrap(), &("ANTHROPIC_OAUTH_TOKEN".to_string(), "oauth-tok".to_string()));
 
         let host = pairs(&[("MERCURY_ANTHROPIC_OAUTH_TOKEN", "from-env")]);
         let env = container_env(&settings(), &request(), &host, Some("oauth-tok")).unwrap();
         assert_eq!(env.last().unwrap().1, "from-env");
 
-        let other = RunnerSettings {
-            model_provider: "openai".into(),
-            ..settings()
-        };
+        let other = RunnerSettings { model_provider: "openai".into(), ..settings() };
         let env = container_env(&other, &request(), &[], Some("oauth-tok")).unwrap();
         assert!(!env.iter().any(|(n, _)| n == "ANTHROPIC_OAUTH_TOKEN"));
     }
@@ -345,10 +309,7 @@ mod tests {
         for (name, value) in [("A=B", "v"), ("", "v"), ("N\0", "v")] {
             let mut req = request();
             req.extra_env = pairs(&[(name, value)]);
-            assert!(matches!(
-                container_env(&settings(), &req, &[], None),
-                Err(RunError::InvalidInput(_))
-            ));
+            assert!(matches!(container_env(&settings(), &req, &[], None), Err(RunError::InvalidInput(_))));
         }
         let mut req = request();
         req.extra_env = pairs(&[("SECRET", "s3cr3t\0")]);
@@ -364,26 +325,10 @@ mod tests {
         assert_eq!(
             all,
             vec![
-                BindMount {
-                    source: "/data/spaces".into(),
-                    target: "/spaces",
-                    read_only: false
-                },
-                BindMount {
-                    source: "/data/global".into(),
-                    target: "/root/.pi/agent",
-                    read_only: false
-                },
-                BindMount {
-                    source: "/pkg/README.md".into(),
-                    target: "/docs/mercury/README.md",
-                    read_only: true
-                },
-                BindMount {
-                    source: "/pkg/docs".into(),
-                    target: "/docs/mercury/docs",
-                    read_only: true
-                },
+                BindMount { source: "/data/spaces".into(), target: "/spaces", read_only: false },
+                BindMount { source: "/data/global".into(), target: "/root/.pi/agent", read_only: false },
+                BindMount { source: "/pkg/README.md".into(), target: "/docs/mercury/README.md", read_only: true },
+                BindMount { source: "/pkg/docs".into(), target: "/docs/mercury/docs", read_only: true },
             ]
         );
         let no_docs = container_mounts(&settings(), root, |p| !p.ends_with("docs"));
@@ -394,12 +339,7 @@ mod tests {
 
     #[test]
     fn spec_carries_name_env_and_host_gateway() {
-        let spec = container_spec(
-            &settings(),
-            container_name(1700000000000, 3),
-            pairs(&[("A", "1")]),
-            vec![],
-        );
+        let spec = container_spec(&settings(), container_name(1700000000000, 3), pairs(&[("A", "1")]), vec![]);
         assert_eq!(spec.name, "mercury-1700000000000-3");
         assert_eq!(spec.env, ["A=1"]);
         assert_eq!(spec.extra_hosts, ["host.docker.internal:host-gateway"]);
