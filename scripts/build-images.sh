@@ -9,7 +9,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build() { # <context folder> <tag>
   local ctx
   ctx="$(mktemp -d)"
-  cp "$1"/Dockerfile "$1"/agent.sh "$ctx"/
+  cp "$root/scripts/agent.Dockerfile" "$ctx"/Dockerfile
+  cp "$1"/agent.sh "$ctx"/
   cp /bin/busybox "$ctx"/busybox
   local log
   if ! log=$(DOCKER_BUILDKIT=0 docker build -q -t "$2" "$ctx" 2>&1); then

@@ -1,0 +1,9 @@
+# An agent image: busybox-static and one shell script that speaks the agent
+# protocol, FROM scratch. Built by scripts/build-images.sh for the test fixture
+# (__test__/fixtures/agent) and the demo agent (demo/agent).
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN ["/bin/mkdir", "-p", "/tmp", "/root"]
+COPY agent.sh /agent.sh
+ENTRYPOINT ["/bin/sh", "/agent.sh"]
