@@ -172,6 +172,16 @@ describe("bad input", () => {
     expect(e.message).toBe("config.containerTimeoutMs is required to run an agent");
   });
 
+  test("wrongly typed arguments to the synchronous methods and the constructor are TypeErrors", () => {
+    const ctx = h.makeRunner();
+    expect(() => ctx.runner.isRunning(5)).toThrow(new TypeError("isRunning(spaceId) must be a string, got a number"));
+    expect(() => ctx.runner.abort(null)).toThrow(new TypeError("abort(spaceId) must be a string, got null"));
+    expect(() => ctx.runner.setImage(undefined)).toThrow(new TypeError("setImage(image) must be a string, got undefined"));
+    expect(() => new h.AgentContainerRunner(null)).toThrow(new TypeError("config must be an object, got null"));
+    expect(() => new h.AgentContainerRunner({ agentContainerImage: "x" }, 5)).toThrow(new TypeError("options must be an object, got a number"));
+    expect(ctx.runner.image).toBe(h.IMAGE);
+  });
+
   test("a config field of the wrong type throws a TypeError from the constructor", () => {
     expect(() => new h.AgentContainerRunner({ agentContainerImage: 42 })).toThrow(TypeError);
     expect(() => new h.AgentContainerRunner({ agentContainerImage: "x", containerTimeoutMs: "soon" })).toThrow(

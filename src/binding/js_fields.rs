@@ -30,7 +30,7 @@ fn is_type(value: &Unknown, expected: ValueType) -> bool {
     value.get_type().map(|t| t == expected).unwrap_or(false)
 }
 
-fn is_nothing(value: &Unknown) -> bool {
+pub fn is_nothing(value: &Unknown) -> bool {
     matches!(value.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null))
 }
 
@@ -118,5 +118,17 @@ pub fn string_map(obj: &Object, label: &str) -> FieldResult<Vec<(String, String)
 
 /// Unknown → a typed value the caller already checked.
 pub fn typed<T: FromNapiValue>(value: Unknown) -> FieldResult<T> {
+    convert(value)
+}
+
+/// A string argument of a method, e.g. `label` = `"isRunning(spaceId)"`.
+pub fn string_arg(value: Unknown, label: &str) -> FieldResult<String> {
+    check_type(&value, ValueType::String, label, "a string")?;
+    convert(value)
+}
+
+/// An object argument (not null, not a function).
+pub fn object_arg<'env>(value: Unknown<'env>, label: &str) -> FieldResult<Object<'env>> {
+    check_type(&value, ValueType::Object, label, "an object")?;
     convert(value)
 }

@@ -11,6 +11,7 @@ use super::config::{read_options, JsConfig, JsOptions};
 use super::errors::to_js_error;
 use super::glue::{self, type_error};
 use super::input::{mercury_env, parse_input};
+use super::js_fields::{is_nothing, object_arg, string_arg};
 use super::logger::{log_now, JsLogSink};
 use crate::core::error::RunError;
 use crate::core::log::{Level, Logger};
@@ -62,7 +63,12 @@ impl AgentContainerRunner {
     /// Stores the config; connects to nothing until a method needs the engine,
     /// so it works while Docker is down.
     #[napi(constructor, ts_args_type = "config: RunnerConfig, options?: RunnerOptions")]
-    pub fn new(env: Env, config: Object, options: Option<Object>) -> Result<Self> {
+    pub fn new(env: Env, config: Unknown, options: Option<Unknown>) -> Result<Self> {
+        let config: Object = object_arg(config, "config").map_err(|m| type_error(&env, m))?;
+        let options: Option<Object> = match options {
+            Some(o) if !is_nothing(&o) => Some(object_arg(o, "options").map_err(|m| type_error(&env, m))?),
+            _ => None,
+        };
         let cwd = std::env::current_dir()
             .map_err(|e| napi::Error::from_reason(format!("cannot read the current directory: {e}")))?;
         let config = JsConfig::read(&config).map_err(|m| type_error(&env, m))?;
@@ -83,9 +89,11 @@ impl AgentContainerRunner {
     }
 
     /// Overrides the configured image for runs started from now on.
-    #[napi]
-    pub fn set_image(&self, image: String) {
+    #[napi(ts_args_type = "image: string")]
+    pub fn set_image(&self, env: Env, image: Unknown) -> Result<()> {
+        let image = string_arg(image, "setImage(image)").map_err(|m| type_error(&env, m))?;
         self.runner.set_image(image);
+        Ok(())
     }
 
     /// The image runs use: the `setImage` override, else `config.agentContainerImage`.
@@ -104,9 +112,10 @@ impl AgentContainerRunner {
     }
 
     /// Whether `spaceId` has a run in flight.
-    #[napi]
-    pub fn is_running(&self, space_id: String) -> bool {
-        self.runner.registry().is_running(&space_id)
+    #[napi(ts_args_type = "spaceId: string")]
+    pub fn is_running(&self, env: Env, space_id: Unknown) -> Result<bool> {
+        let space_id = string_arg(space_id, "isRunning(spaceId)").map_err(|m| type_error(&env, m))?;
+        Ok(self.runner.registry().is_running(&space_id))
     }
 
     /// Force-removes every container labelled `mercury.managed=true` (but this
@@ -137,9 +146,10 @@ impl AgentContainerRunner {
 
     /// Aborts the runs of `spaceId`: false when it has none. The container is
     /// killed in the background; `reply` rejects with `ContainerError.aborted`.
-    #[napi]
-    pub fn abort(&self, space_id: String) -> bool {
-        self.runner.abort(&space_id)
+    #[napi(ts_args_type = "spaceId: string")]
+    pub fn abort(&self, env: Env, space_id: Unknown) -> Result<bool> {
+        let space_id = string_arg(space_id, "abort(spaceId)").map_err(|m| type_error(&env, m))?;
+        Ok(self.runner.abort(&space_id))
     }
 
     /// Runs one agent turn. Rejects with a `ContainerError` when the container
