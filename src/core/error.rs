@@ -40,19 +40,6 @@ pub enum RunError {
     PullFailed { image: String, cause: String },
 }
 
-impl RunError {
-    /// The `ContainerError` reason, for the variants that are container failures.
-    pub fn container_reason(&self) -> Option<&'static str> {
-        match self {
-            RunError::Timeout { .. } => Some("timeout"),
-            RunError::Aborted { .. } => Some("aborted"),
-            RunError::OutOfMemory { .. } => Some("oom"),
-            RunError::Failed { .. } | RunError::Engine(_) => Some("error"),
-            _ => None,
-        }
-    }
-}
-
 /// The first `n` UTF-16 code units of `s` (what JavaScript's `slice(0, n)` keeps),
 /// never splitting a character.
 pub fn js_prefix(s: &str, n: usize) -> &str {
