@@ -4,16 +4,13 @@ use std::io;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-
 use super::mime::mime_for;
 
 /// Files larger than this are not handed to the host.
 pub const MAX_OUTBOX_FILE_BYTES: u64 = 25 * 1024 * 1024;
 
 /// One file the agent produced, as the host receives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EgressFile {
     pub path: String,
     pub filename: String,

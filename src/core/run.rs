@@ -303,16 +303,18 @@ const REMOVAL_RETRIES: [Duration; 6] = [
 ];
 
 /// Removes the container in the background. The returned task is the first
-/// attempt only; if the engine is unreachable, retries go on detached, so a
-/// host that is shutting down is not held up by an engine that is down.
+/// attempt only (at most 10 s); if the engine is unreachable or slow, retries
+/// go on detached, so a host that is shutting down is not held up by an
+/// engine that is down.
 fn spawn_removal(engine: Engine, log: Logger, id: String) -> JoinHandle<()> {
     tokio::spawn(async move {
-        match engine.remove(&id).await {
-            Ok(()) => {}
-            Err(EngineError::Unreachable { .. }) => {
+        match tokio::time::timeout(QUICK_CALL, engine.remove(&id)).await {
+            Ok(Ok(())) => {}
+            // Unreachable, or not answering: keep trying, but no longer on the host's time.
+            Ok(Err(EngineError::Unreachable { .. })) | Err(_) => {
                 tokio::spawn(retry_removal(engine, log, id));
             }
-            Err(e) => log.warn("Failed to remove container", fields!("error" => e.to_string())),
+            Ok(Err(e)) => log.warn("Failed to remove container", fields!("error" => e.to_string())),
         }
     })
 }
