@@ -80,6 +80,16 @@ describe("failures", () => {
     if (name) await h.expectRemoved(name);
   }, T);
 
+  test("abort while the host's credential resolver has not answered yet", async () => {
+    const ctx = h.makeRunner({}, { resolveCredential: () => new Promise(() => {}) });
+    const run = ctx.runner.reply(h.replyInput(ctx, "stuck"));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(ctx.runner.abort("stuck")).toBe(true);
+    const e = await h.rejectionOf(run);
+    expectContainerError(e, "aborted", null, "Container aborted for group stuck");
+    expect(ctx.lines.find((l) => l.msg === "Container started")).toBeUndefined();
+  }, T);
+
   test("killAll: returns at once and every run rejects as aborted", async () => {
     const ctx = h.makeRunner();
     const spaces = ["k1", "k2", "k3"];

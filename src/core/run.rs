@@ -102,13 +102,16 @@ pub async fn run_reply(engine: Engine, log: Logger, control: Arc<RunControl>, pl
         let mounts = container_mounts(&settings, package_root.as_deref(), |p: &Path| p.exists());
         Ok::<_, RunError>(container_spec(&settings, container.clone(), env, mounts))
     };
-    let mut spec = match prepared.await {
-        Ok(spec) => spec,
+    // The host's credential resolver may take its time (or never answer): an abort must not wait for it.
+    let prepared = tokio::select! {
+        prepared = prepared => prepared,
+        _ = control.aborted() => Err(RunError::Aborted { space_id: space_id.clone() }),
+    };
+    let mut spec = match prepared {
+        Ok(spec) if !control.is_aborted() => spec,
+        Ok(_) => return RunReport { result: Err(RunError::Aborted { space_id }), cleanup: None },
         Err(e) => return RunReport { result: Err(e), cleanup: None },
     };
-    if control.is_aborted() {
-        return RunReport { result: Err(RunError::Aborted { space_id }), cleanup: None };
-    }
 
     let started = Instant::now();
     let deadline = started + Duration::from_millis(settings.timeout_ms);
