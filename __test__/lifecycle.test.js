@@ -193,4 +193,20 @@ describe("construction", () => {
     expect(pull.message).toBe(`Failed to pull agent image: ${h.IMAGE}\nRun manually: docker pull ${h.IMAGE}`);
     expect(pull.cause.message).toContain(endpoint);
   }, T);
+
+  test("DOCKER_HOST names the endpoint when no dockerHost option is given", async () => {
+    const endpoint = "unix:///tmp/mercury-docker-host-env.sock";
+    const saved = process.env.DOCKER_HOST;
+    process.env.DOCKER_HOST = endpoint;
+    try {
+      const ctx = h.makeRunner();
+      const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "env-host")));
+      expect(e.exitCode).toBe(125);
+      expect(e.message).toContain(`Cannot connect to the Docker engine at ${endpoint}`);
+      expect(await ctx.runner.cleanupOrphans()).toBe(0);
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = saved;
+    }
+  }, T);
 });
