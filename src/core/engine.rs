@@ -172,10 +172,11 @@ impl Engine {
     /// SIGKILL; a container that has already stopped is not an error.
     pub async fn kill(&self, id: &str) -> Result<(), EngineError> {
         let options = KillContainerOptionsBuilder::default().signal("SIGKILL").build();
-        match self.docker().await?.kill_container(id, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
-            Err(e) => Err(self.describe(e)),
+        let killed = self.docker().await?.kill_container(id, Some(options)).await.map_err(|e| self.describe(e));
+        match killed {
+            // Gone already (404), or no longer running (409).
+            Ok(()) | Err(EngineError::NotFound(_) | EngineError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -199,12 +200,11 @@ impl Engine {
 
     pub async fn remove(&self, id: &str) -> Result<(), EngineError> {
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
-        match self.docker().await?.remove_container(id, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-            // 409: removal already in progress, by us or by another cleanup.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
-            Err(e) => Err(self.describe(e)),
+        let removed = self.docker().await?.remove_container(id, Some(options)).await.map_err(|e| self.describe(e));
+        match removed {
+            // Gone already (404), or its removal is in progress, by us or by another cleanup (409).
+            Ok(()) | Err(EngineError::NotFound(_) | EngineError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
