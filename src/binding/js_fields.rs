@@ -34,7 +34,8 @@ pub fn is_nothing(value: &Unknown) -> bool {
     matches!(value.get_type(), Ok(ValueType::Undefined) | Ok(ValueType::Null))
 }
 
-fn convert<T: FromNapiValue>(value: Unknown) -> FieldResult<T> {
+/// Unknown → a typed value the caller already checked.
+pub fn typed<T: FromNapiValue>(value: Unknown) -> FieldResult<T> {
     // SAFETY: the value belongs to the live env it was read from.
     unsafe { T::from_napi_value(value.value().env, value.raw()) }.map_err(|e| e.to_string())
 }
@@ -48,7 +49,7 @@ pub fn opt_string(obj: &Object, name: &str, what: &str) -> FieldResult<Option<St
     if !is_type(&value, ValueType::String) {
         return Err(format!("{what}.{name} must be a string, got {}", type_name(&value)));
     }
-    convert(value).map(Some)
+    typed(value).map(Some)
 }
 
 pub fn string(obj: &Object, name: &str, what: &str) -> FieldResult<String> {
@@ -64,7 +65,7 @@ pub fn opt_number(obj: &Object, name: &str, what: &str) -> FieldResult<Option<f6
     if !is_type(&value, ValueType::Number) {
         return Err(format!("{what}.{name} must be a number, got {}", type_name(&value)));
     }
-    let n: f64 = convert(value)?;
+    let n: f64 = typed(value)?;
     if !n.is_finite() {
         return Err(format!("{what}.{name} must be a finite number"));
     }
@@ -80,7 +81,7 @@ pub fn opt_object<'env>(obj: &Object<'env>, name: &str, what: &str) -> FieldResu
     if !is_type(&value, ValueType::Object) {
         return Err(format!("{what}.{name} must be an object, got {}", type_name(&value)));
     }
-    convert(value).map(Some)
+    typed(value).map(Some)
 }
 
 /// Any value that is present (for fields only checked for shape).
@@ -111,24 +112,19 @@ pub fn string_map(obj: &Object, label: &str) -> FieldResult<Vec<(String, String)
         if !is_type(&value, ValueType::String) {
             return Err(format!("{label}.{key} must be a string, got {}", type_name(&value)));
         }
-        out.push((key, convert(value)?));
+        out.push((key, typed(value)?));
     }
     Ok(out)
-}
-
-/// Unknown → a typed value the caller already checked.
-pub fn typed<T: FromNapiValue>(value: Unknown) -> FieldResult<T> {
-    convert(value)
 }
 
 /// A string argument of a method, e.g. `label` = `"isRunning(spaceId)"`.
 pub fn string_arg(value: Unknown, label: &str) -> FieldResult<String> {
     check_type(&value, ValueType::String, label, "a string")?;
-    convert(value)
+    typed(value)
 }
 
 /// An object argument (not null, not a function).
 pub fn object_arg<'env>(value: Unknown<'env>, label: &str) -> FieldResult<Object<'env>> {
     check_type(&value, ValueType::Object, label, "an object")?;
-    convert(value)
+    typed(value)
 }
