@@ -9,21 +9,20 @@ pub enum BuiltinCredential {
     Token(String),
     /// The token in the file has expired; only the host's resolver can refresh it.
     Expired,
-    /// Nothing applies: another provider, an API key already in the environment, no usable file.
+    /// No usable `anthropic` OAuth entry (or no readable file).
     None,
 }
 
-/// Decides from the provider, whether the host environment already carries an
-/// Anthropic key or token, and the text of `auth.json` (None when unreadable).
-pub fn builtin_credential(
-    provider: &str,
-    env_has_anthropic_secret: bool,
-    auth_json: Option<&str>,
-    now_ms: u64,
-) -> BuiltinCredential {
-    if provider != "anthropic" || env_has_anthropic_secret {
-        return BuiltinCredential::None;
-    }
+/// Whether the built-in resolver applies at all: only for `anthropic`, and
+/// only while the host environment carries no Anthropic key or token. Checked
+/// before `auth.json` is read, so the file is not touched when it cannot matter.
+pub fn builtin_applies(provider: &str, host_env: &[(String, String)]) -> bool {
+    const SECRET_VARS: [&str; 2] = ["MERCURY_ANTHROPIC_API_KEY", "MERCURY_ANTHROPIC_OAUTH_TOKEN"];
+    provider == "anthropic" && !host_env.iter().any(|(n, v)| SECRET_VARS.contains(&n.as_str()) && !v.is_empty())
+}
+
+/// The `anthropic` OAuth entry of `auth.json` (its text; None when unreadable).
+pub fn builtin_credential(auth_json: Option<&str>, now_ms: u64) -> BuiltinCredential {
     let Some(entry) = auth_json
         .and_then(|text| serde_json::from_str::<Value>(text).ok())
         .and_then(|auth| auth.get("anthropic").cloned())
@@ -45,9 +44,6 @@ pub fn builtin_credential(
     }
 }
 
-/// The host environment names that make the built-in resolver stand aside.
-pub const ANTHROPIC_SECRET_VARS: [&str; 2] = ["MERCURY_ANTHROPIC_API_KEY", "MERCURY_ANTHROPIC_OAUTH_TOKEN"];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,21 +56,23 @@ mod tests {
 
     #[test]
     fn gives_an_unexpired_token() {
-        assert_eq!(
-            builtin_credential("anthropic", false, Some(&auth(NOW + 1)), NOW),
-            BuiltinCredential::Token("tok-a".into())
-        );
+        assert_eq!(builtin_credential(Some(&auth(NOW + 1)), NOW), BuiltinCredential::Token("tok-a".into()));
     }
 
     #[test]
     fn an_expired_token_is_reported_not_returned() {
-        assert_eq!(builtin_credential("anthropic", false, Some(&auth(NOW)), NOW), BuiltinCredential::Expired);
+        assert_eq!(builtin_credential(Some(&auth(NOW)), NOW), BuiltinCredential::Expired);
     }
 
     #[test]
     fn stands_aside_for_env_secrets_and_other_providers() {
-        assert_eq!(builtin_credential("anthropic", true, Some(&auth(NOW + 1)), NOW), BuiltinCredential::None);
-        assert_eq!(builtin_credential("openai", false, Some(&auth(NOW + 1)), NOW), BuiltinCredential::None);
+        let env = |name: &str, value: &str| vec![(name.to_owned(), value.to_owned())];
+        assert!(builtin_applies("anthropic", &[]));
+        assert!(!builtin_applies("anthropic", &env("MERCURY_ANTHROPIC_API_KEY", "k")));
+        assert!(!builtin_applies("anthropic", &env("MERCURY_ANTHROPIC_OAUTH_TOKEN", "t")));
+        assert!(builtin_applies("anthropic", &env("MERCURY_ANTHROPIC_API_KEY", "")));
+        assert!(builtin_applies("anthropic", &env("MERCURY_OTHER", "x")));
+        assert!(!builtin_applies("openai", &[]));
     }
 
     #[test]
@@ -88,7 +86,7 @@ mod tests {
             Some(r#"{"anthropic":{"type":"oauth","access":"a","refresh":"r","expires":"soon"}}"#),
             Some(r#"{"anthropic":{"type":"oauth","access":1,"refresh":"r","expires":9999999999999}}"#),
         ] {
-            assert_eq!(builtin_credential("anthropic", false, text, NOW), BuiltinCredential::None, "{text:?}");
+            assert_eq!(builtin_credential(text, NOW), BuiltinCredential::None, "{text:?}");
         }
     }
 }

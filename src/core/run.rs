@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
-use super::credentials::{builtin_credential, BuiltinCredential, ANTHROPIC_SECRET_VARS};
+use super::credentials::{builtin_applies, builtin_credential, BuiltinCredential};
 use super::engine::{output_chunks, Chunk, Engine, EngineError, PullEvent, QUICK_CALL};
 use super::error::RunError;
 use super::log::Logger;
@@ -158,13 +158,12 @@ async fn create_dirs(settings: &RunnerSettings) -> Result<(), RunError> {
 }
 
 async fn builtin_token(log: &Logger, settings: &RunnerSettings, host_env: &[(String, String)]) -> Option<String> {
-    let has_secret = host_env.iter().any(|(n, v)| ANTHROPIC_SECRET_VARS.contains(&n.as_str()) && !v.is_empty());
-    if settings.model_provider != "anthropic" || has_secret {
+    if !builtin_applies(&settings.model_provider, host_env) {
         return None;
     }
     let auth_path = settings.auth_path();
     let text = tokio::fs::read_to_string(&auth_path).await.ok();
-    match builtin_credential(&settings.model_provider, has_secret, text.as_deref(), now_ms()) {
+    match builtin_credential(text.as_deref(), now_ms()) {
         BuiltinCredential::Token(token) => Some(token),
         BuiltinCredential::Expired => {
             log.warn(
