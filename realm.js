@@ -6,6 +6,9 @@
 // reach the console the host's tests capture.
 "use strict";
 
+// The messages are written once, in the native core.
+const { containerErrorMessage } = require("./index.js");
+
 class ContainerError extends Error {
   constructor(reason, exitCode, message) {
     super(message);
@@ -15,23 +18,19 @@ class ContainerError extends Error {
   }
 
   static timeout(spaceId) {
-    return new ContainerError("timeout", null, `Container timed out for group ${spaceId}`);
+    return new ContainerError("timeout", null, containerErrorMessage("timeout", `${spaceId}`));
   }
 
   static oom(spaceId, exitCode) {
-    return new ContainerError(
-      "oom",
-      exitCode,
-      `Container was killed for group ${spaceId} (exit code ${exitCode}, possibly out of memory)`,
-    );
+    return new ContainerError("oom", exitCode, containerErrorMessage("oom", `${spaceId}`, `${exitCode}`));
   }
 
   static aborted(spaceId) {
-    return new ContainerError("aborted", null, `Container aborted for group ${spaceId}`);
+    return new ContainerError("aborted", null, containerErrorMessage("aborted", `${spaceId}`));
   }
 
   static error(exitCode, output) {
-    return new ContainerError("error", exitCode, `Container failed (exit code ${exitCode}): ${String(output).slice(0, 500)}`);
+    return new ContainerError("error", exitCode, containerErrorMessage("error", `${exitCode}`, String(output)));
   }
 }
 Object.defineProperty(ContainerError.prototype, "name", { value: "ContainerError", writable: true, configurable: true });

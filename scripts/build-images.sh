@@ -6,9 +6,14 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 [ -x /bin/busybox ] || { echo "[build-images] /bin/busybox missing: run scripts/ensure-docker.sh" >&2; exit 1; }
 
+# Every build context made here is removed on exit, a failed build's too.
+contexts=()
+trap 'rm -rf "${contexts[@]}"' EXIT
+
 build() { # <context folder> <tag>
   local ctx
   ctx="$(mktemp -d)"
+  contexts+=("$ctx")
   cp "$root/scripts/agent.Dockerfile" "$ctx"/Dockerfile
   cp "$1"/agent.sh "$ctx"/
   cp /bin/busybox "$ctx"/busybox
@@ -17,7 +22,6 @@ build() { # <context folder> <tag>
     echo "$log" >&2
     exit 1
   fi
-  rm -rf "$ctx"
   echo "[build-images] $2"
 }
 

@@ -42,7 +42,9 @@ if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/n
   log "removing stale /var/run/docker.pid"
   rm -f /var/run/docker.pid
 fi
-if ! pgrep -x dockerd >/dev/null 2>&1; then
+# The main engine is the one whose pid file is /var/run/docker.pid; other dockerds
+# (the engine-matrix tests start their own) have pid files of their own.
+if ! { [ -f /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; }; then
   log "starting dockerd (log: /var/log/mercury-dockerd.log)"
   # setsid: the engine must outlive this script and the npm process that ran it.
   setsid nohup dockerd >/var/log/mercury-dockerd.log 2>&1 </dev/null &
@@ -52,7 +54,7 @@ fi
 for _ in $(seq 1 60); do
   if engine_answers; then
     # Marks the engine as ours, so the test suite may restart it (engine-restart test).
-    [ -n "${started_here:-}" ] && pgrep -x dockerd >/var/run/mercury-dockerd.owner
+    [ -n "${started_here:-}" ] && cp /var/run/docker.pid /var/run/mercury-dockerd.owner
     log "engine ready: $(docker version --format '{{.Server.Version}}')"
     exit 0
   fi

@@ -25,6 +25,8 @@ fi
 
 step "agent images and the local registry"
 scripts/build-images.sh
+# What the tests start, they stop: the registry goes when this script ends, however it ends.
+trap 'scripts/stop-registry.sh' EXIT
 scripts/start-registry.sh
 
 step "Rust unit tests"

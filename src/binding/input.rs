@@ -1,26 +1,26 @@
-//! `reply`'s input object → the request the core runs, and the payload bytes.
+//! `reply`'s input object → the core's [`ReplyRequest`], and the host's side
+//! of a reply ([`ReplyHost`]): the payload and the credential resolver.
 
 use std::collections::HashSet;
+use std::path::Path;
 
-use napi::bindgen_prelude::{Buffer, FnArgs, Object, Unknown};
+use napi::bindgen_prelude::{FunctionRef, Object, Unknown};
 use napi::{Env, ValueType};
+use serde_json::json;
 
-use super::glue;
 use super::js_fields::{
     check_type, is_array, opt_object, opt_string, opt_value, string, string_map, typed, FieldResult,
 };
-use crate::core::payload::{caller_role, container_workspace};
+use super::realm::Realm;
+use crate::core::error::RunError;
+use crate::core::runner::ReplyHost;
 use crate::core::spec::ReplyRequest;
+use crate::core::turn::HostCredential;
 
 const WHAT: &str = "input";
 
-pub struct ParsedInput {
-    pub request: ReplyRequest,
-    /// The payload's bytes, still owned by the JS Buffer that holds them.
-    pub payload: bytes::Bytes,
-}
-
-pub fn parse_input(env: &Env, input: Unknown, spaces_dir: &str) -> FieldResult<ParsedInput> {
+/// The input's fields the runner reads, checked; the object itself stays for the payload.
+pub fn read_input<'env>(env: &Env, realm: &Realm, input: Unknown<'env>) -> FieldResult<(ReplyRequest, Object<'env>)> {
     check_type(&input, ValueType::Object, "reply input", "an object")?;
     let obj: Object = typed(input)?;
 
@@ -41,7 +41,7 @@ pub fn parse_input(env: &Env, input: Unknown, spaces_dir: &str) -> FieldResult<P
         }
     }
     opt_string(&obj, "authorName", WHAT)?;
-    let role = opt_string(&obj, "callerRole", WHAT)?;
+    let caller_role = opt_string(&obj, "callerRole", WHAT)?;
 
     let extra_env = match opt_object(&obj, "extraEnv", WHAT)? {
         Some(env_obj) => string_map(&env_obj, "input.extraEnv")?,
@@ -49,23 +49,17 @@ pub fn parse_input(env: &Env, input: Unknown, spaces_dir: &str) -> FieldResult<P
     };
     let claimed_env_sources = match opt_value(&obj, "claimedEnvSources")? {
         None => HashSet::new(),
-        Some(value) => claimed(env, value)?,
+        Some(value) => claimed(env, realm, value)?,
     };
-
-    let workspace_in_container = container_workspace(&space_workspace, spaces_dir);
-    let payload = glue::func::<FnArgs<(Object, String, &str)>, Buffer>(env, "payload")
-        .and_then(|f| f.call((obj, workspace_in_container, caller_role(role.as_deref())).into()))
-        .map_err(|e| format!("input cannot be written as JSON: {e}"))?;
-
-    Ok(ParsedInput {
-        request: ReplyRequest { space_id, space_workspace, caller_id, extra_env, claimed_env_sources },
-        payload: bytes::Bytes::from_owner(payload),
-    })
+    let host_env = realm.mercury_env(env).map_err(|e| e.to_string())?;
+    let request =
+        ReplyRequest { space_id, space_workspace, caller_id, caller_role, extra_env, claimed_env_sources, host_env };
+    Ok((request, obj))
 }
 
-fn claimed(env: &Env, value: Unknown) -> FieldResult<HashSet<String>> {
-    let members = glue::func::<FnArgs<(Unknown,)>, Option<Vec<Unknown>>>(env, "setMembers")
-        .and_then(|f| f.call((value,).into()))
+fn claimed(env: &Env, realm: &Realm, value: Unknown) -> FieldResult<HashSet<String>> {
+    let members = realm
+        .set_members(env, value)
         .map_err(|e| e.to_string())?
         .ok_or("input.claimedEnvSources must be a Set of variable names")?;
     members
@@ -77,16 +71,31 @@ fn claimed(env: &Env, value: Unknown) -> FieldResult<HashSet<String>> {
         .collect()
 }
 
-/// The `MERCURY_*` entries of `process.env`, read now.
-pub fn mercury_env(env: &Env) -> FieldResult<Vec<(String, String)>> {
-    let pairs =
-        glue::func::<(), Vec<Vec<String>>>(env, "mercuryEnv").and_then(|f| f.call(())).map_err(|e| e.to_string())?;
-    Ok(pairs
-        .into_iter()
-        .filter_map(|mut pair| {
-            let value = pair.pop()?;
-            let name = pair.pop()?;
-            Some((name, value))
+/// The host's side of one `reply` call.
+pub struct JsReplyHost<'a, 'env> {
+    pub env: &'env Env,
+    pub realm: &'a Realm,
+    pub input: Object<'env>,
+    pub resolver: Option<&'a FunctionRef<(), ()>>,
+}
+
+impl ReplyHost for JsReplyHost<'_, '_> {
+    fn payload(&mut self, workspace_in_container: &str, caller_role: &str) -> Result<bytes::Bytes, String> {
+        let buffer =
+            self.realm.payload(self.env, self.input, workspace_in_container, caller_role).map_err(|e| e.to_string())?;
+        // The bytes stay in the JS Buffer that holds them; no copy.
+        Ok(bytes::Bytes::from_owner(buffer))
+    }
+
+    fn resolve_credential(&mut self, provider: &str, auth_path: &Path) -> Option<Result<HostCredential, RunError>> {
+        let resolver = self.resolver?;
+        let request = json!({ "provider": provider, "authPath": auth_path.to_string_lossy() });
+        let called = resolver.borrow_back(self.env).and_then(|f| self.realm.call_resolver(self.env, f, request));
+        Some(match called {
+            Ok(promise) => {
+                Ok(Box::pin(async move { promise.await.map_err(|e| RunError::Credential(e.reason.clone())) }))
+            }
+            Err(e) => Err(RunError::Credential(e.reason.clone())),
         })
-        .collect())
+    }
 }

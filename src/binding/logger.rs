@@ -1,32 +1,29 @@
 //! The runner's log lines, delivered on the JavaScript thread: to the host's
 //! logger object when it gave one, else to the console in the host's format.
 
-use napi::bindgen_prelude::{FnArgs, Function, Object};
+use napi::bindgen_prelude::{FnArgs, Object};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Result, Status};
 use serde_json::Value;
 
-use super::glue;
-use crate::core::log::{iso_timestamp, ConsoleFormat, Fields, Level, LogSink};
-use crate::core::outbox::now_ms;
+use super::realm::{ConsoleLineArgs, LogLineArgs, Realm};
+use crate::core::clock::{iso_timestamp, now_ms};
+use crate::core::log::{ConsoleFormat, Fields, Level, LogSink};
 
 // Weak: a logger must never keep the host's process alive.
-type HostTsfn =
-    ThreadsafeFunction<(Level, String, Fields), (), FnArgs<(&'static str, String, Value)>, Status, false, true>;
-type ConsoleTsfn = ThreadsafeFunction<(bool, String), (), FnArgs<(bool, String)>, Status, false, true>;
+type HostTsfn = ThreadsafeFunction<(Level, String, Fields), (), LogLineArgs, Status, false, true>;
+type ConsoleTsfn = ThreadsafeFunction<(bool, String), (), ConsoleLineArgs, Status, false, true>;
 
 pub enum JsLogSink {
     Host(HostTsfn),
     Console { format: ConsoleFormat, tsfn: ConsoleTsfn },
 }
 
-type HostFn<'env> = Function<'env, FnArgs<(&'static str, String, Value)>, ()>;
-type ConsoleFn<'env> = Function<'env, FnArgs<(bool, String)>, ()>;
-
 impl JsLogSink {
     /// A sink over the host's logger object.
-    pub fn host(env: &Env, logger: &Object) -> Result<Self> {
-        let tsfn = host_fn(env, logger)?
+    pub fn host(env: &Env, realm: &Realm, logger: &Object) -> Result<Self> {
+        let tsfn = realm
+            .logger_sink(env, logger)?
             .build_threadsafe_function::<(Level, String, Fields)>()
             .weak::<true>()
             .callee_handled::<false>()
@@ -38,9 +35,9 @@ impl JsLogSink {
     }
 
     /// A sink writing the host's console format through `console.log`/`console.error`.
-    pub fn console(env: &Env, format: ConsoleFormat) -> Result<Self> {
-        let sink: ConsoleFn = glue::func(env, "consoleSink")?;
-        let tsfn = sink
+    pub fn console(env: &Env, realm: &Realm, format: ConsoleFormat) -> Result<Self> {
+        let tsfn = realm
+            .console_sink(env)?
             .build_threadsafe_function::<(bool, String)>()
             .weak::<true>()
             .callee_handled::<false>()
@@ -49,15 +46,11 @@ impl JsLogSink {
     }
 }
 
-fn host_fn<'env>(env: &'env Env, logger: &Object) -> Result<HostFn<'env>> {
-    let make: Function<FnArgs<(Object,)>, HostFn> = glue::func(env, "loggerSink")?;
-    make.call((*logger,).into())
-}
-
 /// Logs one line right now, on the JavaScript thread (for the constructor,
 /// whose warning the host expects before `new` returns).
 pub fn log_now(
     env: &Env,
+    realm: &Realm,
     logger: Option<&Object>,
     format: ConsoleFormat,
     level: Level,
@@ -65,9 +58,11 @@ pub fn log_now(
     fields: Fields,
 ) -> Result<()> {
     match logger {
-        Some(logger) => host_fn(env, logger)?.call((level.method(), msg.to_owned(), Value::Object(fields)).into()),
+        Some(logger) => {
+            realm.logger_sink(env, logger)?.call((level.method(), msg.to_owned(), Value::Object(fields)).into())
+        }
         None => match console_line(format, level, msg, &fields) {
-            Some(line) => glue::func::<FnArgs<(bool, String)>, ()>(env, "consoleSink")?.call(line.into()),
+            Some(line) => realm.console_sink(env)?.call(line.into()),
             None => Ok(()),
         },
     }

@@ -17,6 +17,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::OnceCell;
 
 use super::image_ref::pull_parts;
+use super::pull_log::PullLog;
 use super::spec::{ContainerSpec, MANAGED_LABEL};
 
 /// The socket the Docker CLI and bollard use when `DOCKER_HOST` is unset.
@@ -37,7 +38,24 @@ pub enum EngineError {
     /// The engine answered with an error, or the call failed midway.
     #[error("{0}")]
     Failed(String),
+    /// The engine did not answer a call within its bound.
+    #[error("the engine at {endpoint} did not answer {call} within {} s", .after.as_secs())]
+    TimedOut { endpoint: String, call: &'static str, after: Duration },
 }
+
+/// How long an engine call may take before it is given up as [`EngineError::TimedOut`].
+/// Each bound is stated here once; a run's own deadline and abort still cut any call short.
+pub mod bounds {
+    use std::time::Duration;
+
+    /// Look-ups, kills, removals, listings, and the exit status of a container whose output has ended.
+    pub const QUICK_CALL: Duration = Duration::from_secs(10);
+    /// Creating, attaching to and starting a container: slower than a look-up on a loaded engine.
+    pub const CONTAINER_SETUP: Duration = Duration::from_secs(60);
+    /// The seed's bound on `docker pull`.
+    pub const PULL: Duration = Duration::from_secs(300);
+}
+use bounds::{CONTAINER_SETUP, PULL, QUICK_CALL};
 
 /// A cheap-clone handle on one engine endpoint. It connects on first use, so a
 /// runner can be built while no engine runs, and reconnects per request, so it
@@ -71,9 +89,22 @@ impl Engine {
             .get_or_try_init(|| async {
                 let docker = Docker::connect_with_host(&self.endpoint).map_err(|e| self.describe(e))?;
                 // An older engine refuses requests made with a newer API version than its own.
-                docker.negotiate_version().await.map_err(|e| self.describe(e))
+                self.bounded("the version check", QUICK_CALL, docker.negotiate_version()).await
             })
             .await
+    }
+
+    /// `call` given up after `limit`, its error described.
+    async fn bounded<T>(
+        &self,
+        what: &'static str,
+        limit: Duration,
+        call: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T, EngineError> {
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => result.map_err(|e| self.describe(e)),
+            Err(_) => Err(EngineError::TimedOut { endpoint: self.endpoint.to_string(), call: what, after: limit }),
+        }
     }
 
     fn describe(&self, err: bollard::errors::Error) -> EngineError {
@@ -91,32 +122,39 @@ impl Engine {
     }
 
     pub async fn image_exists(&self, image: &str) -> Result<bool, EngineError> {
-        match self.docker().await?.inspect_image(image).await.map_err(|e| self.describe(e)) {
+        let docker = self.docker().await?;
+        match self.bounded("the image look-up", QUICK_CALL, docker.inspect_image(image)).await {
             Ok(_) => Ok(true),
             Err(EngineError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    /// Pulls `image`, reporting each progress message.
-    pub async fn pull(&self, image: &str, mut on_event: impl FnMut(PullEvent)) -> Result<(), EngineError> {
+    /// Pulls a missing `image`, logging that it does and its progress, within [`bounds::PULL`].
+    pub async fn pull(&self, image: &str) -> Result<(), EngineError> {
+        tracing::info!(image, "Agent image not found locally, pulling...");
         let docker = self.docker().await?;
         let (from_image, tag) = pull_parts(image);
         let mut options = CreateImageOptionsBuilder::default().from_image(&from_image);
         if let Some(tag) = &tag {
             options = options.tag(tag);
         }
-        let mut stream = docker.create_image(Some(options.build()), None, None);
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| self.describe(e))?;
-            if let Some(status) = info.status {
-                let progress = info.progress_detail.and_then(|p| match (p.current, p.total) {
-                    (Some(current), Some(total)) if total > 0 => Some(format!("{}%", current * 100 / total)),
-                    _ => None,
-                });
-                on_event(PullEvent { layer: info.id, status, progress });
+        let mut progress = PullLog::new(image);
+        let pulled = async {
+            let mut stream = docker.create_image(Some(options.build()), None, None);
+            while let Some(info) = stream.next().await.transpose()? {
+                if let Some(status) = info.status {
+                    let percent = info.progress_detail.and_then(|p| match (p.current, p.total) {
+                        (Some(current), Some(total)) if total > 0 => Some(format!("{}%", current * 100 / total)),
+                        _ => None,
+                    });
+                    progress.event(PullEvent { layer: info.id, status, progress: percent });
+                }
             }
-        }
+            Ok(())
+        };
+        self.bounded("the pull", PULL, pulled).await?;
+        tracing::info!(image, "Agent image pulled successfully");
         Ok(())
     }
 
@@ -155,53 +193,61 @@ impl Engine {
             ..ContainerCreateBody::default()
         };
         let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
-        let created = docker.create_container(Some(options), body).await.map_err(|e| self.describe(e))?;
+        let created = self.bounded("the create", CONTAINER_SETUP, docker.create_container(Some(options), body)).await?;
         Ok(created.id)
     }
 
     pub async fn attach(&self, id: &str) -> Result<AttachContainerResults, EngineError> {
         let options =
             AttachContainerOptionsBuilder::default().stream(true).stdin(true).stdout(true).stderr(true).build();
-        self.docker().await?.attach_container(id, Some(options)).await.map_err(|e| self.describe(e))
+        let docker = self.docker().await?;
+        self.bounded("the attach", CONTAINER_SETUP, docker.attach_container(id, Some(options))).await
     }
 
     pub async fn start(&self, id: &str) -> Result<(), EngineError> {
-        self.docker().await?.start_container(id, None).await.map_err(|e| self.describe(e))
+        let docker = self.docker().await?;
+        self.bounded("the start", CONTAINER_SETUP, docker.start_container(id, None)).await
     }
 
     /// SIGKILL; a container that has already stopped is not an error.
     pub async fn kill(&self, id: &str) -> Result<(), EngineError> {
         let options = KillContainerOptionsBuilder::default().signal("SIGKILL").build();
-        let killed = self.docker().await?.kill_container(id, Some(options)).await.map_err(|e| self.describe(e));
-        match killed {
+        let docker = self.docker().await?;
+        match self.bounded("the kill", QUICK_CALL, docker.kill_container(id, Some(options))).await {
             // Gone already (404), or no longer running (409).
             Ok(()) | Err(EngineError::NotFound(_) | EngineError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    /// The exit code, once the container is no longer running.
+    /// The exit code of a container that is no longer running (called once its output has ended).
     pub async fn wait_exit(&self, id: &str) -> Result<i64, EngineError> {
         let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
-        let mut stream = self.docker().await?.wait_container(id, Some(options));
-        match stream.next().await {
-            Some(Ok(response)) => Ok(response.status_code),
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
-            Some(Err(e)) => Err(self.describe(e)),
-            None => Err(EngineError::Failed(format!("the engine gave no exit status for {id}"))),
-        }
+        let docker = self.docker().await?;
+        let mut stream = docker.wait_container(id, Some(options));
+        let waited = async {
+            match stream.next().await {
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(Some(code)),
+                Some(other) => other.map(|response| Some(response.status_code)),
+                None => Ok(None),
+            }
+        };
+        self.bounded("the wait", QUICK_CALL, waited)
+            .await?
+            .ok_or_else(|| EngineError::Failed(format!("the engine gave no exit status for {id}")))
     }
 
     /// The engine's `State.OOMKilled` verdict.
     pub async fn oom_killed(&self, id: &str) -> Result<bool, EngineError> {
-        let info = self.docker().await?.inspect_container(id, None).await.map_err(|e| self.describe(e))?;
+        let docker = self.docker().await?;
+        let info = self.bounded("the inspect", QUICK_CALL, docker.inspect_container(id, None)).await?;
         Ok(info.state.and_then(|s| s.oom_killed).unwrap_or(false))
     }
 
     pub async fn remove(&self, id: &str) -> Result<(), EngineError> {
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
-        let removed = self.docker().await?.remove_container(id, Some(options)).await.map_err(|e| self.describe(e));
-        match removed {
+        let docker = self.docker().await?;
+        match self.bounded("the removal", QUICK_CALL, docker.remove_container(id, Some(options))).await {
             // Gone already (404), or its removal is in progress, by us or by another cleanup (409).
             Ok(()) | Err(EngineError::NotFound(_) | EngineError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
@@ -212,7 +258,8 @@ impl Engine {
     pub async fn list_managed(&self) -> Result<Vec<(String, String)>, EngineError> {
         let filters = HashMap::from([("label", vec![format!("{}={}", MANAGED_LABEL.0, MANAGED_LABEL.1)])]);
         let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        let list = self.docker().await?.list_containers(Some(options)).await.map_err(|e| self.describe(e))?;
+        let docker = self.docker().await?;
+        let list = self.bounded("the container listing", QUICK_CALL, docker.list_containers(Some(options))).await?;
         Ok(list
             .into_iter()
             .filter_map(|c| {
@@ -243,6 +290,3 @@ pub fn output_chunks(
         }
     })
 }
-
-/// A bound for engine calls that should answer quickly.
-pub const QUICK_CALL: Duration = Duration::from_secs(10);

@@ -9,19 +9,19 @@ pub enum RunError {
     #[error("{0}")]
     InvalidInput(String),
     /// The run passed `containerTimeoutMs`; its container was killed.
-    #[error("Container timed out for group {space_id}")]
+    #[error("{}", message::timeout(space_id))]
     Timeout { space_id: String },
     /// `abort` or `killAll` stopped the run.
-    #[error("Container aborted for group {space_id}")]
+    #[error("{}", message::aborted(space_id))]
     Aborted { space_id: String },
     /// The container ended with exit code 137; `oom_killed` is the engine's own verdict.
-    #[error("Container was killed for group {space_id} (exit code {exit_code}, possibly out of memory)")]
+    #[error("{}", message::oom(space_id, &exit_code.to_string()))]
     OutOfMemory { space_id: String, exit_code: i64, oom_killed: bool },
     /// The agent exited with another non-zero code; `output` is its stderr, or stdout when stderr was empty.
-    #[error("Container failed (exit code {exit_code}): {output}")]
+    #[error("{}", message::failed(&exit_code.to_string(), output))]
     Failed { exit_code: i64, output: String },
     /// The engine refused the container or could not be reached (the Docker CLI's exit code 125).
-    #[error("Container failed (exit code 125): {0}")]
+    #[error("{}", message::failed("125", .0))]
     Engine(String),
     /// The agent exited 0 without a result span; carries stdout, or stderr when stdout was empty.
     #[error("Failed to parse container result: {0}")]
@@ -40,17 +40,30 @@ pub enum RunError {
     PullFailed { image: String, cause: String },
 }
 
-/// The first `n` UTF-16 code units of `s` (what JavaScript's `slice(0, n)` keeps),
-/// never splitting a character.
-pub fn js_prefix(s: &str, n: usize) -> &str {
-    let mut units = 0;
-    for (i, c) in s.char_indices() {
-        units += c.len_utf16();
-        if units > n {
-            return &s[..i];
-        }
+/// `ContainerError`'s messages, written once: the error above uses them, and
+/// so do the JavaScript class's factories (through the binding), which take
+/// their arguments as the host's template literals would print them.
+pub mod message {
+    use crate::core::js_string::js_prefix;
+
+    /// How much of the agent's output a failure message quotes (the host's `slice(0, 500)`).
+    pub const QUOTED_OUTPUT_UNITS: usize = 500;
+
+    pub fn timeout(space_id: &str) -> String {
+        format!("Container timed out for group {space_id}")
     }
-    s
+
+    pub fn aborted(space_id: &str) -> String {
+        format!("Container aborted for group {space_id}")
+    }
+
+    pub fn oom(space_id: &str, exit_code: &str) -> String {
+        format!("Container was killed for group {space_id} (exit code {exit_code}, possibly out of memory)")
+    }
+
+    pub fn failed(exit_code: &str, output: &str) -> String {
+        format!("Container failed (exit code {exit_code}): {}", js_prefix(output, QUOTED_OUTPUT_UNITS))
+    }
 }
 
 #[cfg(test)]
@@ -71,10 +84,13 @@ mod tests {
     }
 
     #[test]
-    fn js_prefix_counts_utf16_units() {
-        assert_eq!(js_prefix("abcdef", 3), "abc");
-        assert_eq!(js_prefix("ab", 3), "ab");
-        assert_eq!(js_prefix("é😀x", 2), "é"); // the emoji is two units and would not fit
-        assert_eq!(js_prefix("é😀x", 3), "é😀");
+    fn failure_messages_quote_500_units_of_output() {
+        let long = "é".repeat(600);
+        let message = RunError::Failed { exit_code: 3, output: long }.to_string();
+        assert_eq!(message, format!("Container failed (exit code 3): {}", "é".repeat(500)));
+        assert_eq!(
+            RunError::Engine("no such image".into()).to_string(),
+            "Container failed (exit code 125): no such image"
+        );
     }
 }

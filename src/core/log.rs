@@ -1,9 +1,16 @@
-//! Log lines: the sink the runner writes to, and the host's own console format
-//! for when the host passes no logger.
+//! Log lines. The runner writes `tracing` events (a turn's inside a span that
+//! carries `spaceId` and `container`); each runner has its own subscriber,
+//! [`dispatch`], which hands every event of this crate, with its spans' fields,
+//! to the runner's [`LogSink`]: the host's logger or its console format.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Dispatch, Event, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 
 /// Structured fields of one line, in insertion order.
 pub type Fields = Map<String, Value>;
@@ -26,55 +33,25 @@ impl Level {
             Level::Error => "error",
         }
     }
+
+    fn of(level: &tracing::Level) -> Self {
+        match *level {
+            tracing::Level::ERROR => Level::Error,
+            tracing::Level::WARN => Level::Warn,
+            tracing::Level::INFO => Level::Info,
+            _ => Level::Debug,
+        }
+    }
 }
 
-/// Where the runner's lines go. Implementations must not block: lines are
+/// Where a runner's lines go. Implementations must not block: lines are
 /// written from the engine's tasks.
 pub trait LogSink: Send + Sync {
     fn log(&self, level: Level, msg: &str, fields: Fields);
 }
 
-/// A cheap-clone handle on a sink, with fields added to every line (a run's
-/// `spaceId` and `container`).
-#[derive(Clone)]
-pub struct Logger {
-    sink: Arc<dyn LogSink>,
-    context: Fields,
-}
-
-impl Logger {
-    pub fn new(sink: Arc<dyn LogSink>) -> Self {
-        Self { sink, context: Fields::new() }
-    }
-
-    /// A logger whose lines also carry `fields`.
-    pub fn with(&self, fields: Fields) -> Self {
-        let mut context = self.context.clone();
-        context.extend(fields);
-        Self { sink: self.sink.clone(), context }
-    }
-
-    pub fn log(&self, level: Level, msg: &str, fields: Fields) {
-        let mut all = self.context.clone();
-        all.extend(fields);
-        self.sink.log(level, msg, all);
-    }
-
-    pub fn debug(&self, msg: &str, fields: Fields) {
-        self.log(Level::Debug, msg, fields)
-    }
-    pub fn info(&self, msg: &str, fields: Fields) {
-        self.log(Level::Info, msg, fields)
-    }
-    pub fn warn(&self, msg: &str, fields: Fields) {
-        self.log(Level::Warn, msg, fields)
-    }
-    pub fn error(&self, msg: &str, fields: Fields) {
-        self.log(Level::Error, msg, fields)
-    }
-}
-
-/// Builds [`Fields`] from `key => value` pairs.
+/// Builds [`Fields`] from `key => value` pairs (for lines written outside
+/// `tracing`, such as the constructor's warning).
 #[macro_export]
 macro_rules! fields {
     () => { $crate::core::log::Fields::new() };
@@ -83,6 +60,97 @@ macro_rules! fields {
         $( f.insert($key.to_owned(), ::serde_json::json!($value)); )+
         f
     }};
+}
+
+/// The subscriber of one runner. Only this crate's events reach the sink: the
+/// libraries under it (bollard, hyper, tokio) trace into the same futures.
+pub fn dispatch(sink: Arc<dyn LogSink>) -> Dispatch {
+    Dispatch::new(tracing_subscriber::registry().with(SinkLayer { sink }))
+}
+
+const OURS: &str = env!("CARGO_CRATE_NAME");
+
+struct SinkLayer {
+    sink: Arc<dyn LogSink>,
+}
+
+/// A span's fields, kept in the span's extensions until it closes.
+struct SpanFields(Fields);
+
+impl<S> Layer<S> for SinkLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
+        metadata.target().starts_with(OURS)
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = Fields::new();
+        attrs.record(&mut Collect { fields: &mut fields, message: None });
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SpanFields(fields));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(SpanFields(fields)) = span.extensions_mut().get_mut::<SpanFields>() {
+                // An existing key keeps its place: a renamed container stays where `container` was.
+                values.record(&mut Collect { fields, message: None });
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = Fields::new();
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope.from_root() {
+                if let Some(SpanFields(span_fields)) = span.extensions().get::<SpanFields>() {
+                    fields.extend(span_fields.clone());
+                }
+            }
+        }
+        let mut message = String::new();
+        event.record(&mut Collect { fields: &mut fields, message: Some(&mut message) });
+        self.sink.log(Level::of(event.metadata().level()), &message, fields);
+    }
+}
+
+/// Turns recorded values into JSON values: numbers stay numbers, the rest text.
+struct Collect<'a> {
+    fields: &'a mut Fields,
+    message: Option<&'a mut String>,
+}
+
+impl Collect<'_> {
+    fn put(&mut self, field: &Field, value: Value) {
+        self.fields.insert(field.name().to_owned(), value);
+    }
+}
+
+impl Visit for Collect<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match (&mut self.message, field.name()) {
+            (Some(message), "message") => message.push_str(value),
+            _ => self.put(field, Value::from(value)),
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Value::from(value))
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Value::from(value))
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, Value::from(value))
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::from(value))
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"))
+    }
 }
 
 /// The host's console output settings, from `MERCURY_LOG_FORMAT` and `MERCURY_LOG_LEVEL`.
@@ -138,39 +206,22 @@ impl ConsoleFormat {
     }
 }
 
-/// `Date.prototype.toISOString()` for epoch milliseconds.
-pub fn iso_timestamp(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
-}
+/// A sink that keeps every line, for tests of what the runner logs.
+#[cfg(test)]
+#[derive(Default)]
+pub struct Recorded(pub std::sync::Mutex<Vec<(Level, String, Fields)>>);
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+#[cfg(test)]
+impl LogSink for Recorded {
+    fn log(&self, level: Level, msg: &str, fields: Fields) {
+        self.0.lock().unwrap().push((level, msg.to_owned(), fields));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn iso_timestamps_match_javascript() {
-        assert_eq!(iso_timestamp(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso_timestamp(1_767_225_600_000), "2026-01-01T00:00:00.000Z");
-        assert_eq!(iso_timestamp(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(iso_timestamp(1_798_761_599_999), "2026-12-31T23:59:59.999Z");
-    }
+    use tracing::instrument::WithSubscriber;
 
     #[test]
     fn text_lines_have_the_hosts_shape() {
@@ -199,5 +250,36 @@ mod tests {
         let silent = ConsoleFormat::from_env(None, Some("silent"));
         assert!(!silent.enabled(Level::Error));
         assert!(ConsoleFormat::from_env(None, Some("debug")).enabled(Level::Debug));
+    }
+
+    #[tokio::test]
+    async fn events_carry_their_spans_fields_first_in_order_and_keep_a_renamed_field_in_place() {
+        let lines = Arc::new(Recorded::default());
+        let dispatch = dispatch(lines.clone());
+        async {
+            let span = tracing::info_span!("turn", spaceId = "s1", container = "c-1");
+            let _entered = span.enter();
+            tracing::info!(event = "container.start", "Container started");
+            span.record("container", "c-2");
+            tracing::warn!(exitCode = 137_i64, durationMs = 5_u64, "Container exited");
+            // A library's events do not reach the host.
+            tracing::info!(target: "bollard::docker", "request");
+        }
+        .with_subscriber(dispatch)
+        .await;
+        let lines = lines.0.lock().unwrap();
+        assert_eq!(lines.len(), 2);
+        let (level, msg, fields) = &lines[0];
+        assert_eq!((*level, msg.as_str()), (Level::Info, "Container started"));
+        assert_eq!(
+            serde_json::to_string(fields).unwrap(),
+            r#"{"spaceId":"s1","container":"c-1","event":"container.start"}"#
+        );
+        let (level, msg, fields) = &lines[1];
+        assert_eq!((*level, msg.as_str()), (Level::Warn, "Container exited"));
+        assert_eq!(
+            serde_json::to_string(fields).unwrap(),
+            r#"{"spaceId":"s1","container":"c-2","exitCode":137,"durationMs":5}"#
+        );
     }
 }

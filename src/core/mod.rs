@@ -1,18 +1,22 @@
 //! The runner itself, with no JavaScript in it: tested with `cargo test`.
+//! The binding goes through [`runner::Runner`]; the rest is the runner's own.
 
-pub mod credentials;
+pub mod clock;
+pub mod config;
+mod credentials;
 pub mod engine;
 pub mod error;
-pub mod image_ref;
+mod image_ref;
+mod js_string;
 pub mod log;
-pub mod mime;
+mod mime;
 pub mod outbox;
-pub mod outcome;
-pub mod output;
-pub mod paths;
-pub mod payload;
-pub mod pull_log;
-pub mod registry;
-pub mod run;
+mod outcome;
+mod output;
+mod paths;
+mod payload;
+mod pull_log;
+mod registry;
 pub mod runner;
 pub mod spec;
+pub mod turn;

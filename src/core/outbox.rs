@@ -2,7 +2,7 @@
 
 use std::io;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use super::mime::mime_for;
 
@@ -79,11 +79,6 @@ pub fn scan_outbox(outbox: &Path, since_ms: u64) -> io::Result<OutboxScan> {
 
 fn modified_ms(meta: &std::fs::Metadata) -> u64 {
     meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Milliseconds since the epoch, the host's `Date.now()`.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use super::error::{js_prefix, RunError};
+use super::error::RunError;
+use super::js_string::js_prefix;
 use super::output::{OutputScanner, ResultSpan};
 
 /// How the container ended, with what the runner did to it.

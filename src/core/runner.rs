@@ -1,37 +1,80 @@
 //! The runner: configuration, the runs in flight, and the calls the host makes.
+//! The binding's one way in: it converts JavaScript values, calls a method
+//! here, and converts what comes back.
 
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
-use super::engine::{Engine, EngineError, QUICK_CALL};
+use tracing::instrument::WithSubscriber;
+use tracing::{Dispatch, Instrument};
+
+use super::clock::now_ms;
+use super::config::{RunnerConfig, RunnerOptions};
+use super::engine::{Engine, EngineError};
 use super::error::RunError;
-use super::log::{Fields, Logger};
-use super::outbox::now_ms;
-use super::pull_log::PullLog;
+use super::log::Fields;
+use super::payload::{caller_role, container_workspace};
 use super::registry::{Registry, RunGuard};
-use super::run::{run_reply, ReplyPlan, RunReport};
-use super::spec::container_name;
+use super::spec::{container_name, ReplyRequest};
+use super::turn::{run_turn, settle, ContainerResult, CredentialSource, HostCredential, TurnPlan, TurnReport};
 use crate::fields;
 
-/// The seed's bound on `docker pull`.
-const PULL_TIMEOUT: Duration = Duration::from_secs(300);
+/// What only the host's side can do for a reply, on its thread, during the `reply` call.
+pub trait ReplyHost {
+    /// The agent's stdin: the whole input as `JSON.stringify` writes it, with
+    /// `spaceWorkspace` as the container sees it and the caller's role filled in.
+    fn payload(&mut self, workspace_in_container: &str, caller_role: &str) -> Result<bytes::Bytes, String>;
+    /// Calls the host's credential resolver now; None when the host gave none
+    /// (the built-in resolver applies).
+    fn resolve_credential(&mut self, provider: &str, auth_path: &Path) -> Option<Result<HostCredential, RunError>>;
+}
 
 pub struct Runner {
+    config: RunnerConfig,
+    options: RunnerOptions,
     image: Mutex<String>,
     engine: Engine,
     registry: Registry,
     counter: AtomicU64,
-    log: Logger,
+    /// This runner's subscriber: where its log lines go.
+    log: Dispatch,
 }
 
-/// A run registered by `begin`: it counts as in flight until the guard drops.
-pub struct RunTicket {
-    pub guard: RunGuard,
-    pub container: String,
-    /// This runner's count of runs, the `<n>` of the container's name.
-    pub number: u64,
-    pub started_ms: u64,
+/// A reply whose run is registered; [`PendingReply::run`] drives it.
+pub struct PendingReply {
+    guard: RunGuard,
+    space_id: String,
+    turn: Pin<Box<dyn Future<Output = TurnReport> + Send>>,
+}
+
+/// A reply whose turn has ended, waiting to settle on the host's thread.
+pub struct FinishedReply {
+    guard: RunGuard,
+    space_id: String,
+    report: TurnReport,
+}
+
+/// The container's removal, still going on when a reply settles.
+pub type Removal = tokio::task::JoinHandle<()>;
+
+impl PendingReply {
+    pub async fn run(self) -> FinishedReply {
+        let report = self.turn.await;
+        FinishedReply { guard: self.guard, space_id: self.space_id, report }
+    }
+}
+
+impl FinishedReply {
+    /// The reply's result. The run stops counting as in flight here, so call
+    /// it where the host's promise settles.
+    pub fn finish(self) -> (Result<ContainerResult, RunError>, Option<Removal>) {
+        let result = settle(self.report.result, &self.guard.control(), &self.space_id);
+        drop(self.guard);
+        (result, self.report.removal)
+    }
 }
 
 /// The warning the host has always printed for an image that is not its own.
@@ -51,10 +94,12 @@ pub fn custom_image_warning(image: &str) -> Option<(&'static str, Fields)> {
 
 impl Runner {
     /// Connects to nothing yet: the engine is reached on first use.
-    pub fn new(image: String, endpoint: Option<String>, log: Logger) -> Self {
+    pub fn new(config: RunnerConfig, options: RunnerOptions, log: Dispatch) -> Self {
         Self {
-            image: Mutex::new(image),
-            engine: Engine::new(endpoint),
+            image: Mutex::new(config.image.clone()),
+            engine: Engine::new(options.docker_host.clone()),
+            config,
+            options,
             registry: Registry::default(),
             counter: AtomicU64::new(0),
             log,
@@ -74,25 +119,35 @@ impl Runner {
         &self.registry
     }
 
-    pub fn endpoint(&self) -> &str {
-        self.engine.endpoint()
-    }
+    /// Starts a reply: settings for now, the payload and the credential from
+    /// the host, then the run is registered (it counts from here) and named.
+    /// Bad input fails here, before anything is registered.
+    pub fn start(&self, request: ReplyRequest, host: &mut impl ReplyHost) -> Result<PendingReply, RunError> {
+        let cwd =
+            std::env::current_dir().map_err(|e| RunError::Io(format!("cannot read the current directory: {e}")))?;
+        let settings = self.config.settings(&cwd, self.image(), &self.options).map_err(RunError::InvalidInput)?;
+        let workspace = container_workspace(&request.space_workspace, &settings.spaces_dir.to_string_lossy());
+        let payload = host
+            .payload(&workspace, caller_role(request.caller_role.as_deref()))
+            .map_err(|e| RunError::InvalidInput(format!("input cannot be written as JSON: {e}")))?;
+        let credential = match host.resolve_credential(&settings.model_provider, &settings.auth_path()) {
+            None => CredentialSource::Builtin,
+            Some(resolving) => CredentialSource::Host(resolving?),
+        };
 
-    /// Registers a run of `space_id` and names its container.
-    pub fn begin(&self, space_id: &str) -> RunTicket {
         let started_ms = now_ms();
-        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
-        let container = container_name(started_ms, n);
-        let guard = self.registry.register(space_id, &container);
-        RunTicket { guard, container, number: n, started_ms }
-    }
-
-    pub fn run(
-        &self,
-        ticket: &RunTicket,
-        plan: ReplyPlan,
-    ) -> impl std::future::Future<Output = RunReport> + Send + 'static {
-        run_reply(self.engine.clone(), self.log.clone(), ticket.guard.control(), plan)
+        let number = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let container = container_name(started_ms, number);
+        let guard = self.registry.register(&request.space_id, &container);
+        let space_id = request.space_id.clone();
+        // Made under this runner's subscriber, so the span is the subscriber's (this is the host's thread).
+        let span = tracing::dispatcher::with_default(&self.log, || {
+            tracing::info_span!("turn", spaceId = space_id.as_str(), container = container.as_str())
+        });
+        let plan = TurnPlan { settings, request, payload, credential, container, number, started_ms };
+        let turn =
+            run_turn(self.engine.clone(), guard.control(), plan).instrument(span).with_subscriber(self.log.clone());
+        Ok(PendingReply { guard, space_id, turn: Box::pin(turn) })
     }
 
     pub fn abort(&self, space_id: &str) -> bool {
@@ -104,49 +159,42 @@ impl Runner {
     }
 
     /// Pulls the image unless it is there already.
-    pub async fn ensure_image(&self) -> Result<(), RunError> {
+    pub fn ensure_image(self: &Arc<Self>) -> impl Future<Output = Result<(), RunError>> + Send + 'static {
+        let runner = self.clone();
+        async move { runner.ensure_image_now().await }.with_subscriber(self.log.clone())
+    }
+
+    async fn ensure_image_now(&self) -> Result<(), RunError> {
         let image = self.image();
-        let failed = |cause: String| RunError::PullFailed { image: image.clone(), cause };
-        let exists = match tokio::time::timeout(QUICK_CALL, self.engine.image_exists(&image)).await {
-            Ok(Ok(exists)) => exists,
-            Ok(Err(e @ EngineError::Unreachable { .. })) => return Err(failed(e.to_string())),
-            // Like the seed's `docker image inspect`, any other failure means "pull it".
-            Ok(Err(_)) => false,
-            Err(_) => return Err(failed(format!("the image look-up at {} did not answer in 10 s", self.endpoint()))),
-        };
-        if exists {
-            self.log.debug("Agent image found locally", fields!("image" => image));
-            return Ok(());
-        }
-        self.log.info("Agent image not found locally, pulling...", fields!("image" => image));
-        let mut progress = PullLog::new(self.log.clone(), &image);
-        match tokio::time::timeout(PULL_TIMEOUT, self.engine.pull(&image, |e| progress.event(e))).await {
-            Ok(Ok(())) => {
-                self.log.info("Agent image pulled successfully", fields!("image" => image));
-                Ok(())
+        let failed = |e: EngineError| RunError::PullFailed { image: image.clone(), cause: e.to_string() };
+        match self.engine.image_exists(&image).await {
+            Ok(true) => {
+                tracing::debug!(image, "Agent image found locally");
+                return Ok(());
             }
-            Ok(Err(e)) => Err(failed(e.to_string())),
-            Err(_) => Err(failed("the pull did not finish in 300 s".into())),
+            Ok(false) => {}
+            Err(e @ (EngineError::Unreachable { .. } | EngineError::TimedOut { .. })) => return Err(failed(e)),
+            // Like the seed's `docker image inspect`, any other failure means "pull it".
+            Err(_) => {}
         }
+        self.engine.pull(&image).await.map_err(failed)
     }
 
     /// Removes every labelled container but those of this runner's own runs in flight.
-    pub async fn cleanup_orphans(&self) -> usize {
-        let listed = match tokio::time::timeout(QUICK_CALL, self.engine.list_managed()).await {
-            Ok(Ok(listed)) => listed,
-            Ok(Err(e @ EngineError::Unreachable { .. })) => {
-                self.log.warn("Docker not found, skipping orphan cleanup", fields!("error" => e.to_string()));
+    pub fn cleanup_orphans(self: &Arc<Self>) -> impl Future<Output = usize> + Send + 'static {
+        let runner = self.clone();
+        async move { runner.cleanup_orphans_now().await }.with_subscriber(self.log.clone())
+    }
+
+    async fn cleanup_orphans_now(&self) -> usize {
+        let listed = match self.engine.list_managed().await {
+            Ok(listed) => listed,
+            Err(e @ EngineError::Unreachable { .. }) => {
+                tracing::warn!(error = %e, "Docker not found, skipping orphan cleanup");
                 return 0;
             }
-            Ok(Err(e)) => {
-                self.log.warn("Failed to cleanup orphaned containers", fields!("error" => e.to_string()));
-                return 0;
-            }
-            Err(_) => {
-                self.log.warn(
-                    "Failed to cleanup orphaned containers",
-                    fields!("error" => format!("the engine at {} did not answer in 10 s", self.endpoint())),
-                );
+            Err(e) => {
+                tracing::warn!(error = %e, "Failed to cleanup orphaned containers");
                 return 0;
             }
         };
@@ -156,13 +204,13 @@ impl Runner {
             return 0;
         }
         let count = orphans.len();
-        self.log.info("Found orphaned containers, cleaning up", fields!("count" => count));
+        tracing::info!(count, "Found orphaned containers, cleaning up");
         let removals = orphans.iter().map(|(id, _)| self.engine.remove(id));
         let results = futures_util::future::join_all(removals).await;
         if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
-            self.log.warn("Failed to cleanup orphaned containers", fields!("error" => e.to_string()));
+            tracing::warn!(error = %e, "Failed to cleanup orphaned containers");
         }
-        self.log.info("Cleaned up orphaned containers", fields!("count" => count));
+        tracing::info!(count, "Cleaned up orphaned containers");
         count
     }
 }

@@ -1,56 +1,13 @@
 //! Pure: runner settings + one reply request + the host environment → the container to create.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::config::RunnerSettings;
 use super::error::RunError;
 
 /// The label every container of ours carries, so orphans can be found.
 pub const MANAGED_LABEL: (&str, &str) = ("mercury.managed", "true");
-
-/// The runner's configuration, with its folders already absolute.
-#[derive(Debug, Clone)]
-pub struct RunnerSettings {
-    pub image: String,
-    pub timeout_ms: u64,
-    pub global_dir: PathBuf,
-    pub spaces_dir: PathBuf,
-    pub model_provider: String,
-    pub auth_path: Option<PathBuf>,
-    pub port: String,
-    pub package_root: PackageRoot,
-    /// Memory limit in bytes for each container; None leaves the engine's default.
-    pub memory_limit: Option<i64>,
-}
-
-impl RunnerSettings {
-    /// `config.authPath ?? <globalDir>/auth.json`.
-    pub fn auth_path(&self) -> PathBuf {
-        self.auth_path.clone().unwrap_or_else(|| self.global_dir.join("auth.json"))
-    }
-}
-
-/// Whose `README.md` and `docs/` are mounted into the agent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PackageRoot {
-    /// Given by the host.
-    Dir(PathBuf),
-    /// The folder of the nearest `package.json` above this script (the host's main).
-    NearestTo(PathBuf),
-    /// Unknown: no docs are mounted.
-    None,
-}
-
-impl PackageRoot {
-    /// Touches the file system, so call it off the JavaScript thread.
-    pub fn locate(&self) -> Option<PathBuf> {
-        match self {
-            PackageRoot::Dir(dir) => Some(dir.clone()),
-            PackageRoot::NearestTo(script) => super::paths::package_root_of(script),
-            PackageRoot::None => None,
-        }
-    }
-}
 
 /// The parts of `reply`'s input the runner itself reads.
 #[derive(Debug, Clone, Default)]
@@ -58,8 +15,12 @@ pub struct ReplyRequest {
     pub space_id: String,
     pub space_workspace: String,
     pub caller_id: String,
+    /// `callerRole` as given; the payload writes `"member"` when absent.
+    pub caller_role: Option<String>,
     pub extra_env: Vec<(String, String)>,
     pub claimed_env_sources: HashSet<String>,
+    /// The host process's `MERCURY_*` variables, read at the call.
+    pub host_env: Vec<(String, String)>,
 }
 
 /// One host folder mounted into the container.
@@ -95,7 +56,6 @@ pub fn container_name(now_ms: u64, counter: u64) -> String {
 pub fn container_env(
     settings: &RunnerSettings,
     request: &ReplyRequest,
-    host_env: &[(String, String)],
     oauth_token: Option<&str>,
 ) -> Result<Vec<(String, String)>, RunError> {
     let mut env = EnvList::default();
@@ -104,7 +64,7 @@ pub fn container_env(
     env.set("CALLER_ID", &request.caller_id);
     env.set("SPACE_ID", &request.space_id);
     env.set("API_URL", &format!("http://host.docker.internal:{}", settings.port));
-    for (name, value) in host_env {
+    for (name, value) in &request.host_env {
         let Some(bare) = name.strip_prefix("MERCURY_") else {
             continue;
         };
@@ -202,6 +162,7 @@ pub fn container_spec(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::config::PackageRoot;
 
     fn settings() -> RunnerSettings {
         RunnerSettings {
@@ -226,13 +187,23 @@ mod tests {
         }
     }
 
+    /// `container_env` with `host` as the host's environment.
+    fn env_of(
+        settings: &RunnerSettings,
+        request: &ReplyRequest,
+        host: &[(String, String)],
+        token: Option<&str>,
+    ) -> Result<Vec<(String, String)>, RunError> {
+        container_env(settings, &ReplyRequest { host_env: host.to_vec(), ..request.clone() }, token)
+    }
+
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     #[test]
     fn fixed_entries_come_first_in_order() {
-        let env = container_env(&settings(), &request(), &[], None).unwrap();
+        let env = env_of(&settings(), &request(), &[], None).unwrap();
         assert_eq!(
             env,
             pairs(&[
@@ -257,7 +228,7 @@ mod tests {
             ("MERCURY_", "nameless"),
             ("XMERCURY_NOPE", "x"),
         ]);
-        let env = container_env(&settings(), &req, &host, Some("oauth-tok")).unwrap();
+        let env = env_of(&settings(), &req, &host, Some("oauth-tok")).unwrap();
         let tail: Vec<_> = env[5..].to_vec();
         // An API key is set, so the OAuth token is not added.
         assert_eq!(tail, pairs(&[("ANTHROPIC_API_KEY", "sk-1")]));
@@ -265,15 +236,15 @@ mod tests {
 
     #[test]
     fn oauth_token_fills_in_for_anthropic_only() {
-        let env = container_env(&settings(), &request(), &[], Some("oauth-tok")).unwrap();
+        let env = env_of(&settings(), &request(), &[], Some("oauth-tok")).unwrap();
         assert_eq!(env.last().unwrap(), &("ANTHROPIC_OAUTH_TOKEN".to_string(), "oauth-tok".to_string()));
 
         let host = pairs(&[("MERCURY_ANTHROPIC_OAUTH_TOKEN", "from-env")]);
-        let env = container_env(&settings(), &request(), &host, Some("oauth-tok")).unwrap();
+        let env = env_of(&settings(), &request(), &host, Some("oauth-tok")).unwrap();
         assert_eq!(env.last().unwrap().1, "from-env");
 
         let other = RunnerSettings { model_provider: "openai".into(), ..settings() };
-        let env = container_env(&other, &request(), &[], Some("oauth-tok")).unwrap();
+        let env = env_of(&other, &request(), &[], Some("oauth-tok")).unwrap();
         assert!(!env.iter().any(|(n, _)| n == "ANTHROPIC_OAUTH_TOKEN"));
     }
 
@@ -282,7 +253,7 @@ mod tests {
         let mut req = request();
         req.extra_env = pairs(&[("FOO", "bar"), ("SPACE_ID", "override"), ("DROPPED", "")]);
         let host = pairs(&[("MERCURY_FOO", "host")]);
-        let env = container_env(&settings(), &req, &host, None).unwrap();
+        let env = env_of(&settings(), &req, &host, None).unwrap();
         assert_eq!(
             env,
             pairs(&[
@@ -300,7 +271,7 @@ mod tests {
     fn empty_fixed_values_are_dropped() {
         let mut req = request();
         req.caller_id = String::new();
-        let env = container_env(&settings(), &req, &[], None).unwrap();
+        let env = env_of(&settings(), &req, &[], None).unwrap();
         assert!(!env.iter().any(|(n, _)| n == "CALLER_ID"));
     }
 
@@ -309,11 +280,11 @@ mod tests {
         for (name, value) in [("A=B", "v"), ("", "v"), ("N\0", "v")] {
             let mut req = request();
             req.extra_env = pairs(&[(name, value)]);
-            assert!(matches!(container_env(&settings(), &req, &[], None), Err(RunError::InvalidInput(_))));
+            assert!(matches!(env_of(&settings(), &req, &[], None), Err(RunError::InvalidInput(_))));
         }
         let mut req = request();
         req.extra_env = pairs(&[("SECRET", "s3cr3t\0")]);
-        let err = container_env(&settings(), &req, &[], None).unwrap_err();
+        let err = env_of(&settings(), &req, &[], None).unwrap_err();
         assert!(err.to_string().contains("SECRET") && !err.to_string().contains("s3cr3t"));
     }
 
@@ -350,6 +321,7 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use crate::core::config::PackageRoot;
     use proptest::prelude::*;
 
     fn settings() -> RunnerSettings {
@@ -373,8 +345,8 @@ mod properties {
             extra in proptest::collection::vec(("[A-Z_=\\x00]{0,5}", ".{0,6}"), 0..6),
             token in proptest::option::of("[a-z]{1,5}"),
         ) {
-            let request = ReplyRequest { space_id: "s".into(), caller_id: "c".into(), extra_env: extra.clone(), ..ReplyRequest::default() };
-            match container_env(&settings(), &request, &host, token.as_deref()) {
+            let request = ReplyRequest { space_id: "s".into(), caller_id: "c".into(), extra_env: extra.clone(), host_env: host, ..ReplyRequest::default() };
+            match container_env(&settings(), &request, token.as_deref()) {
                 Ok(env) => {
                     let mut names = std::collections::HashSet::new();
                     for (name, value) in &env {

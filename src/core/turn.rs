@@ -1,4 +1,5 @@
 //! One agent turn: folders, credential, container, output, outcome, outbox.
+//! Its log lines are `tracing` events inside the turn's span (`spaceId`, `container`).
 
 use std::future::Future;
 use std::path::Path;
@@ -10,20 +11,19 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
+use tracing::instrument::WithSubscriber;
+use tracing::Instrument;
 
+use super::clock::now_ms;
+use super::config::RunnerSettings;
 use super::credentials::{builtin_applies, builtin_credential, BuiltinCredential};
-use super::engine::{output_chunks, Chunk, Engine, EngineError, PullEvent, QUICK_CALL};
+use super::engine::{output_chunks, Chunk, Engine, EngineError};
 use super::error::RunError;
-use super::log::Logger;
-use super::outbox::{now_ms, scan_outbox, EgressFile, MAX_OUTBOX_FILE_BYTES};
+use super::outbox::{scan_outbox, EgressFile, MAX_OUTBOX_FILE_BYTES};
 use super::outcome::{outcome, Ending};
 use super::output::OutputScanner;
-use super::pull_log::PullLog;
 use super::registry::RunControl;
-use super::spec::{
-    container_env, container_mounts, container_name, container_spec, ContainerSpec, ReplyRequest, RunnerSettings,
-};
-use crate::fields;
+use super::spec::{container_env, container_mounts, container_name, container_spec, ContainerSpec, ReplyRequest};
 
 /// How often a run takes a new name when the engine says its name is taken.
 const MAX_RENAMES: u64 = 5;
@@ -42,14 +42,12 @@ pub enum CredentialSource {
     Host(HostCredential),
 }
 
-/// Everything one reply needs, taken from the JavaScript call.
-pub struct ReplyPlan {
+/// Everything one turn needs, taken from the `reply` call.
+pub struct TurnPlan {
     pub settings: RunnerSettings,
     pub request: ReplyRequest,
     /// The agent's stdin: the input as `JSON.stringify` wrote it, already rewritten.
     pub payload: bytes::Bytes,
-    /// The host process environment at the call.
-    pub host_env: Vec<(String, String)>,
     pub credential: CredentialSource,
     /// The container's name, given when the run was registered.
     pub container: String,
@@ -67,9 +65,9 @@ pub struct ContainerResult {
 }
 
 /// The result, and the container's removal, which goes on after the result is known.
-pub struct RunReport {
+pub struct TurnReport {
     pub result: Result<ContainerResult, RunError>,
-    pub cleanup: Option<JoinHandle<()>>,
+    pub removal: Option<JoinHandle<()>>,
 }
 
 /// A run aborted after its result was known still rejects as aborted, since
@@ -86,18 +84,18 @@ pub fn settle(
     }
 }
 
-pub async fn run_reply(engine: Engine, log: Logger, control: Arc<RunControl>, plan: ReplyPlan) -> RunReport {
-    let ReplyPlan { settings, request, payload, host_env, credential, container, number, started_ms } = plan;
+/// Runs one turn inside the current span (the caller's `spaceId`/`container` span).
+pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) -> TurnReport {
+    let TurnPlan { settings, request, payload, credential, container, number, started_ms } = plan;
     let space_id = request.space_id.clone();
-    let mut log = log.with(fields!("spaceId" => space_id, "container" => container));
 
     let prepared = async {
         create_dirs(&settings).await?;
         let token = match credential {
-            CredentialSource::Builtin => builtin_token(&log, &settings, &host_env).await,
+            CredentialSource::Builtin => builtin_token(&settings, &request.host_env).await,
             CredentialSource::Host(resolve) => resolve.await?,
         };
-        let env = container_env(&settings, &request, &host_env, token.as_deref())?;
+        let env = container_env(&settings, &request, token.as_deref())?;
         let package_root = settings.package_root.locate();
         let mounts = container_mounts(&settings, package_root.as_deref(), |p: &Path| p.exists());
         Ok::<_, RunError>(container_spec(&settings, container.clone(), env, mounts))
@@ -109,15 +107,15 @@ pub async fn run_reply(engine: Engine, log: Logger, control: Arc<RunControl>, pl
     };
     let mut spec = match prepared {
         Ok(spec) if !control.is_aborted() => spec,
-        Ok(_) => return RunReport { result: Err(RunError::Aborted { space_id }), cleanup: None },
-        Err(e) => return RunReport { result: Err(e), cleanup: None },
+        Ok(_) => return TurnReport { result: Err(RunError::Aborted { space_id }), removal: None },
+        Err(e) => return TurnReport { result: Err(e), removal: None },
     };
 
     let started = Instant::now();
     let deadline = started + Duration::from_millis(settings.timeout_ms);
     let mut renames = 0;
     let id = loop {
-        match create_pulling(&engine, &log, &spec, &control, deadline, &space_id).await {
+        match create_pulling(&engine, &spec, &control, deadline, &space_id).await {
             Ok(id) => break id,
             // Another runner (in this process or another) took the same `mercury-<ms>-<n>`: take a later millisecond.
             Err(NotCreated::Engine(EngineError::Conflict(_))) if renames < MAX_RENAMES => {
@@ -125,27 +123,27 @@ pub async fn run_reply(engine: Engine, log: Logger, control: Arc<RunControl>, pl
                 tokio::time::sleep(Duration::from_millis(renames)).await;
                 spec.name = container_name(now_ms(), number);
                 control.rename(&spec.name);
-                log = log.with(fields!("container" => spec.name));
+                tracing::Span::current().record("container", spec.name.as_str());
             }
-            Err(NotCreated::Engine(e)) => return refused(&log, started, e, None),
-            Err(NotCreated::Stopped(e)) => return RunReport { result: Err(e), cleanup: None },
+            Err(NotCreated::Engine(e)) => return refused(started, e, None),
+            Err(NotCreated::Stopped(e)) => return TurnReport { result: Err(e), removal: None },
         }
     };
-    let driven = drive(&engine, &log, &control, &id, payload, deadline).await;
+    let driven = drive(&engine, &control, &id, payload, deadline).await;
     // Removal starts once the container has ended and runs beside the rest of the reply.
-    let cleanup = spawn_removal(engine.clone(), log.clone(), id);
+    let removal = spawn_removal(engine.clone(), id);
     let (ending, output) = match driven {
         Ok(done) => done,
-        Err(e) => return refused(&log, started, e, Some(cleanup)),
+        Err(e) => return refused(started, e, Some(removal)),
     };
-    log_end(&log, &ending, started);
+    log_end(&ending, started);
     let result = match outcome(&space_id, ending, &output) {
-        Ok(reply) => collect_outbox(&log, &request.space_workspace, started_ms)
-            .await
-            .map(|files| ContainerResult { reply, files }),
+        Ok(reply) => {
+            collect_outbox(&request.space_workspace, started_ms).await.map(|files| ContainerResult { reply, files })
+        }
         Err(e) => Err(e),
     };
-    RunReport { result, cleanup: Some(cleanup) }
+    TurnReport { result, removal: Some(removal) }
 }
 
 async fn create_dirs(settings: &RunnerSettings) -> Result<(), RunError> {
@@ -157,7 +155,7 @@ async fn create_dirs(settings: &RunnerSettings) -> Result<(), RunError> {
     Ok(())
 }
 
-async fn builtin_token(log: &Logger, settings: &RunnerSettings, host_env: &[(String, String)]) -> Option<String> {
+async fn builtin_token(settings: &RunnerSettings, host_env: &[(String, String)]) -> Option<String> {
     if !builtin_applies(&settings.model_provider, host_env) {
         return None;
     }
@@ -166,9 +164,9 @@ async fn builtin_token(log: &Logger, settings: &RunnerSettings, host_env: &[(Str
     match builtin_credential(text.as_deref(), now_ms()) {
         BuiltinCredential::Token(token) => Some(token),
         BuiltinCredential::Expired => {
-            log.warn(
-                "Anthropic OAuth token expired; it cannot be refreshed without the host's credential resolver",
-                fields!("authPath" => auth_path.to_string_lossy()),
+            tracing::warn!(
+                authPath = %auth_path.display(),
+                "Anthropic OAuth token expired; it cannot be refreshed without the host's credential resolver"
             );
             None
         }
@@ -183,24 +181,20 @@ enum NotCreated {
     Stopped(RunError),
 }
 
-/// Creates the container; a missing image is pulled first, as `docker run`
-/// does. The pull gives way to an abort or the deadline.
+/// Creates the container; a missing image (the engine's 404 to a create) is
+/// pulled first, as `docker run` does. The pull gives way to an abort or the deadline.
 async fn create_pulling(
     engine: &Engine,
-    log: &Logger,
     spec: &ContainerSpec,
     control: &RunControl,
     deadline: Instant,
     space_id: &str,
 ) -> Result<String, NotCreated> {
     match engine.create(spec).await {
-        Err(EngineError::NotFound(message)) if message.contains("image") => {
-            log.info("Agent image not found locally, pulling...", fields!("image" => spec.image));
-            let mut progress = PullLog::new(log.clone(), &spec.image);
-            let pull = engine.pull(&spec.image, |event: PullEvent| progress.event(event));
+        Err(EngineError::NotFound(_)) => {
             let space_id = space_id.to_owned();
             tokio::select! {
-                pulled = pull => pulled.map_err(|e| {
+                pulled = engine.pull(&spec.image) => pulled.map_err(|e| {
                     NotCreated::Engine(EngineError::Failed(format!(
                         "Unable to find image '{}' locally\n{e}",
                         spec.image
@@ -208,11 +202,10 @@ async fn create_pulling(
                 })?,
                 _ = control.aborted() => return Err(NotCreated::Stopped(RunError::Aborted { space_id })),
                 _ = sleep_until(deadline) => {
-                    log.warn("Container timeout, killing", fields!("event" => "container.timeout"));
+                    tracing::warn!(event = "container.timeout", "Container timeout, killing");
                     return Err(NotCreated::Stopped(RunError::Timeout { space_id }));
                 }
             }
-            log.info("Agent image pulled successfully", fields!("image" => spec.image));
             engine.create(spec).await.map_err(NotCreated::Engine)
         }
         other => other.map_err(NotCreated::Engine),
@@ -223,7 +216,6 @@ async fn create_pulling(
 /// on abort or deadline.
 async fn drive(
     engine: &Engine,
-    log: &Logger,
     control: &RunControl,
     id: &str,
     payload: bytes::Bytes,
@@ -232,7 +224,7 @@ async fn drive(
     // Attach before start, so not a byte of output is missed.
     let attached = engine.attach(id).await?;
     engine.start(id).await?;
-    log.info("Container started", fields!("event" => "container.start"));
+    tracing::info!(event = "container.start", "Container started");
 
     let mut input = attached.input;
     // Written beside the output loop: an agent may talk before it has read all its input.
@@ -256,16 +248,16 @@ async fn drive(
             },
             _ = sleep_until(deadline), if killed_at.is_none() => {
                 ending.timed_out = true;
-                log.warn("Container timeout, killing", fields!("event" => "container.timeout"));
-                kill(engine, log, id).await;
+                tracing::warn!(event = "container.timeout", "Container timeout, killing");
+                kill(engine, id).await;
                 killed_at = Some(Instant::now());
             },
             _ = control.aborted(), if killed_at.is_none() => {
-                kill(engine, log, id).await;
+                kill(engine, id).await;
                 killed_at = Some(Instant::now());
             },
             _ = sleep_until(killed_at.map_or(deadline, |t| t + KILL_GRACE)), if killed_at.is_some() => {
-                log.warn("Container did not stop after kill; giving up on its output", fields!());
+                tracing::warn!("Container did not stop after kill; giving up on its output");
                 break;
             },
         }
@@ -273,14 +265,11 @@ async fn drive(
     writer.abort();
 
     ending.aborted = control.is_aborted();
-    ending.exit_code = match tokio::time::timeout(QUICK_CALL, engine.wait_exit(id)).await {
-        Ok(Ok(code)) => code,
-        Ok(Err(e)) if killed_at.is_none() => return Err(e),
-        Err(_) if killed_at.is_none() => {
-            return Err(EngineError::Failed(format!("the engine did not report how {id} ended")))
-        }
+    ending.exit_code = match engine.wait_exit(id).await {
+        Ok(code) => code,
+        Err(e) if killed_at.is_none() => return Err(e),
         // Killed by us: SIGKILL's code, whatever the engine now says.
-        _ => 137,
+        Err(_) => 137,
     };
     if ending.exit_code == 137 {
         ending.oom_killed = engine.oom_killed(id).await.unwrap_or(false);
@@ -288,9 +277,9 @@ async fn drive(
     Ok((ending, scanner))
 }
 
-async fn kill(engine: &Engine, log: &Logger, id: &str) {
+async fn kill(engine: &Engine, id: &str) {
     if let Err(e) = engine.kill(id).await {
-        log.warn("Failed to kill container", fields!("error" => e.to_string()));
+        tracing::warn!(error = %e, "Failed to kill container");
     }
 }
 
@@ -304,30 +293,31 @@ const REMOVAL_RETRIES: [Duration; 6] = [
     Duration::from_secs(16),
 ];
 
-/// Removes the container in the background. The returned task is the first
-/// attempt only (at most 10 s); if the engine is unreachable or slow, retries
-/// go on detached, so a host that is shutting down is not held up by an
-/// engine that is down.
-fn spawn_removal(engine: Engine, log: Logger, id: String) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        match tokio::time::timeout(QUICK_CALL, engine.remove(&id)).await {
-            Ok(Ok(())) => {}
+/// Removes the container in the background, in the turn's span. The returned
+/// task is the first attempt only (bounded by the engine's removal bound); if
+/// the engine is unreachable or slow, retries go on detached, so a host that is
+/// shutting down is not held up by an engine that is down.
+fn spawn_removal(engine: Engine, id: String) -> JoinHandle<()> {
+    let first = async move {
+        match engine.remove(&id).await {
+            Ok(()) => {}
             // Unreachable, or not answering: keep trying, but no longer on the host's time.
-            Ok(Err(EngineError::Unreachable { .. })) | Err(_) => {
-                tokio::spawn(retry_removal(engine, log, id));
+            Err(EngineError::Unreachable { .. } | EngineError::TimedOut { .. }) => {
+                tokio::spawn(retry_removal(engine, id).in_current_span().with_current_subscriber());
             }
-            Ok(Err(e)) => log.warn("Failed to remove container", fields!("error" => e.to_string())),
+            Err(e) => tracing::warn!(error = %e, "Failed to remove container"),
         }
-    })
+    };
+    tokio::spawn(first.in_current_span().with_current_subscriber())
 }
 
-async fn retry_removal(engine: Engine, log: Logger, id: String) {
+async fn retry_removal(engine: Engine, id: String) {
     let mut last = None;
     for pause in REMOVAL_RETRIES {
         tokio::time::sleep(pause).await;
         match engine.remove(&id).await {
             Ok(()) => return,
-            Err(e @ EngineError::Unreachable { .. }) => last = Some(e),
+            Err(e @ (EngineError::Unreachable { .. } | EngineError::TimedOut { .. })) => last = Some(e),
             Err(e) => {
                 last = Some(e);
                 break;
@@ -335,46 +325,53 @@ async fn retry_removal(engine: Engine, log: Logger, id: String) {
         }
     }
     if let Some(e) = last {
-        log.warn("Failed to remove container; cleanupOrphans will remove it", fields!("error" => e.to_string()));
+        tracing::warn!(error = %e, "Failed to remove container; cleanupOrphans will remove it");
     }
 }
 
 /// The engine refused the container, or was lost: the CLI's exit code 125.
-fn refused(log: &Logger, started: Instant, err: EngineError, cleanup: Option<JoinHandle<()>>) -> RunReport {
-    log.error(
-        "Container exited",
-        fields!(
-            "event" => "container.end",
-            "exitCode" => 125,
-            "durationMs" => started.elapsed().as_millis() as u64,
-            "reason" => "error",
-        ),
+fn refused(started: Instant, err: EngineError, removal: Option<JoinHandle<()>>) -> TurnReport {
+    tracing::error!(
+        event = "container.end",
+        exitCode = 125_i64,
+        durationMs = duration_ms(started),
+        reason = "error",
+        "Container exited"
     );
-    RunReport { result: Err(RunError::Engine(err.to_string())), cleanup }
+    TurnReport { result: Err(RunError::Engine(err.to_string())), removal }
 }
 
-fn log_end(log: &Logger, ending: &Ending, started: Instant) {
-    let duration_ms = started.elapsed().as_millis() as u64;
-    let base = fields!("event" => "container.end", "exitCode" => ending.exit_code, "durationMs" => duration_ms);
-    let with_reason = |reason: &str| {
-        let mut f = base.clone();
-        f.insert("reason".into(), reason.into());
-        f
-    };
+fn duration_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn log_end(ending: &Ending, started: Instant) {
+    let (exit_code, duration_ms) = (ending.exit_code, duration_ms(started));
+    macro_rules! exited {
+        ($level:ident, $reason:literal) => {
+            tracing::$level!(
+                event = "container.end",
+                exitCode = exit_code,
+                durationMs = duration_ms,
+                reason = $reason,
+                "Container exited"
+            )
+        };
+    }
     if ending.timed_out {
-        log.warn("Container exited", with_reason("timeout"));
+        exited!(warn, "timeout");
     } else if ending.aborted {
-        log.info("Container exited", with_reason("aborted"));
-    } else if ending.exit_code == 137 {
-        log.error("Container exited", with_reason("oom"));
-    } else if ending.exit_code != 0 {
-        log.error("Container exited", with_reason("error"));
+        exited!(info, "aborted");
+    } else if exit_code == 137 {
+        exited!(error, "oom");
+    } else if exit_code != 0 {
+        exited!(error, "error");
     } else {
-        log.info("Container exited", base);
+        tracing::info!(event = "container.end", exitCode = exit_code, durationMs = duration_ms, "Container exited");
     }
 }
 
-async fn collect_outbox(log: &Logger, workspace: &str, since_ms: u64) -> Result<Vec<EgressFile>, RunError> {
+async fn collect_outbox(workspace: &str, since_ms: u64) -> Result<Vec<EgressFile>, RunError> {
     let outbox = Path::new(workspace).join("outbox");
     let shown = outbox.display().to_string();
     let scan = tokio::task::spawn_blocking(move || scan_outbox(&outbox, since_ms))
@@ -382,9 +379,11 @@ async fn collect_outbox(log: &Logger, workspace: &str, since_ms: u64) -> Result<
         .map_err(|e| RunError::Io(format!("outbox scan of {shown} failed: {e}")))?
         .map_err(|e| RunError::Io(format!("cannot read {shown}: {e}")))?;
     for big in &scan.oversized {
-        log.warn(
-            "Outbox file exceeds max size, skipping",
-            fields!("path" => big.path, "sizeBytes" => big.size_bytes, "maxSizeBytes" => MAX_OUTBOX_FILE_BYTES),
+        tracing::warn!(
+            path = big.path.as_str(),
+            sizeBytes = big.size_bytes,
+            maxSizeBytes = MAX_OUTBOX_FILE_BYTES,
+            "Outbox file exceeds max size, skipping"
         );
     }
     Ok(scan.files)

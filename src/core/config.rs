@@ -1,0 +1,186 @@
+//! The runner's configuration: the host's config and options as plain data,
+//! and the settings a turn runs with.
+
+use std::path::{Path, PathBuf};
+
+use super::log::ConsoleFormat;
+use super::paths::resolve;
+
+/// A message naming the field that is missing or wrong (the host sees a `TypeError`).
+pub type ConfigResult<T> = Result<T, String>;
+
+/// The fields of the host's `AppConfig` the runner reads; any others are ignored.
+/// Only the image is required up front: a host's tests build runners from
+/// partial configs, and a missing field is reported when a reply needs it.
+#[derive(Debug, Clone, Default)]
+pub struct RunnerConfig {
+    pub image: String,
+    pub timeout_ms: Option<f64>,
+    pub global_dir: Option<String>,
+    pub spaces_dir: Option<String>,
+    pub model_provider: Option<String>,
+    pub auth_path: Option<String>,
+    /// As the agent's `API_URL` writes it: a number's JavaScript text, or the text the host gave.
+    pub port: Option<String>,
+}
+
+/// The optional second constructor argument, less its JavaScript parts
+/// (the logger and the credential resolver stay with the binding).
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    pub package_root: PackageRoot,
+    /// The `dockerHost` option, else `DOCKER_HOST`.
+    pub docker_host: Option<String>,
+    /// Memory limit in bytes for each container; None leaves the engine's default.
+    pub memory_limit: Option<i64>,
+    /// Where the runner's lines go when the host gave no logger.
+    pub console: ConsoleFormat,
+}
+
+/// The text of a numeric `port` as JavaScript's template literal writes it.
+pub fn port_text(port: f64) -> String {
+    if port.fract() == 0.0 {
+        format!("{port:.0}")
+    } else {
+        port.to_string()
+    }
+}
+
+/// `options.memoryLimit`: a positive whole number of bytes.
+pub fn memory_limit(bytes: f64) -> ConfigResult<i64> {
+    if bytes <= 0.0 || bytes.fract() != 0.0 || bytes > i64::MAX as f64 {
+        return Err("options.memoryLimit must be a positive whole number of bytes".into());
+    }
+    Ok(bytes as i64)
+}
+
+impl RunnerConfig {
+    /// Settings for a turn starting now; relative folders resolve against `cwd`.
+    pub fn settings(&self, cwd: &Path, image: String, options: &RunnerOptions) -> ConfigResult<RunnerSettings> {
+        let need = |v: &Option<String>, name: &str| {
+            v.clone().ok_or_else(|| format!("config.{name} is required to run an agent"))
+        };
+        let timeout_ms = self.timeout_ms.ok_or("config.containerTimeoutMs is required to run an agent")?;
+        if timeout_ms < 0.0 {
+            return Err("config.containerTimeoutMs must not be negative".into());
+        }
+        Ok(RunnerSettings {
+            image,
+            // Saturates: a timeout past u64 milliseconds is no timeout at all.
+            timeout_ms: timeout_ms as u64,
+            global_dir: resolve(cwd, &need(&self.global_dir, "globalDir")?),
+            spaces_dir: resolve(cwd, &need(&self.spaces_dir, "spacesDir")?),
+            model_provider: need(&self.model_provider, "modelProvider")?,
+            auth_path: self.auth_path.as_deref().map(|p| resolve(cwd, p)),
+            port: need(&self.port, "port")?,
+            package_root: options.package_root.clone(),
+            memory_limit: options.memory_limit,
+        })
+    }
+}
+
+/// The runner's configuration as one turn uses it, with its folders absolute.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    pub image: String,
+    pub timeout_ms: u64,
+    pub global_dir: PathBuf,
+    pub spaces_dir: PathBuf,
+    pub model_provider: String,
+    pub auth_path: Option<PathBuf>,
+    pub port: String,
+    pub package_root: PackageRoot,
+    /// Memory limit in bytes for each container; None leaves the engine's default.
+    pub memory_limit: Option<i64>,
+}
+
+impl RunnerSettings {
+    /// `config.authPath ?? <globalDir>/auth.json`.
+    pub fn auth_path(&self) -> PathBuf {
+        self.auth_path.clone().unwrap_or_else(|| self.global_dir.join("auth.json"))
+    }
+}
+
+/// Whose `README.md` and `docs/` are mounted into the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageRoot {
+    /// Given by the host.
+    Dir(PathBuf),
+    /// The folder of the nearest `package.json` above this script (the host's main).
+    NearestTo(PathBuf),
+    /// Unknown: no docs are mounted.
+    None,
+}
+
+impl PackageRoot {
+    /// `options.packageRoot` when given, else found from the host's main script
+    /// (`process.argv[1]`) when there is one; relative paths resolve against `cwd`.
+    pub fn from_option(given: Option<&str>, main_script: Option<&str>, cwd: &Path) -> Self {
+        match (given, main_script) {
+            (Some(dir), _) => PackageRoot::Dir(resolve(cwd, dir)),
+            (None, Some(main)) => PackageRoot::NearestTo(resolve(cwd, main)),
+            (None, None) => PackageRoot::None,
+        }
+    }
+
+    /// Touches the file system, so call it off the JavaScript thread.
+    pub fn locate(&self) -> Option<PathBuf> {
+        match self {
+            PackageRoot::Dir(dir) => Some(dir.clone()),
+            PackageRoot::NearestTo(script) => super::paths::package_root_of(script),
+            PackageRoot::None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> RunnerOptions {
+        RunnerOptions {
+            package_root: PackageRoot::None,
+            docker_host: None,
+            memory_limit: None,
+            console: ConsoleFormat::from_env(None, None),
+        }
+    }
+
+    fn full() -> RunnerConfig {
+        RunnerConfig {
+            image: "i".into(),
+            timeout_ms: Some(1500.0),
+            global_dir: Some("global".into()),
+            spaces_dir: Some("/abs/spaces".into()),
+            model_provider: Some("anthropic".into()),
+            auth_path: None,
+            port: Some(port_text(3000.0)),
+        }
+    }
+
+    #[test]
+    fn folders_resolve_against_cwd_and_auth_defaults_into_global() {
+        let s = full().settings(Path::new("/srv/app"), "img".into(), &options()).unwrap();
+        assert_eq!(s.global_dir, PathBuf::from("/srv/app/global"));
+        assert_eq!(s.spaces_dir, PathBuf::from("/abs/spaces"));
+        assert_eq!(s.auth_path(), PathBuf::from("/srv/app/global/auth.json"));
+        assert_eq!((s.image.as_str(), s.timeout_ms, s.port.as_str()), ("img", 1500, "3000"));
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let config = RunnerConfig { spaces_dir: None, ..full() };
+        let err = config.settings(Path::new("/"), "i".into(), &options()).unwrap_err();
+        assert_eq!(err, "config.spacesDir is required to run an agent");
+        let config = RunnerConfig { timeout_ms: Some(-1.0), ..full() };
+        assert!(config.settings(Path::new("/"), "i".into(), &options()).is_err());
+    }
+
+    #[test]
+    fn ports_and_memory_limits_read_as_javascript_gives_them() {
+        assert_eq!(port_text(8787.0), "8787");
+        assert_eq!(port_text(1.5), "1.5");
+        assert_eq!(memory_limit(64.0 * 1024.0 * 1024.0), Ok(67_108_864));
+        assert!(memory_limit(0.0).is_err() && memory_limit(1.5).is_err() && memory_limit(-3.0).is_err());
+    }
+}
