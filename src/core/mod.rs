@@ -13,6 +13,7 @@ pub mod paths;
 pub mod payload;
 pub mod pull_log;
 pub mod registry;
+pub mod result_json;
 pub mod run;
 pub mod runner;
 pub mod spec;
