@@ -298,6 +298,15 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A FIFO at `path`; mkfifo(3), because rustix has no mknodat on macOS.
+#[cfg(test)]
+pub(crate) fn make_fifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: c is a valid NUL-terminated path for the duration of the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,7 +497,7 @@ mod tests {
     #[test]
     fn fifo_socket_and_directory_entries_are_skipped() {
         let s = space();
-        rustix::fs::mknodat(CWD, s.outbox.join("pipe.txt"), FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
+        make_fifo(&s.outbox.join("pipe.txt"));
         let _listener = std::os::unix::net::UnixListener::bind(s.outbox.join("sock.txt")).unwrap();
         fs::create_dir(s.outbox.join("folder.txt")).unwrap();
         s.write("real.txt", SINCE + 1);
