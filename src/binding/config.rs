@@ -5,9 +5,13 @@ use std::path::Path;
 use napi::bindgen_prelude::{Function, Object};
 use napi::Env;
 
-use super::js_fields::{check_type, opt_number, opt_object, opt_string, opt_value, string, typed, FieldResult};
+use super::js_fields::{
+    check_type, opt_bool, opt_number, opt_object, opt_string, opt_strings, opt_value, string, typed, FieldResult,
+};
 use super::realm::Realm;
-use crate::core::config::{memory_limit, port_text, PackageRoot, RunnerConfig, RunnerOptions};
+use crate::core::config::{
+    memory_limit, nano_cpus, pids_limit, port_text, Hardening, PackageRoot, RunnerConfig, RunnerOptions,
+};
 use crate::core::log::ConsoleFormat;
 
 pub fn read_config(config: &Object) -> FieldResult<RunnerConfig> {
@@ -46,6 +50,7 @@ pub fn read_options<'env>(
         ConsoleFormat::from_env(env_var("MERCURY_LOG_FORMAT")?.as_deref(), env_var("MERCURY_LOG_LEVEL")?.as_deref());
     let mut hooks = JsHooks { logger: None, resolve_credential: None };
     let (mut package_root, mut docker_host, mut memory) = (None, None, None);
+    let mut hardening = Hardening::default();
     if let Some(options) = options {
         hooks.logger = opt_object(options, "logger", WHAT)?;
         if let Some(f) = opt_value(options, "resolveCredential")? {
@@ -55,6 +60,7 @@ pub fn read_options<'env>(
         package_root = opt_string(options, "packageRoot", WHAT)?;
         docker_host = opt_string(options, "dockerHost", WHAT)?;
         memory = opt_number(options, "memoryLimit", WHAT)?.map(memory_limit).transpose()?;
+        hardening = read_hardening(options)?;
     }
     let main_script = match package_root {
         Some(_) => None,
@@ -65,5 +71,21 @@ pub fn read_options<'env>(
         Some(host) => Some(host),
         None => env_var("DOCKER_HOST")?,
     };
-    Ok((RunnerOptions { package_root, docker_host, memory_limit: memory, console }, hooks))
+    Ok((RunnerOptions { package_root, docker_host, memory_limit: memory, console, hardening }, hooks))
+}
+
+fn read_hardening(options: &Object) -> FieldResult<Hardening> {
+    const WHAT: &str = "options";
+    Ok(Hardening {
+        pids_limit: opt_number(options, "pidsLimit", WHAT)?.map(pids_limit).transpose()?,
+        nano_cpus: opt_number(options, "cpus", WHAT)?.map(nano_cpus).transpose()?,
+        user: opt_string(options, "user", WHAT)?,
+        cap_drop: opt_strings(options, "capDrop", WHAT)?,
+        cap_add: opt_strings(options, "capAdd", WHAT)?,
+        no_new_privileges: opt_bool(options, "noNewPrivileges", WHAT)?,
+        read_only_rootfs: opt_bool(options, "readOnlyRootfs", WHAT)?,
+        network: opt_string(options, "network", WHAT)?,
+        runtime: opt_string(options, "runtime", WHAT)?,
+        isolate_spaces: opt_bool(options, "isolateSpaces", WHAT)?,
+    })
 }

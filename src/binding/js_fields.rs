@@ -72,6 +72,36 @@ pub fn opt_number(obj: &Object, name: &str, what: &str) -> FieldResult<Option<f6
     Ok(Some(n))
 }
 
+/// A boolean; absent is false.
+pub fn opt_bool(obj: &Object, name: &str, what: &str) -> FieldResult<bool> {
+    let value = get(obj, name)?;
+    if is_nothing(&value) {
+        return Ok(false);
+    }
+    if !is_type(&value, ValueType::Boolean) {
+        return Err(format!("{what}.{name} must be a boolean, got {}", type_name(&value)));
+    }
+    typed(value)
+}
+
+/// An array of strings; absent is empty.
+pub fn opt_strings(obj: &Object, name: &str, what: &str) -> FieldResult<Vec<String>> {
+    let Some(value) = opt_value(obj, name)? else {
+        return Ok(Vec::new());
+    };
+    if !is_array(&value) {
+        return Err(format!("{what}.{name} must be an array of strings, got {}", type_name(&value)));
+    }
+    let items: Vec<Unknown> = typed(value)?;
+    items
+        .into_iter()
+        .map(|item| {
+            check_type(&item, ValueType::String, &format!("each entry of {what}.{name}"), "a string")?;
+            typed(item)
+        })
+        .collect()
+}
+
 /// An object (not a function); None when absent.
 pub fn opt_object<'env>(obj: &Object<'env>, name: &str, what: &str) -> FieldResult<Option<Object<'env>>> {
     let value = get(obj, name)?;

@@ -5,7 +5,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{FunctionRef, Object, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{FunctionRef, Object, PromiseRaw, ToNapiValue, TypeName, Unknown, Utf16String};
 use napi::{Env, Result};
 use napi_derive::napi;
 
@@ -19,7 +19,7 @@ use crate::core::error::RunError;
 use crate::core::log::{dispatch, Level};
 use crate::core::outbox::EgressFile;
 use crate::core::runner::{custom_image_warning, Removal, Runner};
-use crate::core::turn::ContainerResult;
+use crate::core::turn::{ContainerResult, ReplyText};
 
 /// A file the agent left in the space's outbox during the run.
 #[napi(object, js_name = "EgressFile")]
@@ -32,10 +32,36 @@ pub struct JsEgressFile {
 }
 
 /// What a successful `reply` resolves to.
-#[napi(object, js_name = "ContainerResult")]
+#[napi(object, js_name = "ContainerResult", object_from_js = false)]
 pub struct JsContainerResult {
-    pub reply: String,
+    #[napi(ts_type = "string")]
+    pub reply: JsText,
     pub files: Vec<JsEgressFile>,
+}
+
+/// A reply as the JavaScript string `JSON.parse` would have given, lone
+/// surrogates included (those only UTF-16 can carry).
+pub struct JsText(ReplyText);
+
+impl TypeName for JsText {
+    fn type_name() -> &'static str {
+        "string"
+    }
+    fn value_type() -> napi::ValueType {
+        napi::ValueType::String
+    }
+}
+
+impl ToNapiValue for JsText {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, value: Self) -> Result<napi::sys::napi_value> {
+        // SAFETY: called by napi with its live env, as for any field of a returned object.
+        unsafe {
+            match value.0 {
+                ReplyText::Utf8(text) => String::to_napi_value(env, text),
+                ReplyText::Utf16(units) => Utf16String::to_napi_value(env, Utf16String::from(units)),
+            }
+        }
+    }
 }
 
 impl From<EgressFile> for JsEgressFile {
@@ -46,7 +72,7 @@ impl From<EgressFile> for JsEgressFile {
 
 impl From<ContainerResult> for JsContainerResult {
     fn from(r: ContainerResult) -> Self {
-        Self { reply: r.reply, files: r.files.into_iter().map(JsEgressFile::from).collect() }
+        Self { reply: JsText(r.reply), files: r.files.into_iter().map(JsEgressFile::from).collect() }
     }
 }
 

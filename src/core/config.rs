@@ -35,6 +35,48 @@ pub struct RunnerOptions {
     pub memory_limit: Option<i64>,
     /// Where the runner's lines go when the host gave no logger.
     pub console: ConsoleFormat,
+    pub hardening: Hardening,
+}
+
+/// Opt-in limits on what an agent container may do. Each is off by default,
+/// so the host's agent image keeps working as it always has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hardening {
+    /// At most this many processes (a fork bomb stops here).
+    pub pids_limit: Option<i64>,
+    /// CPU share in billionths of a CPU (`options.cpus: 1.5` is 1 500 000 000).
+    pub nano_cpus: Option<i64>,
+    /// `user[:group]` the agent runs as, instead of the image's (usually root).
+    pub user: Option<String>,
+    pub cap_drop: Vec<String>,
+    pub cap_add: Vec<String>,
+    /// No privilege gain through setuid binaries or file capabilities.
+    pub no_new_privileges: bool,
+    /// The image's file system read-only, with a writable `/tmp` in memory.
+    pub read_only_rootfs: bool,
+    /// `"none"` (no network at all) or the name of an engine network.
+    pub network: Option<String>,
+    /// An OCI runtime the engine knows, e.g. `runsc` (gVisor).
+    pub runtime: Option<String>,
+    /// Mount only the space's own folder, at `/spaces/<spaceId>`, instead of every space's.
+    pub isolate_spaces: bool,
+}
+
+/// `options.pidsLimit`: a positive whole number.
+pub fn pids_limit(n: f64) -> ConfigResult<i64> {
+    if n < 1.0 || n.fract() != 0.0 || n > i64::MAX as f64 {
+        return Err("options.pidsLimit must be a positive whole number".into());
+    }
+    Ok(n as i64)
+}
+
+/// `options.cpus`: a positive number of CPUs, in the engine's billionths.
+pub fn nano_cpus(cpus: f64) -> ConfigResult<i64> {
+    let nanos = cpus * 1e9;
+    if cpus <= 0.0 || nanos < 1.0 || nanos > i64::MAX as f64 {
+        return Err("options.cpus must be a positive number of CPUs".into());
+    }
+    Ok(nanos.round() as i64)
 }
 
 /// The text of a numeric `port` as JavaScript's template literal writes it.
@@ -75,6 +117,7 @@ impl RunnerConfig {
             port: need(&self.port, "port")?,
             package_root: options.package_root.clone(),
             memory_limit: options.memory_limit,
+            hardening: options.hardening.clone(),
         })
     }
 }
@@ -92,6 +135,7 @@ pub struct RunnerSettings {
     pub package_root: PackageRoot,
     /// Memory limit in bytes for each container; None leaves the engine's default.
     pub memory_limit: Option<i64>,
+    pub hardening: Hardening,
 }
 
 impl RunnerSettings {
@@ -143,6 +187,7 @@ mod tests {
             docker_host: None,
             memory_limit: None,
             console: ConsoleFormat::from_env(None, None),
+            hardening: Hardening::default(),
         }
     }
 
@@ -182,5 +227,9 @@ mod tests {
         assert_eq!(port_text(1.5), "1.5");
         assert_eq!(memory_limit(64.0 * 1024.0 * 1024.0), Ok(67_108_864));
         assert!(memory_limit(0.0).is_err() && memory_limit(1.5).is_err() && memory_limit(-3.0).is_err());
+        assert_eq!(pids_limit(64.0), Ok(64));
+        assert!(pids_limit(0.0).is_err() && pids_limit(2.5).is_err());
+        assert_eq!(nano_cpus(1.5), Ok(1_500_000_000));
+        assert!(nano_cpus(0.0).is_err() && nano_cpus(-1.0).is_err());
     }
 }

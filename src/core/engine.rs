@@ -160,12 +160,13 @@ impl Engine {
 
     pub async fn create(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
         let docker = self.docker().await?;
+        let hard = &spec.hardening;
         let mounts = spec
             .mounts
             .iter()
             .map(|m| Mount {
                 source: Some(m.source.clone()),
-                target: Some(m.target.to_owned()),
+                target: Some(m.target.clone()),
                 typ: Some(MountType::BIND),
                 read_only: Some(m.read_only),
                 ..Mount::default()
@@ -182,12 +183,25 @@ impl Engine {
             // The engine closes the container's stdin when our attach half-closes it: the agent sees EOF.
             stdin_once: Some(true),
             tty: Some(false),
+            user: hard.user.clone(),
             host_config: Some(HostConfig {
                 mounts: Some(mounts),
                 extra_hosts: Some(spec.extra_hosts.clone()),
                 memory: spec.memory_limit,
                 // Equal to the memory limit: no swap, so going over it is an OOM kill, not a slow crawl.
                 memory_swap: spec.memory_limit,
+                pids_limit: hard.pids_limit,
+                nano_cpus: hard.nano_cpus,
+                cap_drop: (!hard.cap_drop.is_empty()).then(|| hard.cap_drop.clone()),
+                cap_add: (!hard.cap_add.is_empty()).then(|| hard.cap_add.clone()),
+                security_opt: hard.no_new_privileges.then(|| vec!["no-new-privileges:true".to_owned()]),
+                readonly_rootfs: hard.read_only_rootfs.then_some(true),
+                // A read-only image still needs somewhere to write scratch files.
+                tmpfs: hard
+                    .read_only_rootfs
+                    .then(|| HashMap::from([("/tmp".to_owned(), "rw,nosuid,nodev,mode=1777".to_owned())])),
+                network_mode: hard.network.clone(),
+                runtime: hard.runtime.clone(),
                 ..HostConfig::default()
             }),
             ..ContainerCreateBody::default()

@@ -17,6 +17,7 @@ mod paths;
 mod payload;
 mod pull_log;
 mod registry;
+mod result_json;
 pub mod runner;
 pub mod spec;
 pub mod turn;

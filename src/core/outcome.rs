@@ -1,10 +1,8 @@
 //! Turns how a container ended, and what it printed, into the run's result.
 
-use serde_json::Value;
-
 use super::error::RunError;
-use super::js_string::js_prefix;
 use super::output::{OutputScanner, ResultSpan};
+use super::result_json::{reply_of, ReplyText};
 
 /// How the container ended, with what the runner did to it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -16,8 +14,16 @@ pub struct Ending {
     pub oom_killed: bool,
 }
 
-/// The contract's precedence: timeout, abort, 137, other non-zero, then the result.
-pub fn outcome(space_id: &str, ending: Ending, output: &OutputScanner) -> Result<String, RunError> {
+/// [`outcome_text`] with the reply as a Rust string (a lone surrogate becomes
+/// U+FFFD): what the tests below compare.
+#[cfg(test)]
+fn outcome(space_id: &str, ending: Ending, output: &OutputScanner) -> Result<String, RunError> {
+    outcome_text(space_id, ending, output).map(ReplyText::into_string_lossy)
+}
+
+/// The contract's precedence: timeout, abort, 137, other non-zero, then the
+/// result, its reply exactly as `JSON.parse` gives it, lone surrogates included.
+pub fn outcome_text(space_id: &str, ending: Ending, output: &OutputScanner) -> Result<ReplyText, RunError> {
     let space_id = space_id.to_owned();
     if ending.timed_out {
         return Err(RunError::Timeout { space_id });
@@ -35,7 +41,7 @@ pub fn outcome(space_id: &str, ending: Ending, output: &OutputScanner) -> Result
     }
 }
 
-fn parse_result(output: &OutputScanner) -> Result<String, RunError> {
+fn parse_result(output: &OutputScanner) -> Result<ReplyText, RunError> {
     let text = match output.result() {
         ResultSpan::Text(text) => text,
         ResultSpan::TooLarge => return Err(RunError::Malformed("result exceeds 16 MiB".into())),
@@ -44,18 +50,8 @@ fn parse_result(output: &OutputScanner) -> Result<String, RunError> {
             return Err(RunError::NoResult(shown));
         }
     };
-    let parsed: Value =
-        serde_json::from_str(&text).map_err(|_| RunError::Malformed(js_prefix(&text, 200).to_owned()))?;
-    Ok(reply_text(&parsed))
-}
-
-/// The `reply` field; `"Done."` when it is absent or null, as the host's `?? "Done."`.
-fn reply_text(parsed: &Value) -> String {
-    match parsed.get("reply") {
-        None | Some(Value::Null) => "Done.".to_owned(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
+    // Validated and read without building a tree: memory stays near the span's size.
+    reply_of(&text).map_err(RunError::Malformed)
 }
 
 #[cfg(test)]
@@ -117,6 +113,21 @@ mod tests {
     fn missing_markers_quote_stdout_then_stderr() {
         assert_eq!(outcome("s", exit(0), &scanned("just talk", "e")), Err(RunError::NoResult("just talk".into())));
         assert_eq!(outcome("s", exit(0), &scanned("", "only err")), Err(RunError::NoResult("only err".into())));
+    }
+
+    #[test]
+    fn replies_are_json_parse_s() {
+        // A BOM that JS trim() removes, nesting serde refused, a lone surrogate kept for the binding.
+        let deep = format!("\u{FEFF}{{\"reply\":\"d\",\"x\":{}{}}}", "[".repeat(500), "]".repeat(500));
+        assert_eq!(outcome("s", exit(0), &ok_output(&deep)), Ok("d".into()));
+        let cut = ok_output(r#"{"reply":"cut \ud83d"}"#);
+        assert_eq!(
+            outcome_text("s", exit(0), &cut),
+            Ok(ReplyText::Utf16("cut ".encode_utf16().chain([0xD83D]).collect()))
+        );
+        assert_eq!(outcome("s", exit(0), &cut), Ok("cut \u{FFFD}".into()));
+        // U+0085 is not JS whitespace: JSON.parse throws.
+        assert_eq!(outcome("s", exit(0), &ok_output("\u{85}{}")), Err(RunError::Malformed("\u{85}{}".into())));
     }
 
     #[test]

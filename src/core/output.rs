@@ -1,6 +1,8 @@
 //! Reads the agent's output as it streams: finds the result span between the
 //! markers and keeps only bounded heads of stdout and stderr for error text.
 
+use super::result_json::js_trim;
+
 pub const START_MARKER: &[u8] = b"---MERCURY_CONTAINER_RESULT_START---";
 pub const END_MARKER: &[u8] = b"---MERCURY_CONTAINER_RESULT_END---";
 
@@ -110,10 +112,12 @@ impl OutputScanner {
         self.stderr.push(chunk);
     }
 
-    /// The trimmed text between the first START and the first END after it.
+    /// The text between the first START and the first END after it, trimmed
+    /// as JavaScript's `trim()` does (a BOM goes, U+0085 stays), so what
+    /// `JSON.parse` then sees is what the host's runner would give it.
     pub fn result(&self) -> ResultSpan {
         match &self.span {
-            Span::Found { body } => ResultSpan::Text(String::from_utf8_lossy(body).trim().to_owned()),
+            Span::Found { body } => ResultSpan::Text(js_trim(&String::from_utf8_lossy(body)).to_owned()),
             Span::Overflowed => ResultSpan::TooLarge,
             _ => ResultSpan::Missing,
         }

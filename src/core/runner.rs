@@ -123,6 +123,7 @@ impl Runner {
     /// the host, then the run is registered (it counts from here) and named.
     /// Bad input fails here, before anything is registered.
     pub fn start(&self, request: ReplyRequest, host: &mut impl ReplyHost) -> Result<PendingReply, RunError> {
+        let called = tokio::time::Instant::now();
         let cwd =
             std::env::current_dir().map_err(|e| RunError::Io(format!("cannot read the current directory: {e}")))?;
         let settings = self.config.settings(&cwd, self.image(), &self.options).map_err(RunError::InvalidInput)?;
@@ -144,7 +145,7 @@ impl Runner {
         let span = tracing::dispatcher::with_default(&self.log, || {
             tracing::info_span!("turn", spaceId = space_id.as_str(), container = container.as_str())
         });
-        let plan = TurnPlan { settings, request, payload, credential, container, number, started_ms };
+        let plan = TurnPlan { settings, request, payload, credential, container, number, started_ms, called };
         let turn =
             run_turn(self.engine.clone(), guard.control(), plan).instrument(span).with_subscriber(self.log.clone());
         Ok(PendingReply { guard, space_id, turn: Box::pin(turn) })

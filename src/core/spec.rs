@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::config::RunnerSettings;
+use super::config::{Hardening, RunnerSettings};
 use super::error::RunError;
 
 /// The label every container of ours carries, so orphans can be found.
@@ -27,7 +27,7 @@ pub struct ReplyRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindMount {
     pub source: String,
-    pub target: &'static str,
+    pub target: String,
     pub read_only: bool,
 }
 
@@ -42,6 +42,23 @@ pub struct ContainerSpec {
     /// `host.docker.internal` pointing at the host, as `--add-host host.docker.internal:host-gateway`.
     pub extra_hosts: Vec<String>,
     pub memory_limit: Option<i64>,
+    pub hardening: Hardening,
+}
+
+/// The host folder of one space, for `isolateSpaces`: the space id must be one
+/// plain path component, or the mount could reach outside `spacesDir`.
+pub fn space_folder(spaces_dir: &Path, space_id: &str) -> Result<std::path::PathBuf, RunError> {
+    let plain = !space_id.is_empty()
+        && space_id != "."
+        && space_id != ".."
+        && !space_id.contains('/')
+        && !space_id.contains('\0');
+    if !plain {
+        return Err(RunError::InvalidInput(format!(
+            "input.spaceId {space_id:?} cannot name a folder of its own (isolateSpaces needs one plain path component)"
+        )));
+    }
+    Ok(spaces_dir.join(space_id))
 }
 
 /// `mercury-<Date.now()>-<counter>`.
@@ -113,29 +130,40 @@ impl EnvList {
     }
 }
 
-/// The container's mounts. The docs mounts are left out when their source is
-/// missing, instead of letting the engine create an empty folder in its place.
+/// The container's mounts: every space's folder at `/spaces` (or, with
+/// `isolateSpaces`, only this space's at `/spaces/<spaceId>`), the global
+/// folder, and the host's docs. The docs mounts are left out when their source
+/// is missing, instead of letting the engine create an empty folder in its place.
 pub fn container_mounts(
     settings: &RunnerSettings,
+    request: &ReplyRequest,
     package_root: Option<&Path>,
     exists: impl Fn(&Path) -> bool,
-) -> Vec<BindMount> {
-    let mut mounts = vec![
-        BindMount { source: path_text(&settings.spaces_dir), target: "/spaces", read_only: false },
-        BindMount { source: path_text(&settings.global_dir), target: "/root/.pi/agent", read_only: false },
-    ];
+) -> Result<Vec<BindMount>, RunError> {
+    let bind = |source: &Path, target: &str, read_only: bool| BindMount {
+        source: path_text(source),
+        target: target.to_owned(),
+        read_only,
+    };
+    let spaces = if settings.hardening.isolate_spaces {
+        let own = space_folder(&settings.spaces_dir, &request.space_id)?;
+        bind(&own, &format!("/spaces/{}", request.space_id), false)
+    } else {
+        bind(&settings.spaces_dir, "/spaces", false)
+    };
+    let mut mounts = vec![spaces, bind(&settings.global_dir, "/root/.pi/agent", false)];
     let Some(package_root) = package_root else {
-        return mounts;
+        return Ok(mounts);
     };
     let readme = package_root.join("README.md");
     if exists(&readme) {
-        mounts.push(BindMount { source: path_text(&readme), target: "/docs/mercury/README.md", read_only: true });
+        mounts.push(bind(&readme, "/docs/mercury/README.md", true));
     }
     let docs = package_root.join("docs");
     if exists(&docs) {
-        mounts.push(BindMount { source: path_text(&docs), target: "/docs/mercury/docs", read_only: true });
+        mounts.push(bind(&docs, "/docs/mercury/docs", true));
     }
-    mounts
+    Ok(mounts)
 }
 
 fn path_text(path: &Path) -> String {
@@ -154,8 +182,13 @@ pub fn container_spec(
         image: settings.image.clone(),
         env: env.into_iter().map(|(n, v)| format!("{n}={v}")).collect(),
         mounts,
-        extra_hosts: vec!["host.docker.internal:host-gateway".to_owned()],
+        // The engine refuses a host mapping on a container with no network; API_URL is unreachable there anyway.
+        extra_hosts: match settings.hardening.network.as_deref() {
+            Some("none") => vec![],
+            _ => vec!["host.docker.internal:host-gateway".to_owned()],
+        },
         memory_limit: settings.memory_limit,
+        hardening: settings.hardening.clone(),
     }
 }
 
@@ -175,6 +208,7 @@ mod tests {
             port: "8787".into(),
             package_root: PackageRoot::Dir("/pkg".into()),
             memory_limit: None,
+            hardening: Hardening::default(),
         }
     }
 
@@ -292,20 +326,50 @@ mod tests {
     fn docs_mounts_only_when_their_source_exists() {
         let root = settings().package_root.locate();
         let root = root.as_deref();
-        let all = container_mounts(&settings(), root, |_| true);
+        let mount = |source: &str, target: &str, read_only| BindMount {
+            source: source.into(),
+            target: target.into(),
+            read_only,
+        };
+        let all = container_mounts(&settings(), &request(), root, |_| true).unwrap();
         assert_eq!(
             all,
             vec![
-                BindMount { source: "/data/spaces".into(), target: "/spaces", read_only: false },
-                BindMount { source: "/data/global".into(), target: "/root/.pi/agent", read_only: false },
-                BindMount { source: "/pkg/README.md".into(), target: "/docs/mercury/README.md", read_only: true },
-                BindMount { source: "/pkg/docs".into(), target: "/docs/mercury/docs", read_only: true },
+                mount("/data/spaces", "/spaces", false),
+                mount("/data/global", "/root/.pi/agent", false),
+                mount("/pkg/README.md", "/docs/mercury/README.md", true),
+                mount("/pkg/docs", "/docs/mercury/docs", true),
             ]
         );
-        let no_docs = container_mounts(&settings(), root, |p| !p.ends_with("docs"));
+        let no_docs = container_mounts(&settings(), &request(), root, |p| !p.ends_with("docs")).unwrap();
         assert_eq!(no_docs.len(), 3);
-        assert_eq!(container_mounts(&settings(), root, |_| false).len(), 2);
-        assert_eq!(container_mounts(&settings(), None, |_| true).len(), 2);
+        assert_eq!(container_mounts(&settings(), &request(), root, |_| false).unwrap().len(), 2);
+        assert_eq!(container_mounts(&settings(), &request(), None, |_| true).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn isolated_spaces_mount_only_the_space_s_own_folder_and_refuse_ids_that_leave_it() {
+        let mut isolated = settings();
+        isolated.hardening.isolate_spaces = true;
+        let mounts = container_mounts(&isolated, &request(), None, |_| true).unwrap();
+        assert_eq!(
+            mounts[0],
+            BindMount { source: "/data/spaces/space-1".into(), target: "/spaces/space-1".into(), read_only: false }
+        );
+        for bad in ["..", ".", "a/b", "../etc", ""] {
+            let req = ReplyRequest { space_id: bad.into(), ..request() };
+            assert!(
+                matches!(container_mounts(&isolated, &req, None, |_| true), Err(RunError::InvalidInput(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_host_mapping_without_a_network() {
+        let mut offline = settings();
+        offline.hardening.network = Some("none".into());
+        assert!(container_spec(&offline, "n".into(), vec![], vec![]).extra_hosts.is_empty());
     }
 
     #[test]
@@ -335,6 +399,7 @@ mod properties {
             port: "1".into(),
             package_root: PackageRoot::None,
             memory_limit: None,
+            hardening: Hardening::default(),
         }
     }
 

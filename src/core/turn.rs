@@ -2,7 +2,7 @@
 //! Its log lines are `tracing` events inside the turn's span (`spaceId`, `container`).
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,14 +16,17 @@ use tracing::Instrument;
 
 use super::clock::now_ms;
 use super::config::RunnerSettings;
-use super::credentials::{builtin_applies, builtin_credential, BuiltinCredential};
+use super::credentials::{builtin_applies, builtin_credential, read_auth_file, AuthFile, BuiltinCredential};
 use super::engine::{output_chunks, Chunk, Engine, EngineError};
 use super::error::RunError;
-use super::outbox::{scan_outbox, EgressFile, MAX_OUTBOX_FILE_BYTES};
-use super::outcome::{outcome, Ending};
+use super::outbox::{scan_outbox_in, EgressFile, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES};
+use super::outcome::{outcome_text, Ending};
 use super::output::OutputScanner;
 use super::registry::RunControl;
-use super::spec::{container_env, container_mounts, container_name, container_spec, ContainerSpec, ReplyRequest};
+pub use super::result_json::ReplyText;
+use super::spec::{
+    container_env, container_mounts, container_name, container_spec, space_folder, ContainerSpec, ReplyRequest,
+};
 
 /// How often a run takes a new name when the engine says its name is taken.
 const MAX_RENAMES: u64 = 5;
@@ -55,12 +58,14 @@ pub struct TurnPlan {
     pub number: u64,
     /// `Date.now()` at the call: files older than this are not the agent's.
     pub started_ms: u64,
+    /// When `reply` was called: the deadline and `durationMs` count from here.
+    pub called: Instant,
 }
 
 /// A successful turn, as the host receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerResult {
-    pub reply: String,
+    pub reply: ReplyText,
     pub files: Vec<EgressFile>,
 }
 
@@ -86,36 +91,32 @@ pub fn settle(
 
 /// Runs one turn inside the current span (the caller's `spaceId`/`container` span).
 pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) -> TurnReport {
-    let TurnPlan { settings, request, payload, credential, container, number, started_ms } = plan;
+    let TurnPlan { settings, request, payload, credential, container, number, started_ms, called } = plan;
     let space_id = request.space_id.clone();
+    // The deadline runs from the `reply` call: the credential, a pull and the container's setup all count.
+    let stop = Stop { control: &control, deadline: called + Duration::from_millis(settings.timeout_ms) };
 
     let prepared = async {
-        create_dirs(&settings).await?;
+        create_dirs(&settings, &request).await?;
         let token = match credential {
             CredentialSource::Builtin => builtin_token(&settings, &request.host_env).await,
             CredentialSource::Host(resolve) => resolve.await?,
         };
         let env = container_env(&settings, &request, token.as_deref())?;
         let package_root = settings.package_root.locate();
-        let mounts = container_mounts(&settings, package_root.as_deref(), |p: &Path| p.exists());
+        let mounts = container_mounts(&settings, &request, package_root.as_deref(), |p: &Path| p.exists())?;
         Ok::<_, RunError>(container_spec(&settings, container.clone(), env, mounts))
     };
-    // The host's credential resolver may take its time (or never answer): an abort must not wait for it.
-    let prepared = tokio::select! {
-        prepared = prepared => prepared,
-        _ = control.aborted() => Err(RunError::Aborted { space_id: space_id.clone() }),
-    };
-    let mut spec = match prepared {
-        Ok(spec) if !control.is_aborted() => spec,
-        Ok(_) => return TurnReport { result: Err(RunError::Aborted { space_id }), removal: None },
-        Err(e) => return TurnReport { result: Err(e), removal: None },
+    // The host's credential resolver may take its time (or never answer): a stop must not wait for it.
+    let mut spec = match stop.race(prepared).await {
+        Ok(Ok(spec)) => spec,
+        Ok(Err(e)) => return TurnReport { result: Err(e), removal: None },
+        Err(stopped) => return stopped_before_start(stopped, &space_id, called, None),
     };
 
-    let started = Instant::now();
-    let deadline = started + Duration::from_millis(settings.timeout_ms);
     let mut renames = 0;
     let id = loop {
-        match create_pulling(&engine, &spec, &control, deadline, &space_id).await {
+        match create_pulling(&engine, &spec, &stop).await {
             Ok(id) => break id,
             // Another runner (in this process or another) took the same `mercury-<ms>-<n>`: take a later millisecond.
             Err(NotCreated::Engine(EngineError::Conflict(_))) if renames < MAX_RENAMES => {
@@ -125,32 +126,121 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
                 control.rename(&spec.name);
                 tracing::Span::current().record("container", spec.name.as_str());
             }
-            Err(NotCreated::Engine(e)) => return refused(started, e, None),
-            Err(NotCreated::Stopped(e)) => return TurnReport { result: Err(e), removal: None },
+            Err(NotCreated::Engine(e)) => return refused(called, e, None),
+            Err(NotCreated::Stopped(stopped)) => return stopped_before_start(stopped, &space_id, called, None),
         }
     };
-    let driven = drive(&engine, &control, &id, payload, deadline).await;
-    // Removal starts once the container has ended and runs beside the rest of the reply.
+    let driven = drive(&engine, &stop, &id, payload).await;
+    // Removal starts once the container has ended (or was never started) and runs beside the rest of the reply.
     let removal = spawn_removal(engine.clone(), id);
     let (ending, output) = match driven {
         Ok(done) => done,
-        Err(e) => return refused(started, e, Some(removal)),
+        Err(NotDriven::Engine(e)) => return refused(called, e, Some(removal)),
+        Err(NotDriven::Stopped(stopped)) => return stopped_before_start(stopped, &space_id, called, Some(removal)),
     };
-    log_end(&ending, started);
-    let result = match outcome(&space_id, ending, &output) {
+    log_end(&ending, called);
+    let result = match outcome_text(&space_id, ending, &output) {
         Ok(reply) => {
-            collect_outbox(&request.space_workspace, started_ms).await.map(|files| ContainerResult { reply, files })
+            let files = collect_outbox(settings.spaces_dir.clone(), &request.space_workspace, started_ms).await;
+            files.map(|files| ContainerResult { reply, files })
         }
         Err(e) => Err(e),
     };
     TurnReport { result, removal: Some(removal) }
 }
 
-async fn create_dirs(settings: &RunnerSettings) -> Result<(), RunError> {
+/// Why a turn stopped before its container started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    Aborted,
+    TimedOut,
+}
+
+/// The two things that stop a turn at any step: `abort`/`killAll`, and the deadline.
+struct Stop<'a> {
+    control: &'a RunControl,
+    deadline: Instant,
+}
+
+impl Stop<'_> {
+    /// Whether the turn has been stopped by now (an abort wins over the deadline).
+    fn now(&self) -> Option<Stopped> {
+        if self.control.is_aborted() {
+            Some(Stopped::Aborted)
+        } else if Instant::now() >= self.deadline {
+            Some(Stopped::TimedOut)
+        } else {
+            None
+        }
+    }
+
+    /// `work`, unless the turn is stopped first; then `work` is dropped.
+    async fn race<T>(&self, work: impl Future<Output = T>) -> Result<T, Stopped> {
+        if let Some(stopped) = self.now() {
+            return Err(stopped);
+        }
+        tokio::select! {
+            done = work => self.now().map_or(Ok(done), Err),
+            _ = self.control.aborted() => Err(Stopped::Aborted),
+            _ = sleep_until(self.deadline) => Err(Stopped::TimedOut),
+        }
+    }
+}
+
+/// A turn stopped before its container started: it never starts (a created one
+/// is being removed), and it settles with the same lines as a killed one.
+fn stopped_before_start(
+    stopped: Stopped,
+    space_id: &str,
+    called: Instant,
+    removal: Option<JoinHandle<()>>,
+) -> TurnReport {
+    let space_id = space_id.to_owned();
+    let ending = Ending {
+        exit_code: KILLED_EXIT_CODE,
+        timed_out: stopped == Stopped::TimedOut,
+        aborted: stopped == Stopped::Aborted,
+        oom_killed: false,
+    };
+    if ending.timed_out {
+        tracing::warn!(event = "container.timeout", "Container timeout, killing");
+    }
+    log_end(&ending, called);
+    let result = match stopped {
+        Stopped::Aborted => Err(RunError::Aborted { space_id }),
+        Stopped::TimedOut => Err(RunError::Timeout { space_id }),
+    };
+    TurnReport { result, removal }
+}
+
+/// The exit code a container killed by the runner reports (SIGKILL's), also
+/// written for one stopped before it started, as the host's runner wrote it.
+const KILLED_EXIT_CODE: i64 = 137;
+
+async fn create_dirs(settings: &RunnerSettings, request: &ReplyRequest) -> Result<(), RunError> {
     for dir in [&settings.global_dir, &settings.spaces_dir] {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| RunError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    if settings.hardening.isolate_spaces {
+        // The engine follows links in a bind's source: a space folder that an
+        // agent (of a runner without isolation) replaced by a link is refused.
+        let own = space_folder(&settings.spaces_dir, &request.space_id)?;
+        match tokio::fs::create_dir(&own).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(RunError::Io(format!("cannot create {}: {e}", own.display()))),
+        }
+        let meta = tokio::fs::symlink_metadata(&own)
+            .await
+            .map_err(|e| RunError::Io(format!("cannot examine {}: {e}", own.display())))?;
+        if !meta.file_type().is_dir() {
+            return Err(RunError::Io(format!(
+                "{} is not a plain folder (a link?): refusing to mount it",
+                own.display()
+            )));
+        }
     }
     Ok(())
 }
@@ -160,8 +250,25 @@ async fn builtin_token(settings: &RunnerSettings, host_env: &[(String, String)])
         return None;
     }
     let auth_path = settings.auth_path();
-    let text = tokio::fs::read_to_string(&auth_path).await.ok();
-    match builtin_credential(text.as_deref(), now_ms()) {
+    // The agent can write to the global folder: the file is read without following
+    // a link or blocking on a FIFO, and only up to a size cap.
+    let read = {
+        let auth_path = auth_path.clone();
+        tokio::task::spawn_blocking(move || read_auth_file(&auth_path)).await
+    };
+    let text = match read {
+        Ok(AuthFile::Text(text)) => text,
+        Ok(AuthFile::Missing) => return None,
+        Ok(AuthFile::Refused(reason)) => {
+            tracing::warn!(authPath = %auth_path.display(), reason, "Ignoring auth.json: not a plain file the runner can read");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(authPath = %auth_path.display(), reason = %e, "Ignoring auth.json: the read failed");
+            return None;
+        }
+    };
+    match builtin_credential(Some(&text), now_ms()) {
         BuiltinCredential::Token(token) => Some(token),
         BuiltinCredential::Expired => {
             tracing::warn!(
@@ -177,34 +284,23 @@ async fn builtin_token(settings: &RunnerSettings, host_env: &[(String, String)])
 /// Why no container came to be.
 enum NotCreated {
     Engine(EngineError),
-    /// Aborted, or out of time, while the image was being pulled.
-    Stopped(RunError),
+    /// Aborted, or out of time, before or while the image was being pulled.
+    Stopped(Stopped),
 }
 
 /// Creates the container; a missing image (the engine's 404 to a create) is
 /// pulled first, as `docker run` does. The pull gives way to an abort or the deadline.
-async fn create_pulling(
-    engine: &Engine,
-    spec: &ContainerSpec,
-    control: &RunControl,
-    deadline: Instant,
-    space_id: &str,
-) -> Result<String, NotCreated> {
+async fn create_pulling(engine: &Engine, spec: &ContainerSpec, stop: &Stop<'_>) -> Result<String, NotCreated> {
     match engine.create(spec).await {
         Err(EngineError::NotFound(_)) => {
-            let space_id = space_id.to_owned();
-            tokio::select! {
-                pulled = engine.pull(&spec.image) => pulled.map_err(|e| {
+            match stop.race(engine.pull(&spec.image)).await {
+                Ok(pulled) => pulled.map_err(|e| {
                     NotCreated::Engine(EngineError::Failed(format!(
                         "Unable to find image '{}' locally\n{e}",
                         spec.image
                     )))
                 })?,
-                _ = control.aborted() => return Err(NotCreated::Stopped(RunError::Aborted { space_id })),
-                _ = sleep_until(deadline) => {
-                    tracing::warn!(event = "container.timeout", "Container timeout, killing");
-                    return Err(NotCreated::Stopped(RunError::Timeout { space_id }));
-                }
+                Err(stopped) => return Err(NotCreated::Stopped(stopped)),
             }
             engine.create(spec).await.map_err(NotCreated::Engine)
         }
@@ -212,17 +308,37 @@ async fn create_pulling(
     }
 }
 
+/// Why a created container was not run to its end.
+enum NotDriven {
+    Engine(EngineError),
+    /// Stopped before its start: it never ran.
+    Stopped(Stopped),
+}
+
+impl From<EngineError> for NotDriven {
+    fn from(e: EngineError) -> Self {
+        NotDriven::Engine(e)
+    }
+}
+
 /// Attach, start, feed stdin, read output until the container ends, killing it
-/// on abort or deadline.
+/// on abort or deadline. A stop seen before the start leaves it unstarted.
 async fn drive(
     engine: &Engine,
-    control: &RunControl,
+    stop: &Stop<'_>,
     id: &str,
     payload: bytes::Bytes,
-    deadline: Instant,
-) -> Result<(Ending, OutputScanner), EngineError> {
+) -> Result<(Ending, OutputScanner), NotDriven> {
+    let (control, deadline) = (stop.control, stop.deadline);
+    // Checked after the create, after the attach, and right before the start.
+    if let Some(stopped) = stop.now() {
+        return Err(NotDriven::Stopped(stopped));
+    }
     // Attach before start, so not a byte of output is missed.
     let attached = engine.attach(id).await?;
+    if let Some(stopped) = stop.now() {
+        return Err(NotDriven::Stopped(stopped));
+    }
     engine.start(id).await?;
     tracing::info!(event = "container.start", "Container started");
 
@@ -267,11 +383,11 @@ async fn drive(
     ending.aborted = control.is_aborted();
     ending.exit_code = match engine.wait_exit(id).await {
         Ok(code) => code,
-        Err(e) if killed_at.is_none() => return Err(e),
+        Err(e) if killed_at.is_none() => return Err(e.into()),
         // Killed by us: SIGKILL's code, whatever the engine now says.
-        Err(_) => 137,
+        Err(_) => KILLED_EXIT_CODE,
     };
-    if ending.exit_code == 137 {
+    if ending.exit_code == KILLED_EXIT_CODE {
         ending.oom_killed = engine.oom_killed(id).await.unwrap_or(false);
     }
     Ok((ending, scanner))
@@ -330,11 +446,11 @@ async fn retry_removal(engine: Engine, id: String) {
 }
 
 /// The engine refused the container, or was lost: the CLI's exit code 125.
-fn refused(started: Instant, err: EngineError, removal: Option<JoinHandle<()>>) -> TurnReport {
+fn refused(called: Instant, err: EngineError, removal: Option<JoinHandle<()>>) -> TurnReport {
     tracing::error!(
         event = "container.end",
         exitCode = 125_i64,
-        durationMs = duration_ms(started),
+        durationMs = duration_ms(called),
         reason = "error",
         "Container exited"
     );
@@ -362,7 +478,7 @@ fn log_end(ending: &Ending, started: Instant) {
         exited!(warn, "timeout");
     } else if ending.aborted {
         exited!(info, "aborted");
-    } else if exit_code == 137 {
+    } else if exit_code == KILLED_EXIT_CODE {
         exited!(error, "oom");
     } else if exit_code != 0 {
         exited!(error, "error");
@@ -371,13 +487,18 @@ fn log_end(ending: &Ending, started: Instant) {
     }
 }
 
-async fn collect_outbox(workspace: &str, since_ms: u64) -> Result<Vec<EgressFile>, RunError> {
-    let outbox = Path::new(workspace).join("outbox");
-    let shown = outbox.display().to_string();
-    let scan = tokio::task::spawn_blocking(move || scan_outbox(&outbox, since_ms))
+/// The files the agent left in `<workspace>/outbox`. What the scan refused or
+/// left out is logged; the turn goes on, since the agent controls the outbox.
+async fn collect_outbox(spaces_dir: PathBuf, workspace: &str, since_ms: u64) -> Result<Vec<EgressFile>, RunError> {
+    let workspace = PathBuf::from(workspace);
+    let outbox = workspace.join("outbox");
+    let scan = tokio::task::spawn_blocking(move || scan_outbox_in(&spaces_dir, &workspace, since_ms, now_ms()))
         .await
-        .map_err(|e| RunError::Io(format!("outbox scan of {shown} failed: {e}")))?
-        .map_err(|e| RunError::Io(format!("cannot read {shown}: {e}")))?;
+        .map_err(|e| RunError::Io(format!("outbox scan of {} failed: {e}", outbox.display())))?;
+    let path = outbox.display().to_string();
+    if let Some(reason) = &scan.refused {
+        tracing::warn!(path, reason = reason.as_str(), "Outbox refused: no files from this turn");
+    }
     for big in &scan.oversized {
         tracing::warn!(
             path = big.path.as_str(),
@@ -385,6 +506,18 @@ async fn collect_outbox(workspace: &str, since_ms: u64) -> Result<Vec<EgressFile
             maxSizeBytes = MAX_OUTBOX_FILE_BYTES,
             "Outbox file exceeds max size, skipping"
         );
+    }
+    let left_out = [
+        (scan.files_left_out, "more files than a turn may return"),
+        (scan.oversized_not_listed, "more oversized files than are listed"),
+        (scan.future_mtime, "modified in the future"),
+        (scan.hard_linked, "hard links (more than one name)"),
+    ];
+    for (count, why) in left_out.into_iter().filter(|(count, _)| *count > 0) {
+        tracing::warn!(path, count, reason = why, "Outbox files skipped");
+    }
+    if scan.entries_not_examined {
+        tracing::warn!(path, maxEntries = MAX_OUTBOX_ENTRIES_EXAMINED, "Outbox has more entries than are examined");
     }
     Ok(scan.files)
 }
@@ -395,7 +528,7 @@ mod tests {
     use crate::core::registry::Registry;
 
     fn ok() -> Result<ContainerResult, RunError> {
-        Ok(ContainerResult { reply: "r".into(), files: vec![] })
+        Ok(ContainerResult { reply: ReplyText::Utf8("r".into()), files: vec![] })
     }
 
     #[test]
