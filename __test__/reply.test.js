@@ -143,6 +143,23 @@ describe("reply: environment", () => {
     expect(env.some((l) => l.startsWith("MERCURY_"))).toBe(false);
     // An API key is present, so no OAuth token is added.
     expect(env.some((l) => l.startsWith("ANTHROPIC_OAUTH_TOKEN="))).toBe(false);
+    // The order exec received (busybox `env` reorders; /proc/<pid>/environ does not).
+    // The engine puts PATH and HOSTNAME first; everything after is ours, in our order.
+    const order = envLines(h.seen(ctx, "env", "environ.txt")).filter((l) => !/^(PATH|HOSTNAME)=/.test(l));
+    expect(order.slice(0, 5)).toEqual([
+      "HOME=/root",
+      "PI_CODING_AGENT_DIR=/root/.pi/agent",
+      "CALLER_ID=caller-1",
+      "SPACE_ID=env",
+      "API_URL=http://host.docker.internal:3000",
+    ]);
+    expect(order.slice(-2)).toEqual(["FEATURE=from-extra", "LAST=yes"]);
+    // The host's variables sit between the fixed five and extraEnv, and an
+    // extraEnv entry replaces the host's variable of that name, not adds to it.
+    const key = order.indexOf("ANTHROPIC_API_KEY=sk-test-key");
+    expect(key).toBeGreaterThan(4);
+    expect(key).toBeLessThan(order.length - 2);
+    expect(order.filter((l) => l.startsWith("FEATURE="))).toEqual(["FEATURE=from-extra"]);
   }, T);
 
   test("built-in credential: an unexpired OAuth token from <globalDir>/auth.json", async () => {
