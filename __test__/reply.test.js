@@ -114,10 +114,12 @@ describe("reply: the container it starts", () => {
 
 describe("reply: environment", () => {
   const saved = {};
+  // Sets (or, with undefined, removes) host variables for one test.
   const setEnv = (vars) => {
     for (const [k, v] of Object.entries(vars)) {
       if (!(k in saved)) saved[k] = process.env[k];
-      process.env[k] = v;
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
     }
   };
   afterEach(() => {
@@ -143,6 +145,7 @@ describe("reply: environment", () => {
     expect(env.some((l) => l.startsWith("MERCURY_"))).toBe(false);
     // An API key is present, so no OAuth token is added.
     expect(env.some((l) => l.startsWith("ANTHROPIC_OAUTH_TOKEN="))).toBe(false);
+
     // The order exec received (busybox `env` reorders; /proc/<pid>/environ does not).
     // The engine puts PATH and HOSTNAME first; everything after is ours, in our order.
     const order = envLines(h.seen(ctx, "env", "environ.txt")).filter((l) => !/^(PATH|HOSTNAME)=/.test(l));
@@ -202,9 +205,23 @@ describe("reply: environment", () => {
   }, T);
 
   test("resolveCredential: a plain return value works, and another provider never gets the token", async () => {
-    const ctx = h.makeRunner({ modelProvider: "openai" }, { resolveCredential: () => "sync-token" });
-    await ctx.runner.reply(h.replyInput(ctx, "sync"));
-    expect(h.seen(ctx, "sync", "env.txt")).not.toContain("sync-token");
+    // No Anthropic key from the host, so the resolver's token is the one that applies.
+    setEnv({ MERCURY_ANTHROPIC_API_KEY: undefined, MERCURY_ANTHROPIC_OAUTH_TOKEN: undefined });
+    const anthropic = h.makeRunner({}, { resolveCredential: () => "sync-token" });
+    await anthropic.runner.reply(h.replyInput(anthropic, "sync"));
+    expect(envLines(h.seen(anthropic, "sync", "env.txt"))).toContain("ANTHROPIC_OAUTH_TOKEN=sync-token");
+
+    // Asked all the same (the contract asks for every provider), its answer withheld.
+    const asked = [];
+    const openai = h.makeRunner({ modelProvider: "openai" }, {
+      resolveCredential: (req) => {
+        asked.push(req.provider);
+        return "sync-token";
+      },
+    });
+    await openai.runner.reply(h.replyInput(openai, "sync"));
+    expect(asked).toEqual(["openai"]);
+    expect(h.seen(openai, "sync", "env.txt")).not.toContain("sync-token");
   }, T);
 
   test("resolveCredential: a rejection or a throw rejects the reply, and no run is left", async () => {
