@@ -1,5 +1,6 @@
 // reply(): what the container gets (env, mounts, payload, name, label, network)
 // and what the host gets back (reply, files).
+const crypto = require("node:crypto");
 const fs = require("node:fs");
 const http = require("node:http");
 const path = require("node:path");
@@ -268,14 +269,25 @@ describe("reply: payload", () => {
 
   test("a 10 MiB history reaches the agent intact", async () => {
     const ctx = h.makeRunner();
-    const content = "x".repeat(10 * 1024 * 1024);
+    // Varied text (multi-byte characters, escapes, numbered lines): a lost,
+    // repeated, reordered or re-encoded chunk changes the hash.
+    const parts = [];
+    let length = 0;
+    for (let i = 0; length < 10 * 1024 * 1024; i++) {
+      const part = `${i} héllo ✓ "quoted" \\ 😀\n`;
+      parts.push(part);
+      length += part.length;
+    }
+    const content = parts.join("");
     const input = h.replyInput(ctx, "big", {
       messages: [{ id: 1, spaceId: "big", role: "user", content, createdAt: 1, updatedAt: 1 }],
-      extraEnv: { FIXTURE_MODE: "payload-size" },
+      extraEnv: { FIXTURE_MODE: "payload-hash" },
     });
     const result = await ctx.runner.reply(input);
-    const expected = JSON.stringify({ ...input, spaceWorkspace: "/spaces/big", callerRole: "member" });
-    expect(result.reply).toBe(String(Buffer.byteLength(expected)));
+    const expected = Buffer.from(JSON.stringify({ ...input, spaceWorkspace: "/spaces/big", callerRole: "member" }), "utf8");
+    const sha256 = crypto.createHash("sha256").update(expected).digest("hex");
+    expect(expected.length).toBeGreaterThan(10 * 1024 * 1024);
+    expect(result.reply).toBe(`${expected.length} ${sha256}`);
   }, T);
 });
 
