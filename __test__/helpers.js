@@ -68,6 +68,16 @@ function managedContainers() {
   return docker("ps", "-aq", "--filter", "label=mercury.managed=true").split("\n").filter(Boolean);
 }
 
+/** Names of labelled containers named for a run called at or after `sinceMs` (mercury-<ms>-<n>). */
+function managedNamesSince(sinceMs) {
+  return docker("ps", "-a", "--filter", "label=mercury.managed=true", "--format", "{{.Names}}")
+    .split("\n")
+    .filter((n) => {
+      const m = /^mercury-(\d+)-\d+$/.exec(n);
+      return m && Number(m[1]) >= sinceMs;
+    });
+}
+
 async function waitFor(what, check, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -116,6 +126,7 @@ module.exports = {
   docker,
   containersNamed,
   managedContainers,
+  managedNamesSince,
   waitFor,
   runningContainer,
   rejectionOf,

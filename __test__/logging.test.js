@@ -91,8 +91,12 @@ describe("the event loop", () => {
       expect(run.error).toBeUndefined(); // no timeout: the process ended on its own
       expect(run.status).toBe(0);
       expect(run.stdout).toContain('RESULT {"reply":"pong","files":[]}');
-      const name = /container=(mercury-\d+-\d+)/.exec(run.stdout);
-      if (name) expect(h.containersNamed(name[1])).toEqual([]);
+      // The run's "Container started" line, as the console prints it or as the logger received it.
+      const started = withLogger === "console"
+        ? /\[INFO \] Container started .*container=(mercury-\d+-\d+)/.exec(run.stdout)
+        : /^LOG info Container started .*"container":"(mercury-\d+-\d+)"/m.exec(run.stdout);
+      expect(started).not.toBeNull();
+      expect(h.containersNamed(started[1])).toEqual([]);
     }, T);
   }
 });

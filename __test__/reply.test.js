@@ -1,5 +1,6 @@
 // reply(): what the container gets (env, mounts, payload, name, label, network)
 // and what the host gets back (reply, files).
+const crypto = require("node:crypto");
 const fs = require("node:fs");
 const http = require("node:http");
 const path = require("node:path");
@@ -114,10 +115,12 @@ describe("reply: the container it starts", () => {
 
 describe("reply: environment", () => {
   const saved = {};
+  // Sets (or, with undefined, removes) host variables for one test.
   const setEnv = (vars) => {
     for (const [k, v] of Object.entries(vars)) {
       if (!(k in saved)) saved[k] = process.env[k];
-      process.env[k] = v;
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
     }
   };
   afterEach(() => {
@@ -143,6 +146,24 @@ describe("reply: environment", () => {
     expect(env.some((l) => l.startsWith("MERCURY_"))).toBe(false);
     // An API key is present, so no OAuth token is added.
     expect(env.some((l) => l.startsWith("ANTHROPIC_OAUTH_TOKEN="))).toBe(false);
+
+    // The order exec received (busybox `env` reorders; /proc/<pid>/environ does not).
+    // The engine puts PATH and HOSTNAME first; everything after is ours, in our order.
+    const order = envLines(h.seen(ctx, "env", "environ.txt")).filter((l) => !/^(PATH|HOSTNAME)=/.test(l));
+    expect(order.slice(0, 5)).toEqual([
+      "HOME=/root",
+      "PI_CODING_AGENT_DIR=/root/.pi/agent",
+      "CALLER_ID=caller-1",
+      "SPACE_ID=env",
+      "API_URL=http://host.docker.internal:3000",
+    ]);
+    expect(order.slice(-2)).toEqual(["FEATURE=from-extra", "LAST=yes"]);
+    // The host's variables sit between the fixed five and extraEnv, and an
+    // extraEnv entry replaces the host's variable of that name, not adds to it.
+    const key = order.indexOf("ANTHROPIC_API_KEY=sk-test-key");
+    expect(key).toBeGreaterThan(4);
+    expect(key).toBeLessThan(order.length - 2);
+    expect(order.filter((l) => l.startsWith("FEATURE="))).toEqual(["FEATURE=from-extra"]);
   }, T);
 
   test("built-in credential: an unexpired OAuth token from <globalDir>/auth.json", async () => {
@@ -185,9 +206,23 @@ describe("reply: environment", () => {
   }, T);
 
   test("resolveCredential: a plain return value works, and another provider never gets the token", async () => {
-    const ctx = h.makeRunner({ modelProvider: "openai" }, { resolveCredential: () => "sync-token" });
-    await ctx.runner.reply(h.replyInput(ctx, "sync"));
-    expect(h.seen(ctx, "sync", "env.txt")).not.toContain("sync-token");
+    // No Anthropic key from the host, so the resolver's token is the one that applies.
+    setEnv({ MERCURY_ANTHROPIC_API_KEY: undefined, MERCURY_ANTHROPIC_OAUTH_TOKEN: undefined });
+    const anthropic = h.makeRunner({}, { resolveCredential: () => "sync-token" });
+    await anthropic.runner.reply(h.replyInput(anthropic, "sync"));
+    expect(envLines(h.seen(anthropic, "sync", "env.txt"))).toContain("ANTHROPIC_OAUTH_TOKEN=sync-token");
+
+    // Asked all the same (the contract asks for every provider), its answer withheld.
+    const asked = [];
+    const openai = h.makeRunner({ modelProvider: "openai" }, {
+      resolveCredential: (req) => {
+        asked.push(req.provider);
+        return "sync-token";
+      },
+    });
+    await openai.runner.reply(h.replyInput(openai, "sync"));
+    expect(asked).toEqual(["openai"]);
+    expect(h.seen(openai, "sync", "env.txt")).not.toContain("sync-token");
   }, T);
 
   test("resolveCredential: a rejection or a throw rejects the reply, and no run is left", async () => {
@@ -234,14 +269,25 @@ describe("reply: payload", () => {
 
   test("a 10 MiB history reaches the agent intact", async () => {
     const ctx = h.makeRunner();
-    const content = "x".repeat(10 * 1024 * 1024);
+    // Varied text (multi-byte characters, escapes, numbered lines): a lost,
+    // repeated, reordered or re-encoded chunk changes the hash.
+    const parts = [];
+    let length = 0;
+    for (let i = 0; length < 10 * 1024 * 1024; i++) {
+      const part = `${i} héllo ✓ "quoted" \\ 😀\n`;
+      parts.push(part);
+      length += part.length;
+    }
+    const content = parts.join("");
     const input = h.replyInput(ctx, "big", {
       messages: [{ id: 1, spaceId: "big", role: "user", content, createdAt: 1, updatedAt: 1 }],
-      extraEnv: { FIXTURE_MODE: "payload-size" },
+      extraEnv: { FIXTURE_MODE: "payload-hash" },
     });
     const result = await ctx.runner.reply(input);
-    const expected = JSON.stringify({ ...input, spaceWorkspace: "/spaces/big", callerRole: "member" });
-    expect(result.reply).toBe(String(Buffer.byteLength(expected)));
+    const expected = Buffer.from(JSON.stringify({ ...input, spaceWorkspace: "/spaces/big", callerRole: "member" }), "utf8");
+    const sha256 = crypto.createHash("sha256").update(expected).digest("hex");
+    expect(expected.length).toBeGreaterThan(10 * 1024 * 1024);
+    expect(result.reply).toBe(`${expected.length} ${sha256}`);
   }, T);
 });
 

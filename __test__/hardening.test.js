@@ -1,0 +1,154 @@
+// Opt-in hardening options (the constructor's second argument, beside
+// memoryLimit), each checked by what the agent can and cannot do inside the
+// container, not by `docker inspect`. The fixture's probe mode reports in its
+// reply (a non-root agent cannot write into the host-owned mounts):
+//   uid, gid, nnp (NoNewPrivs), capeff (CapEff), tmp / rootfs (could write
+//   /tmp, /), mknod / chown (as root: need CAP_MKNOD / CAP_CHOWN), ifaces,
+//   addrs (IPv4 of interfaces other than lo), cpuquota (its cgroup's
+//   quota/period), cpums (CPU time two busy loops got in FIXTURE_BURN s),
+//   forked (background processes a fork bomb of FIXTURE_FORKS got started).
+const h = require("./helpers");
+
+const T = 90_000;
+
+function parseProbe(reply) {
+  return Object.fromEntries(
+    reply.split(" ").map((kv) => {
+      const i = kv.indexOf("=");
+      return [kv.slice(0, i), kv.slice(i + 1)];
+    }),
+  );
+}
+
+/** One probe run with these runner options; the parsed report, and the runner's context. */
+async function probe(options, extraEnv = {}) {
+  const ctx = h.makeRunner({}, options);
+  const result = await ctx.runner.reply(h.replyInput(ctx, "probe", { extraEnv: { FIXTURE_MODE: "probe", ...extraEnv } }));
+  return { ...parseProbe(result.reply), ctx };
+}
+
+const FORKS = "100";
+
+describe("defaults stay as today", () => {
+  test("no option: root, default capabilities, writable rootfs, a bridge interface, no CPU or pids cap", async () => {
+    const p = await probe({}, { FIXTURE_FORKS: FORKS });
+    expect(p).toMatchObject({ uid: "0", gid: "0", nnp: "0", tmp: "ok", rootfs: "ok", mknod: "ok", chown: "ok", forked: FORKS });
+    expect(p.ifaces.split(",")).toContain("eth0");
+    expect(p.cpuquota.startsWith("-1/") || p.cpuquota.startsWith("max ")).toBe(true);
+  }, T);
+});
+
+describe("hardening options", () => {
+  test("pidsLimit: a fork bomb is capped", async () => {
+    const p = await probe({ pidsLimit: 32 }, { FIXTURE_FORKS: FORKS });
+    // The agent's shell, the subshell and the probe's own processes count too.
+    expect(Number(p.forked)).toBeGreaterThan(0);
+    expect(Number(p.forked)).toBeLessThan(32);
+  }, T);
+
+  test("cpus: the agent's cgroup gets at most that many CPUs' time", async () => {
+    const burnSeconds = 2;
+    const p = await probe({ cpus: 0.25 }, { FIXTURE_BURN: String(burnSeconds) });
+    expect(p.cpuquota).toBe("25000/100000");
+    // Two busy loops for 2 s would get up to 4000 ms of CPU on two free cores;
+    // a quarter CPU caps them at 500 ms (slack: one period at each end, and the sleep's overrun).
+    expect(Number(p.cpums)).toBeLessThanOrEqual(0.25 * burnSeconds * 1000 * 1.2 + 100);
+  }, T);
+
+  test('user: "1000:1000" runs the agent as that uid and gid', async () => {
+    const p = await probe({ user: "1000:1000" });
+    expect(p).toMatchObject({ uid: "1000", gid: "1000" });
+  }, T);
+
+  test('capDrop: ["ALL"] leaves the agent no capability: mknod and chown fail', async () => {
+    const p = await probe({ capDrop: ["ALL"] });
+    expect(p).toMatchObject({ uid: "0", capeff: "0000000000000000", mknod: "denied", chown: "denied", tmp: "ok" });
+  }, T);
+
+  test('capAdd: ["CHOWN"] after capDrop ["ALL"] gives back exactly that one', async () => {
+    const p = await probe({ capDrop: ["ALL"], capAdd: ["CHOWN"] });
+    // CAP_CHOWN is bit 0.
+    expect(p).toMatchObject({ capeff: "0000000000000001", chown: "ok", mknod: "denied" });
+  }, T);
+
+  test("noNewPrivileges: the agent's processes carry NoNewPrivs", async () => {
+    const p = await probe({ noNewPrivileges: true });
+    expect(p.nnp).toBe("1");
+  }, T);
+
+  test("readOnlyRootfs: / cannot be written, /tmp can, and an ordinary turn still works", async () => {
+    const p = await probe({ readOnlyRootfs: true });
+    expect(p).toMatchObject({ rootfs: "denied", tmp: "ok" });
+    // The echo agent keeps its payload in /tmp.
+    const ctx = h.makeRunner({}, { readOnlyRootfs: true });
+    const result = await ctx.runner.reply(h.replyInput(ctx, "ro"));
+    expect(result.reply).toBe("pong");
+    expect(JSON.parse(h.seen(ctx, "ro", "payload.json")).spaceWorkspace).toBe("/spaces/ro");
+  }, T);
+
+  test('network: "none" leaves the agent only the loopback interface', async () => {
+    const p = await probe({ network: "none" });
+    expect(p.ifaces).toBe("lo,");
+    expect(p.addrs).toBe("");
+  }, T);
+
+  test("network: a named network puts the agent on that network's subnet", async () => {
+    const net = `mercury-test-net-${process.pid}-${Date.now()}`;
+    h.docker("network", "create", "--internal", net);
+    try {
+      const subnet = h.docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", net);
+      const p = await probe({ network: net });
+      const addrs = p.addrs.split(",").filter(Boolean);
+      expect(addrs).toHaveLength(1);
+      expect(inSubnet(addrs[0].split("/")[0], subnet)).toBe(true);
+      // The network can go only once the probe's container has.
+      await h.expectRemoved(h.containerOf(p.ctx.lines));
+    } finally {
+      h.docker("network", "rm", net);
+    }
+  }, T);
+
+  // Only where gVisor is installed as a Docker runtime; elsewhere reported skipped, with the reason in its name.
+  const runtimes = (() => {
+    try {
+      return Object.keys(JSON.parse(h.docker("info", "--format", "{{json .Runtimes}}")));
+    } catch {
+      return [];
+    }
+  })();
+  const hasRunsc = runtimes.includes("runsc");
+  (hasRunsc ? test : test.skip)(
+    `runtime: "runsc" runs the agent under gVisor${hasRunsc ? "" : " (skipped: no runsc runtime in this engine)"}`,
+    async () => {
+      const p = await probe({ runtime: "runsc" });
+      // Under runc the agent sees the host's kernel; gVisor answers with its own release.
+      expect(p.kernel).not.toBe(require("node:os").release());
+    },
+    T,
+  );
+
+  test("all together (the README's hardened configuration): the agent runs, and every limit holds", async () => {
+    const p = await probe(
+      {
+        pidsLimit: 64,
+        cpus: 1,
+        user: "1000:1000",
+        capDrop: ["ALL"],
+        noNewPrivileges: true,
+        readOnlyRootfs: true,
+        network: "none",
+        isolateSpaces: true,
+      },
+      { FIXTURE_FORKS: FORKS },
+    );
+    expect(p).toMatchObject({ uid: "1000", gid: "1000", nnp: "1", capeff: "0000000000000000", rootfs: "denied", tmp: "ok", ifaces: "lo," });
+    expect(Number(p.forked)).toBeLessThan(64);
+  }, T);
+});
+
+function inSubnet(ip, cidr) {
+  const [base, bits] = cidr.split("/");
+  const toInt = (a) => a.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(toInt(ip) / size) === Math.floor(toInt(base) / size);
+}
