@@ -5,5 +5,7 @@ FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 RUN ["/bin/mkdir", "-p", "/tmp", "/root"]
+# As in any distribution's image: anyone may write /tmp (a non-root agent under readOnlyRootfs needs it).
+RUN ["/bin/chmod", "1777", "/tmp"]
 COPY agent.sh /agent.sh
 ENTRYPOINT ["/bin/sh", "/agent.sh"]

@@ -196,10 +196,11 @@ impl Engine {
                 cap_add: (!hard.cap_add.is_empty()).then(|| hard.cap_add.clone()),
                 security_opt: hard.no_new_privileges.then(|| vec!["no-new-privileges:true".to_owned()]),
                 readonly_rootfs: hard.read_only_rootfs.then_some(true),
-                // A read-only image still needs somewhere to write scratch files.
+                // A read-only image still needs somewhere to write scratch files. runc gives the
+                // tmpfs the permissions of the image's own /tmp (1777 in Debian or Alpine images).
                 tmpfs: hard
                     .read_only_rootfs
-                    .then(|| HashMap::from([("/tmp".to_owned(), "rw,nosuid,nodev,mode=1777".to_owned())])),
+                    .then(|| HashMap::from([("/tmp".to_owned(), "rw,nosuid,nodev".to_owned())])),
                 network_mode: hard.network.clone(),
                 runtime: hard.runtime.clone(),
                 ..HostConfig::default()
