@@ -6,8 +6,13 @@
 // reach the console the host's tests capture.
 "use strict";
 
+const native = require("./index.js");
 // The messages are written once, in the native core.
-const { containerErrorMessage } = require("./index.js");
+const { containerErrorMessage } = native;
+
+// process.exit() or a normal end with runs in flight: their containers are
+// removed first (bounded to a couple of seconds). One listener per process.
+if (native.claimExitHook()) process.once("exit", () => native.runExitCleanups());
 
 class ContainerError extends Error {
   constructor(reason, exitCode, message) {

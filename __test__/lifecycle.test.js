@@ -1,4 +1,5 @@
 // ensureImage, cleanupOrphans, the registry of runs, and the class's surface.
+const path = require("node:path");
 const h = require("./helpers");
 
 const T = 90_000;
@@ -180,6 +181,22 @@ describe("runs in flight", () => {
     expect(calls).toEqual(["mocked"]);
     expect(ctx.runner.activeCount).toBe(0);
   });
+});
+
+describe("process exit", () => {
+  test("process.exit() with a run in flight: its container is removed before the process is gone", () => {
+    const root = h.tempRoot();
+    const script = path.join(__dirname, "fixtures", "scripts", "exit-mid-run.js");
+    const child = require("node:child_process").spawnSync(process.execPath, [script, root, h.IMAGE], {
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    const started = /^STARTED (\S+)$/m.exec(child.stdout);
+    expect(started).not.toBeNull();
+    expect(child.status).toBe(0);
+    // Checked at once, not waited for: the exit itself did the removal.
+    expect(h.containersNamed(started[1])).toEqual([]);
+  }, 60_000);
 });
 
 describe("construction", () => {

@@ -115,7 +115,9 @@ impl AgentContainerRunner {
             None => None,
         };
         let runner = Runner::new(config, options, dispatch(Arc::new(sink)));
-        Ok(Self { runner: Arc::new(runner), realm, resolve_credential })
+        let runner = Arc::new(runner);
+        super::exit::register(&runner);
+        Ok(Self { runner, realm, resolve_credential })
     }
 
     /// Overrides the configured image for runs started from now on.

@@ -5,6 +5,7 @@
 
 mod config;
 mod errors;
+mod exit;
 mod input;
 mod js_fields;
 mod js_runner;

@@ -77,6 +77,41 @@ impl FinishedReply {
     }
 }
 
+/// How long process exit may wait for the removal of the containers of runs in flight.
+pub const EXIT_CLEANUP_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What must still happen for a runner when the host's process exits: its
+/// runs in flight have their containers killed and removed.
+pub struct ExitCleanup {
+    registry: Registry,
+    endpoint: Option<String>,
+}
+
+impl ExitCleanup {
+    /// Whether its runner has no run in flight.
+    pub fn is_idle(&self) -> bool {
+        self.registry.active_count() == 0
+    }
+
+    /// Blocks for at most [`EXIT_CLEANUP_BOUND`]; meant for the host's thread
+    /// as its process exits, when nothing else will run again.
+    pub fn run(&self) {
+        let names = self.registry.active_containers();
+        if names.is_empty() {
+            return;
+        }
+        // The addon's own runtime may already be stopping: a runtime and a client of their own.
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        let engine = Engine::new(self.endpoint.clone());
+        runtime.block_on(async {
+            let removals = futures_util::future::join_all(names.iter().map(|name| engine.remove(name)));
+            let _ = tokio::time::timeout(EXIT_CLEANUP_BOUND, removals).await;
+        });
+    }
+}
+
 /// The warning the host has always printed for an image that is not its own.
 pub fn custom_image_warning(image: &str) -> Option<(&'static str, Fields)> {
     if image.starts_with("mercury-agent:") || image.contains("/mercury-agent:") {
@@ -117,6 +152,11 @@ impl Runner {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The work process exit must do for this runner (see [`ExitCleanup`]).
+    pub fn exit_cleanup(&self) -> ExitCleanup {
+        ExitCleanup { registry: self.registry.clone(), endpoint: self.options.docker_host.clone() }
     }
 
     /// Starts a reply: settings for now, the payload and the credential from
