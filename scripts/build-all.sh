@@ -26,9 +26,8 @@ cd "$root"
 
 ZIGLANG_VERSION=0.17.1
 CARGO_ZIGBUILD_VERSION=0.24.1
-GLIBC_FLOOR=2.17
-MACOS_FLOOR_ARM64=11.0
-MACOS_FLOOR_X64=10.13
+# shellcheck source=scripts/floors.sh
+source "$(dirname "$0")/floors.sh"
 
 cache="${MERCURY_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mercury-container-runner}"
 venv="$cache/zig-venv-$ZIGLANG_VERSION-$CARGO_ZIGBUILD_VERSION"

@@ -15,9 +15,8 @@
 # Mach-O.
 set -euo pipefail
 
-GLIBC_FLOOR=2.17         # what the .2.17 suffix on the gnu triples asks zig for
-MACOS_FLOOR_ARM64=11.0   # the first macOS on Apple silicon
-MACOS_FLOOR_X64=10.13    # older than any macOS a supported Node (20+) runs on
+# shellcheck source=scripts/floors.sh
+source "$(dirname "$0")/floors.sh"
 
 file="$1"
 triple="$2"
