@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the package installs and runs from its tarballs, away from this
 # checkout (linux-x64-gnu), the way a user gets it: `npm pack` of the root
-# package (which carries no binary) and of the linux-x64-gnu platform package
+# package (which carries no binary; staged with the optionalDependencies a
+# release adds) and of the linux-x64-gnu platform package
 # (npm/linux-x64-gnu/ with the release binary of `npm run build` put in),
 # then both installed offline into an empty project with npm and into
 # another with bun; the root's other optional platform packages are not to
@@ -51,7 +52,13 @@ cp "$binary" "$tmp/platform/"
 packed() { # <dir> <out.json>: npm pack, its JSON report kept
   npm pack --json --pack-destination "$tmp/pack" "$1" >"$2" 2>"$tmp/pack.err" || { cat "$tmp/pack.err" >&2; die "npm pack $1 failed"; }
 }
-packed . "$tmp/pack.json"
+# The root package as a release publishes it: the checkout's files, plus the
+# optionalDependencies naming the platform packages (scripts/optional-deps.mjs).
+mkdir "$tmp/root"
+root_raw="$(npm pack --silent --pack-destination "$tmp" .)"
+tar -xzf "$tmp/$root_raw" -C "$tmp/root" --strip-components=1 && rm -f "$tmp/$root_raw"
+quiet node scripts/optional-deps.mjs "$tmp/root/package.json"
+packed "$tmp/root" "$tmp/pack.json"
 packed "$tmp/platform" "$tmp/platform.json"
 read -r tarball platform_tarball < <(node -e '
   const fs = require("fs"), path = require("path");
@@ -61,7 +68,7 @@ read -r tarball platform_tarball < <(node -e '
   const fail = (msg) => { console.error("pack-test: " + msg); process.exit(1); };
   const names = new Set(root.files.map((f) => f.path));
   // What the package points at (main, types, every exports target) must ship.
-  const pkg = JSON.parse(fs.readFileSync("package.json", "utf8"));
+  const pkg = JSON.parse(fs.readFileSync(process.argv[5], "utf8"));
   const targets = (e) => (typeof e === "string" ? [e] : e ? Object.values(e).flatMap(targets) : []);
   const need = [...new Set(["package.json", "index.js", pkg.main, pkg.types, ...targets(pkg.exports)]
     .filter(Boolean).map((f) => f.replace(/^\.\//, "")))];
@@ -80,7 +87,7 @@ read -r tarball platform_tarball < <(node -e '
   }
   for (const t of [root, plat]) console.error(`pack-test: packed ${t.filename} (${(t.size / 1048576).toFixed(1)} MiB, ${t.entryCount} files)`);
   console.log(path.join(process.argv[3], root.filename), path.join(process.argv[3], plat.filename));
-' "$tmp/pack.json" "$tmp/platform.json" "$tmp/pack" "$binary")
+' "$tmp/pack.json" "$tmp/platform.json" "$tmp/pack" "$binary" "$tmp/root/package.json")
 [ -n "$platform_tarball" ] || die "could not read npm pack's report"
 
 # After an install: the binary is in the platform package, not the root one.
