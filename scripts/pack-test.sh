@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# Proves the package installs and runs from its tarball, away from this
-# checkout (linux-x64-gnu): `npm pack`, then `npm install <tarball>` in an
-# empty project and `bun add <tarball>` in another, then one agent turn
-# against the fixture image under Node (CommonJS and ESM) and Bun (ESM and
-# CommonJS). Needs the release binary (npm run build) and a Docker engine.
+# Proves the package installs and runs from its tarballs, away from this
+# checkout (linux-x64-gnu), the way a user gets it: `npm pack` of the root
+# package (which carries no binary; staged with the optionalDependencies a
+# release adds) and of the linux-x64-gnu platform package
+# (npm/linux-x64-gnu/ with the release binary of `npm run build` put in),
+# then both installed offline into an empty project with npm and into
+# another with bun; the root's other optional platform packages are not to
+# be had offline and are skipped, as on a real install for a platform they do
+# not match. Then one agent turn against the fixture image under Node
+# (CommonJS and ESM) and Bun (ESM and CommonJS), with the binary loaded from
+# the platform package. Needs the release binary (npm run build) and a
+# Docker engine.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-binary=container-runner.linux-x64-gnu.node
+platform=linux-x64-gnu
+binary=container-runner.$platform.node
+name="$(node -p 'require("./package.json").name')"
 image=mercury-test-agent:latest
+# Nothing may be fetched: an address where no registry answers.
+offline_registry=http://127.0.0.1:9/
 
 die() { echo "pack-test: $*" >&2; exit 1; }
 
@@ -34,26 +45,60 @@ if ! command -v bun >/dev/null 2>&1; then
   command -v bun >/dev/null 2>&1 || die "bun still not on PATH after npm install -g bun"
 fi
 
-# ---- pack ----
-mkdir "$tmp/pack"
-npm pack --json --pack-destination "$tmp/pack" >"$tmp/pack.json" 2>"$tmp/pack.err" || { cat "$tmp/pack.err" >&2; die "npm pack failed"; }
-tarball="$(node -e '
-  const [info] = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  const names = new Set(info.files.map((f) => f.path));
+# ---- pack: the root package and the linux-x64-gnu platform package ----
+mkdir "$tmp/pack" "$tmp/platform"
+cp -r "npm/$platform/." "$tmp/platform/"
+cp "$binary" "$tmp/platform/"
+packed() { # <dir> <out.json>: npm pack, its JSON report kept
+  npm pack --json --pack-destination "$tmp/pack" "$1" >"$2" 2>"$tmp/pack.err" || { cat "$tmp/pack.err" >&2; die "npm pack $1 failed"; }
+}
+# The root package as a release publishes it: the checkout's files, plus the
+# optionalDependencies naming the platform packages (scripts/optional-deps.mjs).
+mkdir "$tmp/root"
+root_raw="$(npm pack --silent --pack-destination "$tmp" .)"
+tar -xzf "$tmp/$root_raw" -C "$tmp/root" --strip-components=1 && rm -f "$tmp/$root_raw"
+quiet node scripts/optional-deps.mjs "$tmp/root/package.json"
+packed "$tmp/root" "$tmp/pack.json"
+packed "$tmp/platform" "$tmp/platform.json"
+read -r tarball platform_tarball < <(node -e '
+  const fs = require("fs"), path = require("path");
+  const [root] = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+  const [plat] = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+  const binary = process.argv[4];
+  const fail = (msg) => { console.error("pack-test: " + msg); process.exit(1); };
+  const names = new Set(root.files.map((f) => f.path));
   // What the package points at (main, types, every exports target) must ship.
-  const pkg = JSON.parse(require("fs").readFileSync("package.json", "utf8"));
+  const pkg = JSON.parse(fs.readFileSync(process.argv[5], "utf8"));
   const targets = (e) => (typeof e === "string" ? [e] : e ? Object.values(e).flatMap(targets) : []);
-  const need = [...new Set(["package.json", "index.js", process.argv[3], pkg.main, pkg.types, ...targets(pkg.exports)]
+  const need = [...new Set(["package.json", "index.js", pkg.main, pkg.types, ...targets(pkg.exports)]
     .filter(Boolean).map((f) => f.replace(/^\.\//, "")))];
   const missing = need.filter((n) => !names.has(n));
-  if (missing.length) { console.error("pack-test: tarball lacks " + missing.join(", ")); process.exit(1); }
-  const addon = info.files.find((f) => f.path === process.argv[3]);
+  if (missing.length) fail("root tarball lacks " + missing.join(", "));
+  const binaries = root.files.filter((f) => f.path.endsWith(".node")).map((f) => f.path);
+  if (binaries.length) fail("root tarball carries binaries: " + binaries.join(", "));
+  if (!pkg.optionalDependencies || pkg.optionalDependencies[plat.name] !== plat.version) {
+    fail(`root package.json does not have ${plat.name}@${plat.version} in optionalDependencies`);
+  }
+  const platFiles = plat.files.map((f) => f.path).sort().join(", ");
+  if (platFiles !== ["README.md", binary, "package.json"].sort().join(", ")) fail(`platform tarball holds ${platFiles}`);
+  const addon = plat.files.find((f) => f.path === binary);
   if (addon.size > 20 * 1048576) {
     console.error(`pack-test: warning: ${addon.path} is ${(addon.size / 1048576).toFixed(0)} MiB, a debug build? (npm run build makes the release one)`);
   }
-  console.error(`pack-test: packed ${info.filename} (${(info.size / 1048576).toFixed(1)} MiB, ${info.entryCount} files)`);
-  console.log(require("path").join(process.argv[2], info.filename));
-' "$tmp/pack.json" "$tmp/pack" "$binary")"
+  for (const t of [root, plat]) console.error(`pack-test: packed ${t.filename} (${(t.size / 1048576).toFixed(1)} MiB, ${t.entryCount} files)`);
+  console.log(path.join(process.argv[3], root.filename), path.join(process.argv[3], plat.filename));
+' "$tmp/pack.json" "$tmp/platform.json" "$tmp/pack" "$binary" "$tmp/root/package.json")
+[ -n "$platform_tarball" ] || die "could not read npm pack's report"
+
+# After an install: the binary is in the platform package, not the root one.
+check_layout() { # <project dir>
+  local nm="$1/node_modules/$name"
+  [ -f "$nm-$platform/$binary" ] || die "$nm-$platform/$binary was not installed"
+  if ls "$nm"/*.node >/dev/null 2>&1; then die "the root package has a binary after install: $(ls "$nm"/*.node)"; fi
+  local others
+  others="$(cd "$1/node_modules/${name%/*}" && ls -d "${name#*/}"-* | grep -vx "${name#*/}-$platform" || true)"
+  [ -z "$others" ] || die "other platform packages were installed: $others"
+}
 
 # ---- the smoke: one reply against the fixture image ----
 smoke_body='
@@ -131,20 +176,22 @@ smoke() { # <label> <runtime> <file> (in the current project)
   fi
 }
 
-# ---- Node: npm install <tarball> ----
+# ---- Node: npm install <tarballs>, offline ----
 mkdir "$tmp/node-app"
 cd "$tmp/node-app"
 quiet npm init -y
-quiet npm install --no-audit --no-fund "$tarball"
+quiet npm install --offline --registry "$offline_registry" --cache "$tmp/npm-cache" --no-audit --no-fund "$tarball" "$platform_tarball"
+check_layout "$tmp/node-app"
 write_smoke "$tmp/node-app"
 smoke node-cjs node smoke.cjs
 smoke node-esm node smoke.mjs
 
-# ---- Bun: bun add <tarball> ----
+# ---- Bun: bun add <tarballs>, offline ----
 mkdir "$tmp/bun-app"
 cd "$tmp/bun-app"
 quiet npm init -y
-BUN_INSTALL_CACHE_DIR="$tmp/bun-cache" quiet bun add "$tarball"
+BUN_INSTALL_CACHE_DIR="$tmp/bun-cache" BUN_CONFIG_REGISTRY="$offline_registry" quiet bun add "$tarball" "$platform_tarball"
+check_layout "$tmp/bun-app"
 write_smoke "$tmp/bun-app"
 smoke bun-esm bun smoke.mjs
 smoke bun-cjs bun smoke.cjs

