@@ -1,6 +1,8 @@
 //! The runner itself, with no JavaScript in it: tested with `cargo test`.
 
+pub mod connect;
 pub mod credentials;
+pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod image_ref;
