@@ -15,6 +15,7 @@ pub mod paths;
 pub mod payload;
 pub mod pull_log;
 pub mod registry;
+pub mod registry_auth;
 pub mod run;
 pub mod runner;
 pub mod spec;
