@@ -3,6 +3,9 @@
 # unix socket (for the ssh test's remote side), with its own data/exec roots, pid file, containerd
 # and bridge. It never touches the main engine's bridge: no --bridge=none, no --default-address-pool
 # (dockerd 20.10 then deletes docker0), and no iptables (the chains are shared with the main engine).
+# It runs under another process name (mcr-dockerd, a symlink to dockerd): scripts/ensure-docker.sh
+# decides whether the main engine runs with `pgrep -x dockerd`, and a second process named dockerd
+# made it skip restarting the main engine after the engine-restart test stopped it.
 #
 #   tls-dockerd.sh start   starts it (if not running), prints the env the tests need
 #   tls-dockerd.sh env     prints that env
@@ -84,7 +87,9 @@ start() {
   else
     make_bridge
     log "starting dockerd on tcp://127.0.0.1:$PORT (TLS) and unix://$SOCK (log: $D/dockerd.log)"
-    daemon "$D/launcher.pid" "$D/dockerd.log" dockerd \
+    mkdir -p "$D/bin"
+    ln -sf "$(command -v dockerd)" "$D/bin/mcr-dockerd"
+    daemon "$D/launcher.pid" "$D/dockerd.log" "$D/bin/mcr-dockerd" \
       --data-root "$D/data" --exec-root "$D/exec" --pidfile "$PIDFILE" \
       -H "unix://$SOCK" -H "tcp://127.0.0.1:$PORT" \
       --tlsverify --tlscacert "$TLS/ca.pem" --tlscert "$TLS/server-cert.pem" --tlskey "$TLS/server-key.pem" \
