@@ -1,6 +1,6 @@
 //! The host's config and options objects → the core's [`RunnerConfig`] and [`RunnerOptions`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use napi::bindgen_prelude::{Function, Object};
 use napi::Env;
@@ -12,6 +12,7 @@ use super::realm::Realm;
 use crate::core::config::{
     memory_limit, nano_cpus, pids_limit, port_text, Hardening, PackageRoot, RunnerConfig, RunnerOptions,
 };
+use crate::core::endpoint::EndpointInput;
 use crate::core::log::ConsoleFormat;
 
 pub fn read_config(config: &Object) -> FieldResult<RunnerConfig> {
@@ -67,11 +68,20 @@ pub fn read_options<'env>(
         None => realm.main_script(env).map_err(|e| e.to_string())?,
     };
     let package_root = PackageRoot::from_option(package_root.as_deref(), main_script.as_deref(), cwd);
-    let docker_host = match docker_host {
-        Some(host) => Some(host),
-        None => env_var("DOCKER_HOST")?,
+    // Read from the importer's process.env (a Jest file's own copy), not the process's environment.
+    let path_var = |name: &str| env_var(name).map(|v| v.map(PathBuf::from));
+    let endpoint = EndpointInput {
+        docker_host_option: docker_host,
+        docker_host: env_var("DOCKER_HOST")?,
+        docker_context: env_var("DOCKER_CONTEXT")?,
+        docker_config: path_var("DOCKER_CONFIG")?,
+        docker_tls_verify: env_var("DOCKER_TLS_VERIFY")?,
+        docker_tls: env_var("DOCKER_TLS")?,
+        docker_cert_path: path_var("DOCKER_CERT_PATH")?,
+        xdg_runtime_dir: path_var("XDG_RUNTIME_DIR")?,
+        home: path_var("HOME")?,
     };
-    Ok((RunnerOptions { package_root, docker_host, memory_limit: memory, console, hardening }, hooks))
+    Ok((RunnerOptions { package_root, endpoint, memory_limit: memory, console, hardening }, hooks))
 }
 
 fn read_hardening(options: &Object) -> FieldResult<Hardening> {

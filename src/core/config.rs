@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::endpoint::EndpointInput;
 use super::log::ConsoleFormat;
 use super::paths::resolve;
 
@@ -29,8 +30,9 @@ pub struct RunnerConfig {
 #[derive(Debug, Clone)]
 pub struct RunnerOptions {
     pub package_root: PackageRoot,
-    /// The `dockerHost` option, else `DOCKER_HOST`.
-    pub docker_host: Option<String>,
+    /// What decides the engine endpoint: the `dockerHost` option and the
+    /// environment the docker CLI reads (`DOCKER_HOST`, `DOCKER_CONTEXT`, ...).
+    pub endpoint: EndpointInput,
     /// Memory limit in bytes for each container; None leaves the engine's default.
     pub memory_limit: Option<i64>,
     /// Where the runner's lines go when the host gave no logger.
@@ -184,7 +186,7 @@ mod tests {
     fn options() -> RunnerOptions {
         RunnerOptions {
             package_root: PackageRoot::None,
-            docker_host: None,
+            endpoint: EndpointInput::default(),
             memory_limit: None,
             console: ConsoleFormat::from_env(None, None),
             hardening: Hardening::default(),

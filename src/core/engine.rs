@@ -16,12 +16,12 @@ use bollard::Docker;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::OnceCell;
 
+use super::connect::{connect_resolved, ConnectError};
+use super::endpoint::EndpointInput;
 use super::image_ref::pull_parts;
 use super::pull_log::PullLog;
+use super::registry_auth::{credentials_for_image, AuthLookup};
 use super::spec::{ContainerSpec, MANAGED_LABEL};
-
-/// The socket the Docker CLI and bollard use when `DOCKER_HOST` is unset.
-pub const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
 
 /// An engine call that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,13 +57,33 @@ pub mod bounds {
 }
 use bounds::{CONTAINER_SETUP, PULL, QUICK_CALL};
 
-/// A cheap-clone handle on one engine endpoint. It connects on first use, so a
-/// runner can be built while no engine runs, and reconnects per request, so it
-/// survives an engine restart.
+/// Connecting may take an ssh handshake on top of a quick call (ssh's own
+/// connect timeout is longer, but a runner should not wait that long to fail).
+const CONNECT_MARGIN: Duration = Duration::from_secs(20);
+
+impl From<ConnectError> for EngineError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Unreachable { endpoint, detail } => EngineError::Unreachable { endpoint, detail },
+            other => EngineError::Failed(other.to_string()),
+        }
+    }
+}
+
+/// A cheap-clone handle on one engine. It resolves the endpoint as the docker
+/// CLI does (option, `DOCKER_HOST`, context, default socket, Podman) and
+/// connects on first use, so a runner can be built while no engine runs; the
+/// client reconnects per request, so it survives an engine restart.
 #[derive(Clone)]
 pub struct Engine {
-    endpoint: Arc<str>,
-    client: Arc<OnceCell<Docker>>,
+    input: Arc<EndpointInput>,
+    client: Arc<OnceCell<Connected>>,
+}
+
+/// A client for the endpoint that answered, and how that endpoint reads in messages.
+struct Connected {
+    docker: Docker,
+    shown: String,
 }
 
 /// Progress of a pull, for the log.
@@ -75,23 +95,42 @@ pub struct PullEvent {
 }
 
 impl Engine {
-    pub fn new(endpoint: Option<String>) -> Self {
-        let endpoint = endpoint.filter(|e| !e.is_empty()).unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-        Self { endpoint: endpoint.into(), client: Arc::new(OnceCell::new()) }
+    pub fn new(input: EndpointInput) -> Self {
+        Self { input: Arc::new(input), client: Arc::new(OnceCell::new()) }
     }
 
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    async fn connected(&self) -> Result<&Connected, EngineError> {
+        self.client
+            .get_or_try_init(|| async {
+                let connecting = connect_resolved(&self.input);
+                let (docker, endpoint) = match tokio::time::timeout(QUICK_CALL + CONNECT_MARGIN, connecting).await {
+                    Ok(connected) => connected.map_err(EngineError::from)?,
+                    Err(_) => {
+                        let endpoint =
+                            self.input.docker_host_option.clone().unwrap_or_else(|| "the Docker engine".into());
+                        return Err(EngineError::TimedOut {
+                            endpoint,
+                            call: "the connection",
+                            after: QUICK_CALL + CONNECT_MARGIN,
+                        });
+                    }
+                };
+                tracing::debug!(endpoint = %endpoint, "Docker engine endpoint");
+                Ok(Connected { docker, shown: endpoint.host.clone() })
+            })
+            .await
     }
 
     async fn docker(&self) -> Result<&Docker, EngineError> {
-        self.client
-            .get_or_try_init(|| async {
-                let docker = Docker::connect_with_host(&self.endpoint).map_err(|e| self.describe(e))?;
-                // An older engine refuses requests made with a newer API version than its own.
-                self.bounded("the version check", QUICK_CALL, docker.negotiate_version()).await
-            })
-            .await
+        Ok(&self.connected().await?.docker)
+    }
+
+    /// The endpoint as messages name it (its host, once connected).
+    fn shown(&self) -> String {
+        match self.client.get() {
+            Some(connected) => connected.shown.clone(),
+            None => self.input.docker_host_option.clone().unwrap_or_default(),
+        }
     }
 
     /// `call` given up after `limit`, its error described.
@@ -103,7 +142,7 @@ impl Engine {
     ) -> Result<T, EngineError> {
         match tokio::time::timeout(limit, call).await {
             Ok(result) => result.map_err(|e| self.describe(e)),
-            Err(_) => Err(EngineError::TimedOut { endpoint: self.endpoint.to_string(), call: what, after: limit }),
+            Err(_) => Err(EngineError::TimedOut { endpoint: self.shown(), call: what, after: limit }),
         }
     }
 
@@ -115,7 +154,7 @@ impl Engine {
             E::DockerResponseServerError { message, .. } => EngineError::Failed(message),
             E::DockerStreamError { error } => EngineError::Failed(error),
             E::SocketNotFoundError(_) | E::HyperLegacyError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
-                EngineError::Unreachable { endpoint: self.endpoint.to_string(), detail: err.to_string() }
+                EngineError::Unreachable { endpoint: self.shown(), detail: err.to_string() }
             }
             other => EngineError::Failed(other.to_string()),
         }
@@ -139,9 +178,13 @@ impl Engine {
         if let Some(tag) = &tag {
             options = options.tag(tag);
         }
+        // The credentials the docker CLI would use for this registry, looked up at each pull (a login may change).
+        let lookup = AuthLookup { config_dir: self.input.config_dir(), helper_path: None };
+        let credentials =
+            credentials_for_image(&lookup, image).await.map_err(|e| EngineError::Failed(e.to_string()))?;
         let mut progress = PullLog::new(image);
         let pulled = async {
-            let mut stream = docker.create_image(Some(options.build()), None, None);
+            let mut stream = docker.create_image(Some(options.build()), None, credentials);
             while let Some(info) = stream.next().await.transpose()? {
                 if let Some(status) = info.status {
                     let percent = info.progress_detail.and_then(|p| match (p.current, p.total) {

@@ -3,8 +3,12 @@
 
 pub mod clock;
 pub mod config;
+mod connect;
 mod credentials;
+pub mod endpoint;
 pub mod engine;
+#[cfg(test)]
+mod engine_matrix;
 pub mod error;
 mod image_ref;
 mod js_string;
@@ -17,6 +21,7 @@ mod paths;
 mod payload;
 mod pull_log;
 mod registry;
+mod registry_auth;
 mod result_json;
 pub mod runner;
 pub mod spec;

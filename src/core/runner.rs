@@ -13,6 +13,7 @@ use tracing::{Dispatch, Instrument};
 
 use super::clock::now_ms;
 use super::config::{RunnerConfig, RunnerOptions};
+use super::endpoint::EndpointInput;
 use super::engine::{Engine, EngineError};
 use super::error::RunError;
 use super::log::Fields;
@@ -84,7 +85,7 @@ pub const EXIT_CLEANUP_BOUND: std::time::Duration = std::time::Duration::from_se
 /// runs in flight have their containers killed and removed.
 pub struct ExitCleanup {
     registry: Registry,
-    endpoint: Option<String>,
+    endpoint: EndpointInput,
 }
 
 impl ExitCleanup {
@@ -132,7 +133,7 @@ impl Runner {
     pub fn new(config: RunnerConfig, options: RunnerOptions, log: Dispatch) -> Self {
         Self {
             image: Mutex::new(config.image.clone()),
-            engine: Engine::new(options.docker_host.clone()),
+            engine: Engine::new(options.endpoint.clone()),
             config,
             options,
             registry: Registry::default(),
@@ -156,7 +157,7 @@ impl Runner {
 
     /// The work process exit must do for this runner (see [`ExitCleanup`]).
     pub fn exit_cleanup(&self) -> ExitCleanup {
-        ExitCleanup { registry: self.registry.clone(), endpoint: self.options.docker_host.clone() }
+        ExitCleanup { registry: self.registry.clone(), endpoint: self.options.endpoint.clone() }
     }
 
     /// Starts a reply: settings for now, the payload and the credential from

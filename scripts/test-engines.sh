@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The engine matrix: starts the test engines (scripts/engines/), runs the Rust engine tests against
+# them (src/core/engine_matrix.rs, with MERCURY_TEST_ENGINES=1 so a missing engine fails), and stops every
+# engine it started, whatever happens. Extra arguments go to `cargo test`.
+#   scripts/test-engines.sh [--keep] [cargo test args...]     --keep: leave the engines running
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+engines="$root/scripts/engines"
+keep=0
+if [ "${1:-}" = --keep ]; then keep=1; shift; fi
+
+stop_all() {
+  local rc=$?
+  if [ "$keep" = 1 ]; then exit "$rc"; fi
+  # Reverse order of start: the sshd and registry lean on the second dockerd.
+  "$engines/registry-auth.sh" stop || true
+  "$engines/sshd.sh" stop || true
+  "$engines/podman.sh" stop || true
+  "$engines/tls-dockerd.sh" stop || true
+  exit "$rc"
+}
+trap stop_all EXIT INT TERM
+
+envfile="$(mktemp)"
+for e in tls-dockerd sshd podman registry-auth; do
+  "$engines/$e.sh" start >>"$envfile"
+done
+# shellcheck disable=SC1090
+source "$envfile"
+rm -f "$envfile"
+
+export MERCURY_TEST_ENGINES=1
+# The connector runs `ssh`: the wrapper with the test key and known_hosts must be the one found.
+export PATH="$MERCURY_SSH_BIN:$PATH"
+cd "$root"
+cargo test --lib engine_matrix "$@" -- --nocapture --test-threads=1
