@@ -166,6 +166,34 @@ describe("reply: environment", () => {
     expect(order.filter((l) => l.startsWith("FEATURE="))).toEqual(["FEATURE=from-extra"]);
   }, T);
 
+  test("extraEnv entries pass as given, an empty value included; empty host MERCURY_* values are dropped", async () => {
+    setEnv({ MERCURY_EMPTY_HOST: "" });
+    const ctx = h.makeRunner();
+    await ctx.runner.reply(h.replyInput(ctx, "empty", { extraEnv: { EMPTY_EXTRA: "", FULL_EXTRA: "x" } }));
+    const environ = envLines(h.seen(ctx, "empty", "environ.txt"));
+    expect(environ).toContain("EMPTY_EXTRA=");
+    expect(environ).toContain("FULL_EXTRA=x");
+    expect(environ.some((l) => l.startsWith("EMPTY_HOST="))).toBe(false);
+  }, T);
+
+  test("an empty MERCURY_ANTHROPIC_API_KEY counts as a key present: no OAuth token is added", async () => {
+    setEnv({ MERCURY_ANTHROPIC_API_KEY: "", MERCURY_ANTHROPIC_OAUTH_TOKEN: undefined });
+    const ctx = h.makeRunner({}, { resolveCredential: () => "hook-token-unused" });
+    await ctx.runner.reply(h.replyInput(ctx, "emptykey"));
+    const environ = envLines(h.seen(ctx, "emptykey", "environ.txt"));
+    expect(environ.some((l) => l.startsWith("ANTHROPIC_OAUTH_TOKEN="))).toBe(false);
+    expect(environ.some((l) => l.startsWith("ANTHROPIC_API_KEY="))).toBe(false);
+  }, T);
+
+  test("a missing callerId is tolerated, as the host's runner did: the agent gets no CALLER_ID", async () => {
+    const ctx = h.makeRunner();
+    const input = h.replyInput(ctx, "nocaller");
+    delete input.callerId;
+    const result = await ctx.runner.reply(input);
+    expect(result.reply).toBe("pong");
+    expect(envLines(h.seen(ctx, "nocaller", "environ.txt")).some((l) => l.startsWith("CALLER_ID="))).toBe(false);
+  }, T);
+
   test("built-in credential: an unexpired OAuth token from <globalDir>/auth.json", async () => {
     delete process.env.MERCURY_ANTHROPIC_API_KEY;
     delete process.env.MERCURY_ANTHROPIC_OAUTH_TOKEN;

@@ -29,7 +29,8 @@ pub fn read_input<'env>(env: &Env, realm: &Realm, input: Unknown<'env>) -> Field
         return Err("input.spaceId must not be empty".into());
     }
     let space_workspace = string(&obj, "spaceWorkspace", WHAT)?;
-    let caller_id = string(&obj, "callerId", WHAT)?;
+    // The host's runner tolerated a missing callerId: the agent then gets no CALLER_ID.
+    let caller_id = opt_string(&obj, "callerId", WHAT)?.unwrap_or_default();
     string(&obj, "prompt", WHAT)?;
     match opt_value(&obj, "messages")? {
         Some(v) if is_array(&v) => {}

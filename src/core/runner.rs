@@ -249,8 +249,10 @@ impl Runner {
         tracing::info!(count, "Found orphaned containers, cleaning up");
         let removals = orphans.iter().map(|(id, _)| self.engine.remove(id));
         let results = futures_util::future::join_all(removals).await;
+        // As the host's runner: a failed removal makes the whole cleanup a failure, counted as 0.
         if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
             tracing::warn!(error = %e, "Failed to cleanup orphaned containers");
+            return 0;
         }
         tracing::info!(count, "Cleaned up orphaned containers");
         count

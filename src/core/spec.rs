@@ -68,8 +68,10 @@ pub fn container_name(now_ms: u64, counter: u64) -> String {
 
 /// The container's environment, in order: the fixed entries, the host's
 /// `MERCURY_*` variables unprefixed (claimed ones left out), the OAuth token when
-/// no Anthropic secret is set yet, then `extraEnv`. Empty values are dropped, and
-/// a later entry for a name replaces an earlier one, as `docker run -e` does.
+/// no Anthropic secret is set yet, then `extraEnv`. The fixed and `MERCURY_*`
+/// entries with an empty value are dropped; `extraEnv` entries pass as given
+/// (`K=` reaches the agent as an empty variable, as `-e K=` does). A later entry
+/// for a name replaces an earlier one, as `docker run -e` does.
 pub fn container_env(
     settings: &RunnerSettings,
     request: &ReplyRequest,
@@ -81,6 +83,8 @@ pub fn container_env(
     env.set("CALLER_ID", &request.caller_id);
     env.set("SPACE_ID", &request.space_id);
     env.set("API_URL", &format!("http://host.docker.internal:{}", settings.port));
+    // A host variable set to "" still counts as set when deciding about the OAuth token, as in the host's runner.
+    let mut anthropic_secret_given = false;
     for (name, value) in &request.host_env {
         let Some(bare) = name.strip_prefix("MERCURY_") else {
             continue;
@@ -88,15 +92,16 @@ pub fn container_env(
         if bare.is_empty() || request.claimed_env_sources.contains(name) {
             continue;
         }
+        anthropic_secret_given |= bare == "ANTHROPIC_API_KEY" || bare == "ANTHROPIC_OAUTH_TOKEN";
         env.set(bare, value);
     }
-    if settings.model_provider == "anthropic" && !env.has("ANTHROPIC_API_KEY") && !env.has("ANTHROPIC_OAUTH_TOKEN") {
+    if settings.model_provider == "anthropic" && !anthropic_secret_given {
         if let Some(token) = oauth_token {
             env.set("ANTHROPIC_OAUTH_TOKEN", token);
         }
     }
     for (name, value) in &request.extra_env {
-        env.set(name, value);
+        env.set_as_given(name, value);
     }
     env.validated()
 }
@@ -105,6 +110,7 @@ pub fn container_env(
 struct EnvList(Vec<(String, String)>);
 
 impl EnvList {
+    /// Sets `name`, or leaves it out when `value` is empty.
     fn set(&mut self, name: &str, value: &str) {
         self.0.retain(|(n, _)| n != name);
         if !value.is_empty() {
@@ -112,8 +118,10 @@ impl EnvList {
         }
     }
 
-    fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|(n, _)| n == name)
+    /// Sets `name`, an empty value included.
+    fn set_as_given(&mut self, name: &str, value: &str) {
+        self.0.retain(|(n, _)| n != name);
+        self.0.push((name.to_owned(), value.to_owned()));
     }
 
     fn validated(self) -> Result<Vec<(String, String)>, RunError> {
@@ -285,7 +293,7 @@ mod tests {
     #[test]
     fn extra_env_comes_last_and_wins() {
         let mut req = request();
-        req.extra_env = pairs(&[("FOO", "bar"), ("SPACE_ID", "override"), ("DROPPED", "")]);
+        req.extra_env = pairs(&[("FOO", "bar"), ("SPACE_ID", "override"), ("EMPTY", "")]);
         let host = pairs(&[("MERCURY_FOO", "host")]);
         let env = env_of(&settings(), &req, &host, None).unwrap();
         assert_eq!(
@@ -297,8 +305,16 @@ mod tests {
                 ("API_URL", "http://host.docker.internal:8787"),
                 ("FOO", "bar"),
                 ("SPACE_ID", "override"),
+                ("EMPTY", ""),
             ])
         );
+    }
+
+    #[test]
+    fn an_empty_anthropic_key_in_the_host_env_still_keeps_the_oauth_token_out() {
+        let host = pairs(&[("MERCURY_ANTHROPIC_API_KEY", "")]);
+        let env = env_of(&settings(), &request(), &host, Some("oauth-tok")).unwrap();
+        assert!(!env.iter().any(|(n, _)| n == "ANTHROPIC_OAUTH_TOKEN" || n == "ANTHROPIC_API_KEY"));
     }
 
     #[test]
@@ -416,12 +432,13 @@ mod properties {
                     let mut names = std::collections::HashSet::new();
                     for (name, value) in &env {
                         prop_assert!(!name.is_empty() && !name.contains('=') && !name.contains('\0'));
-                        prop_assert!(!value.is_empty() && !value.contains('\0'));
+                        // Only an extraEnv entry may be empty.
+                        prop_assert!(!value.contains('\0'));
+                        prop_assert!(!value.is_empty() || extra.iter().any(|(n, _)| n == name));
                         prop_assert!(names.insert(name.clone()), "duplicate {}", name);
                     }
                     // The last extraEnv value for a name is what the agent sees.
                     for (name, value) in extra.iter().rev() {
-                        if value.is_empty() { continue; }
                         let last = extra.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v);
                         if last == Some(value) {
                             prop_assert!(env.contains(&(name.clone(), value.clone())));
