@@ -5,5 +5,6 @@ const binding = createRequire(import.meta.url)("./main.js");
 
 export const AgentContainerRunner = binding.AgentContainerRunner;
 export const ContainerError = binding.ContainerError;
+export const scanOutbox = binding.scanOutbox;
 export const __napiBindingTarget = binding.__napiBindingTarget;
 export default binding;

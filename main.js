@@ -9,5 +9,6 @@ binding.attachRealm(realm);
 
 module.exports.AgentContainerRunner = binding.AgentContainerRunner;
 module.exports.ContainerError = realm.ContainerError;
+module.exports.scanOutbox = binding.scanOutbox;
 // Declared by napi's generated typings: which binary the loader picked.
 module.exports.__napiBindingTarget = binding.__napiBindingTarget;

@@ -50,10 +50,33 @@ export interface RunnerOptions {
   resolveCredential?: (request: CredentialRequest) => Promise<string | undefined> | string | undefined;
   /** Whose README.md and docs/ are mounted into the agent. Default: the nearest package.json above the main script. */
   packageRoot?: string;
-  /** The Docker endpoint (unix:///..., tcp://...). Default: DOCKER_HOST, else unix:///var/run/docker.sock. */
+  /**
+   * The Docker endpoint (unix://, tcp://, https://, ssh://user@host:port). Default: as the docker CLI
+   * decides: DOCKER_HOST, DOCKER_CONTEXT, the config's currentContext, the default socket, then Podman's.
+   */
   dockerHost?: string;
   /** Memory limit of each agent container, in bytes. Default: none. */
   memoryLimit?: number;
+  /** At most this many processes in the container (a fork bomb stops there). Default: none. */
+  pidsLimit?: number;
+  /** CPU share, in CPUs (0.5, 2). Default: none. */
+  cpus?: number;
+  /** "uid[:gid]" the agent runs as. Default: the image's user. */
+  user?: string;
+  /** Linux capabilities to drop, e.g. ["ALL"]. */
+  capDrop?: string[];
+  /** Linux capabilities to add back. */
+  capAdd?: string[];
+  /** No privilege gain through setuid binaries or file capabilities. */
+  noNewPrivileges?: boolean;
+  /** The image's file system read-only, with a writable in-memory /tmp. */
+  readOnlyRootfs?: boolean;
+  /** "none" (no network at all) or an engine network's name. Default: the engine's bridge. */
+  network?: string;
+  /** An OCI runtime the engine knows, e.g. "runsc". Default: the engine's. */
+  runtime?: string;
+  /** Mount only <spacesDir>/<spaceId> at /spaces/<spaceId>, not every space. Default: false. */
+  isolateSpaces?: boolean;
 }
 
 /** An attachment, passed through to the agent untouched. */

@@ -10,6 +10,7 @@ mod input;
 mod js_fields;
 mod js_runner;
 mod logger;
+mod outbox;
 mod realm;
 
 use napi::bindgen_prelude::Object;

@@ -110,6 +110,18 @@ impl OutboxScan {
 /// it by path afterwards; the container has exited by then, but another one
 /// sharing the mount could still swap it, which `isolateSpaces` closes.
 pub fn scan_outbox_in(spaces_dir: &Path, workspace: &Path, since_ms: u64, now_ms: u64) -> OutboxScan {
+    scan_outbox_capped(spaces_dir, workspace, since_ms, now_ms, MAX_OUTBOX_FILE_BYTES)
+}
+
+/// [`scan_outbox_in`] with another size cap than [`MAX_OUTBOX_FILE_BYTES`]
+/// (the host's own `scanOutbox` takes one).
+pub fn scan_outbox_capped(
+    spaces_dir: &Path,
+    workspace: &Path,
+    since_ms: u64,
+    now_ms: u64,
+    max_file_bytes: u64,
+) -> OutboxScan {
     let (base, relative) = match workspace_within(spaces_dir, workspace) {
         Ok(split) => split,
         Err(reason) => return OutboxScan::refused(reason),
@@ -119,7 +131,7 @@ pub fn scan_outbox_in(spaces_dir: &Path, workspace: &Path, since_ms: u64, now_ms
         Ok(None) => return OutboxScan::default(),
         Err(reason) => return OutboxScan::refused(reason),
     };
-    scan_dir(&outbox_fd, &workspace.join("outbox"), since_ms, now_ms)
+    scan_dir(&outbox_fd, &workspace.join("outbox"), since_ms, now_ms, max_file_bytes)
 }
 
 /// `spaces_dir` normalised, and the Normal components of `workspace` below it,
@@ -191,7 +203,7 @@ struct Candidate {
     size_bytes: u64,
 }
 
-fn scan_dir(outbox_fd: &OwnedFd, outbox: &Path, since_ms: u64, now_ms: u64) -> OutboxScan {
+fn scan_dir(outbox_fd: &OwnedFd, outbox: &Path, since_ms: u64, now_ms: u64, max_file_bytes: u64) -> OutboxScan {
     let mut scan = OutboxScan::default();
     // A second descriptor for reading entries ("." of the outbox, never a link),
     // so the first stays free for fstatat while the stream is read.
@@ -243,7 +255,7 @@ fn scan_dir(outbox_fd: &OwnedFd, outbox: &Path, since_ms: u64, now_ms: u64) -> O
             continue;
         }
         let candidate = Candidate { filename: filename.to_owned(), size_bytes: u64::try_from(st.st_size).unwrap_or(0) };
-        if candidate.size_bytes > MAX_OUTBOX_FILE_BYTES {
+        if candidate.size_bytes > max_file_bytes {
             oversized.push(candidate);
         } else {
             kept.push(candidate);

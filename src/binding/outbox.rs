@@ -1,0 +1,52 @@
+//! `scanOutbox`, the host's own `core/outbox` function, so that module can
+//! become a re-export as the runner did. Same arguments and result as the
+//! host's; the scan is the runner's link-safe, bounded one.
+
+use std::path::Path;
+
+use napi::{Env, Result};
+use napi_derive::napi;
+
+use super::js_runner::JsEgressFile;
+use super::logger::log_now;
+use super::realm;
+use crate::core::clock::now_ms;
+use crate::core::log::{ConsoleFormat, Level};
+use crate::core::outbox::{scan_outbox_capped, MAX_OUTBOX_FILE_BYTES};
+use crate::fields;
+
+/// The files in `<workspacePath>/outbox` modified at or after `startTimeMs`:
+/// regular, visible, single-link files up to `maxSizeBytes` (25 MiB by
+/// default), never through a link. Synchronous, as the host's is; the scan is
+/// bounded (at most 10 000 entries examined, 100 files returned). Files left
+/// out for their size, and a refused outbox, are warn lines on the console in
+/// the host's format (`MERCURY_LOG_FORMAT`, `MERCURY_LOG_LEVEL`).
+#[napi(ts_args_type = "workspacePath: string, startTimeMs: number, maxSizeBytes?: number")]
+pub fn scan_outbox(
+    env: Env,
+    workspace_path: String,
+    start_time_ms: f64,
+    max_size_bytes: Option<f64>,
+) -> Result<Vec<JsEgressFile>> {
+    let realm = realm::current()?;
+    let console = ConsoleFormat::from_env(
+        realm.env_var(&env, "MERCURY_LOG_FORMAT")?.as_deref(),
+        realm.env_var(&env, "MERCURY_LOG_LEVEL")?.as_deref(),
+    );
+    // Negative or fractional times and sizes read as JavaScript's comparisons would treat them.
+    let since_ms = start_time_ms.max(0.0).ceil() as u64;
+    let max_file_bytes = max_size_bytes.map_or(MAX_OUTBOX_FILE_BYTES, |b| b.max(0.0).floor() as u64);
+    let workspace = Path::new(&workspace_path);
+    // The workspace is the host's own path: only what lies below it is the agent's.
+    let scan = scan_outbox_capped(workspace, workspace, since_ms, now_ms(), max_file_bytes);
+    let outbox = workspace.join("outbox").display().to_string();
+    if let Some(reason) = &scan.refused {
+        let fields = fields!("path" => outbox, "reason" => reason);
+        log_now(&env, &realm, None, console, Level::Warn, "Outbox refused: no files from this turn", fields)?;
+    }
+    for big in &scan.oversized {
+        let fields = fields!("path" => big.path, "sizeBytes" => big.size_bytes, "maxSizeBytes" => max_file_bytes);
+        log_now(&env, &realm, None, console, Level::Warn, "Outbox file exceeds max size, skipping", fields)?;
+    }
+    Ok(scan.files.into_iter().map(JsEgressFile::from).collect())
+}
