@@ -137,7 +137,7 @@ describe("runs in flight", () => {
     // mercury-<ms>-1. The agents stay up for a second, so whichever create
     // reaches the engine second meets the first container still there.
     let a, b, ms, runs;
-    for (let attempt = 0; attempt < 5 && !runs; attempt++) {
+    for (let attempt = 0; attempt < 50 && !runs; attempt++) {
       a = h.makeRunner();
       b = h.makeRunner();
       const input = (ctx) => h.replyInput(ctx, "twin", { extraEnv: { FIXTURE_MODE: "slow-echo", FIXTURE_SLEEP: "1" } });
