@@ -5,6 +5,10 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+# This run owns the main engine for its whole length (scripts/engines/lib.sh takes the shared
+# engine lock only for callers that do not).
+export MERCURY_ENGINE_LOCK_HELD=1
+
 step "Docker engine"
 scripts/ensure-docker.sh
 
@@ -50,6 +54,9 @@ done
 
 step "bun test"
 bun test __test__ --timeout 90000
+
+step "engine matrix: TLS by env and by context, ssh, Podman, authenticated pulls"
+scripts/test-engines.sh
 
 step "containers left behind"
 for _ in $(seq 1 100); do

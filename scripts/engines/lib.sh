@@ -50,13 +50,20 @@ daemon() {
   echo $! >"$pidfile"
 }
 
+# engine_lock <command...>: runs the command under the shared engine lock, unless the caller
+# already owns the main engine (npm test sets MERCURY_ENGINE_LOCK_HELD: it may itself be run
+# under that lock, and waiting on it again would never end).
+engine_lock() {
+  if [ -n "${MERCURY_ENGINE_LOCK_HELD:-}" ]; then "$@"; else flock /tmp/mercury-engine.lock "$@"; fi
+}
+
 # copy_image <image> <docker args for the target engine...>: the main engine's image into another
 # engine. Reading the main engine is under the shared engine lock.
 copy_image() {
   local image="$1"; shift
   if docker "$@" image inspect "$image" >/dev/null 2>&1; then return 0; fi
   local tar="$ENGINES_DIR/image.tar"
-  flock /tmp/mercury-engine.lock docker save -o "$tar" "$image"
+  engine_lock docker save -o "$tar" "$image"
   docker "$@" load -q -i "$tar" >&2
   rm -f "$tar"
 }
@@ -64,8 +71,8 @@ copy_image() {
 # ensure_fixture: the fixture agent image exists on the main engine (built under the lock if not).
 ensure_fixture() {
   local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-  if ! flock /tmp/mercury-engine.lock docker image inspect mercury-test-agent:latest >/dev/null 2>&1; then
+  if ! engine_lock docker image inspect mercury-test-agent:latest >/dev/null 2>&1; then
     log "building the fixture images on the main engine"
-    flock /tmp/mercury-engine.lock "$root/scripts/build-images.sh" test >&2
+    engine_lock "$root/scripts/build-images.sh" test >&2
   fi
 }

@@ -80,6 +80,7 @@ pub fn read_options<'env>(
         docker_cert_path: path_var("DOCKER_CERT_PATH")?,
         xdg_runtime_dir: path_var("XDG_RUNTIME_DIR")?,
         home: path_var("HOME")?,
+        search_path: env_var("PATH")?.map(Into::into),
     };
     Ok((RunnerOptions { package_root, endpoint, memory_limit: memory, console, hardening }, hooks))
 }

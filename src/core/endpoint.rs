@@ -57,6 +57,8 @@ pub struct EndpointInput {
     pub xdg_runtime_dir: Option<PathBuf>,
     /// The user's home folder.
     pub home: Option<PathBuf>,
+    /// `PATH` as the host sees it: where `docker-credential-<name>` helpers are found.
+    pub search_path: Option<std::ffi::OsString>,
 }
 
 impl EndpointInput {
@@ -74,6 +76,7 @@ impl EndpointInput {
             docker_cert_path: path("DOCKER_CERT_PATH"),
             xdg_runtime_dir: path("XDG_RUNTIME_DIR"),
             home: home_dir(),
+            search_path: std::env::var_os("PATH"),
         }
     }
 

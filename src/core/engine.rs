@@ -61,6 +61,19 @@ use bounds::{CONTAINER_SETUP, PULL, QUICK_CALL};
 /// connect timeout is longer, but a runner should not wait that long to fail).
 const CONNECT_MARGIN: Duration = Duration::from_secs(20);
 
+/// The network a Podman container joins when none is named.
+const PODMAN_DEFAULT_NETWORK: &str = "podman";
+
+/// Whether the engine is Podman (its version lists a "Podman Engine" component).
+async fn is_podman(docker: &Docker) -> bool {
+    match tokio::time::timeout(QUICK_CALL, docker.version()).await {
+        Ok(Ok(version)) => {
+            version.components.unwrap_or_default().iter().any(|c| c.name.to_ascii_lowercase().contains("podman"))
+        }
+        _ => false,
+    }
+}
+
 impl From<ConnectError> for EngineError {
     fn from(e: ConnectError) -> Self {
         match e {
@@ -84,6 +97,8 @@ pub struct Engine {
 struct Connected {
     docker: Docker,
     shown: String,
+    /// Podman's Docker-compatible API, which does not resolve `host-gateway`.
+    podman: bool,
 }
 
 /// Progress of a pull, for the log.
@@ -116,13 +131,36 @@ impl Engine {
                     }
                 };
                 tracing::debug!(endpoint = %endpoint, "Docker engine endpoint");
-                Ok(Connected { docker, shown: endpoint.host.clone() })
+                let podman = is_podman(&docker).await;
+                Ok(Connected { docker, shown: endpoint.host.clone(), podman })
             })
             .await
     }
 
     async fn docker(&self) -> Result<&Docker, EngineError> {
         Ok(&self.connected().await?.docker)
+    }
+
+    /// `extra_hosts` as this engine understands them. Podman (4.x) refuses
+    /// `host-gateway`: there it is the gateway address of the container's network.
+    async fn extra_hosts(&self, spec: &ContainerSpec) -> Result<Vec<String>, EngineError> {
+        let connected = self.connected().await?;
+        if !connected.podman || !spec.extra_hosts.iter().any(|h| h.ends_with(":host-gateway")) {
+            return Ok(spec.extra_hosts.clone());
+        }
+        let network = spec.hardening.network.as_deref().unwrap_or(PODMAN_DEFAULT_NETWORK);
+        let options = bollard::query_parameters::InspectNetworkOptions::default();
+        let info = self
+            .bounded("the network look-up", QUICK_CALL, connected.docker.inspect_network(network, Some(options)))
+            .await?;
+        let gateway = info
+            .ipam
+            .and_then(|ipam| ipam.config)
+            .and_then(|configs| configs.into_iter().find_map(|c| c.gateway))
+            .ok_or_else(|| {
+                EngineError::Failed(format!("Podman network {network} has no gateway for host.docker.internal"))
+            })?;
+        Ok(spec.extra_hosts.iter().map(|h| h.replace(":host-gateway", &format!(":{gateway}"))).collect())
     }
 
     /// The endpoint as messages name it (its host, once connected).
@@ -179,7 +217,7 @@ impl Engine {
             options = options.tag(tag);
         }
         // The credentials the docker CLI would use for this registry, looked up at each pull (a login may change).
-        let lookup = AuthLookup { config_dir: self.input.config_dir(), helper_path: None };
+        let lookup = AuthLookup { config_dir: self.input.config_dir(), helper_path: self.input.search_path.clone() };
         let credentials =
             credentials_for_image(&lookup, image).await.map_err(|e| EngineError::Failed(e.to_string()))?;
         let mut progress = PullLog::new(image);
@@ -202,6 +240,7 @@ impl Engine {
     }
 
     pub async fn create(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+        let extra_hosts = self.extra_hosts(spec).await?;
         let docker = self.docker().await?;
         let hard = &spec.hardening;
         let mounts = spec
@@ -229,7 +268,7 @@ impl Engine {
             user: hard.user.clone(),
             host_config: Some(HostConfig {
                 mounts: Some(mounts),
-                extra_hosts: Some(spec.extra_hosts.clone()),
+                extra_hosts: Some(extra_hosts),
                 memory: spec.memory_limit,
                 // Equal to the memory limit: no swap, so going over it is an OOM kill, not a slow crawl.
                 memory_swap: spec.memory_limit,
