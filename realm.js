@@ -118,16 +118,18 @@ function consoleSink(toStderr, line) {
   }
 }
 
-// Calls the host's resolver: a synchronous throw becomes a rejection, and
-// whatever it resolves to must be a string or nothing.
-function callResolver(resolve, request) {
-  return new Promise((ok) => ok(resolve(request))).then((value) => {
-    if (value === undefined || value === null) return undefined;
-    if (typeof value === "string") return value;
-    throw new TypeError(`resolveCredential must resolve to a string or undefined, got ${typeof value}`);
-  });
+// The host's resolver as the runner calls it: a synchronous throw becomes a
+// rejection with the same value, and whatever it resolves to must be a
+// string or nothing.
+function credentialResolver(resolve) {
+  return (request) =>
+    new Promise((ok) => ok(resolve(request))).then((value) => {
+      if (value === undefined || value === null) return undefined;
+      if (typeof value === "string") return value;
+      throw new TypeError(`resolveCredential must resolve to a string or undefined, got ${typeof value}`);
+    });
 }
 
 function noop() {}
 
-module.exports = { ContainerError, makeError, payload, mercuryEnv, envVar, mainScript, setMembers, loggerSink, consoleSink, callResolver, noop };
+module.exports = { ContainerError, makeError, payload, mercuryEnv, envVar, mainScript, setMembers, loggerSink, consoleSink, credentialResolver, noop };

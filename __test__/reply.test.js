@@ -253,6 +253,27 @@ describe("reply: environment", () => {
     expect(h.seen(openai, "sync", "env.txt")).not.toContain("sync-token");
   }, T);
 
+  test("resolveCredential: called once globalDir exists; what it throws or rejects with reaches the caller as that very value", async () => {
+    class RefreshError extends Error {}
+    const thrown = new RefreshError("token refresh failed", { cause: new Error("HTTP 401") });
+    let globalDirExisted;
+    const rejecting = h.makeRunner({}, {
+      resolveCredential: async () => {
+        globalDirExisted = fs.existsSync(rejecting.config.globalDir);
+        throw thrown;
+      },
+    });
+    const e1 = await h.rejectionOf(rejecting.runner.reply(h.replyInput(rejecting, "cred-same")));
+    expect(globalDirExisted).toBe(true);
+    expect(e1).toBe(thrown);
+    expect(e1).toBeInstanceOf(RefreshError);
+    expect(e1.cause.message).toBe("HTTP 401");
+
+    const weird = { not: "an Error" };
+    const throwing = h.makeRunner({}, { resolveCredential: () => { throw weird; } });
+    expect(await h.rejectionOf(throwing.runner.reply(h.replyInput(throwing, "cred-same")))).toBe(weird);
+  }, T);
+
   test("resolveCredential: a rejection or a throw rejects the reply, and no run is left", async () => {
     const failing = h.makeRunner({}, { resolveCredential: async () => Promise.reject(new Error("refresh failed")) });
     const e1 = await h.rejectionOf(failing.runner.reply(h.replyInput(failing, "cred")));

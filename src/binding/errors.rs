@@ -8,6 +8,12 @@ use crate::core::error::RunError;
 /// Builds the error on the JavaScript thread, in `realm`: a `ContainerError`
 /// for the container's failures, a `TypeError` for bad input, an `Error` otherwise.
 pub fn to_js_error(env: &Env, realm: &Realm, err: RunError) -> napi::Error {
+    // The host's own error, thrown back as the value it was (class, message, cause).
+    if let RunError::Host(failure) = &err {
+        if let Some(original) = failure.take().and_then(|v| v.downcast::<napi::Error>().ok()) {
+            return *original;
+        }
+    }
     let message = err.to_string();
     let kind = match err {
         RunError::Timeout { space_id } => ErrorKind::Timeout { space_id },
@@ -17,7 +23,7 @@ pub fn to_js_error(env: &Env, realm: &Realm, err: RunError) -> napi::Error {
         RunError::Engine(output) => ErrorKind::Failed { exit_code: 125, output },
         RunError::InvalidInput(_) => ErrorKind::Type { message },
         RunError::PullFailed { cause, .. } => ErrorKind::Plain { message, cause: Some(cause) },
-        RunError::NoResult(_) | RunError::Malformed(_) | RunError::Credential(_) | RunError::Io(_) => {
+        RunError::NoResult(_) | RunError::Malformed(_) | RunError::Host(_) | RunError::Io(_) => {
             ErrorKind::Plain { message, cause: None }
         }
     };

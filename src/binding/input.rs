@@ -1,21 +1,17 @@
 //! `reply`'s input object → the core's [`ReplyRequest`], and the host's side
-//! of a reply ([`ReplyHost`]): the payload and the credential resolver.
+//! of a reply ([`ReplyHost`]): the payload.
 
 use std::collections::HashSet;
-use std::path::Path;
 
-use napi::bindgen_prelude::{FunctionRef, Object, Unknown};
+use napi::bindgen_prelude::{Object, Unknown};
 use napi::{Env, ValueType};
-use serde_json::json;
 
 use super::js_fields::{
     check_type, is_array, opt_object, opt_string, opt_value, string, string_map, typed, FieldResult,
 };
 use super::realm::Realm;
-use crate::core::error::RunError;
 use crate::core::runner::ReplyHost;
 use crate::core::spec::ReplyRequest;
-use crate::core::turn::HostCredential;
 
 const WHAT: &str = "input";
 
@@ -77,7 +73,6 @@ pub struct JsReplyHost<'a, 'env> {
     pub env: &'env Env,
     pub realm: &'a Realm,
     pub input: Object<'env>,
-    pub resolver: Option<&'a FunctionRef<(), ()>>,
 }
 
 impl ReplyHost for JsReplyHost<'_, '_> {
@@ -86,17 +81,5 @@ impl ReplyHost for JsReplyHost<'_, '_> {
             self.realm.payload(self.env, self.input, workspace_in_container, caller_role).map_err(|e| e.to_string())?;
         // The bytes stay in the JS Buffer that holds them; no copy.
         Ok(bytes::Bytes::from_owner(buffer))
-    }
-
-    fn resolve_credential(&mut self, provider: &str, auth_path: &Path) -> Option<Result<HostCredential, RunError>> {
-        let resolver = self.resolver?;
-        let request = json!({ "provider": provider, "authPath": auth_path.to_string_lossy() });
-        let called = resolver.borrow_back(self.env).and_then(|f| self.realm.call_resolver(self.env, f, request));
-        Some(match called {
-            Ok(promise) => {
-                Ok(Box::pin(async move { promise.await.map_err(|e| RunError::Credential(e.reason.clone())) }))
-            }
-            Err(e) => Err(RunError::Credential(e.reason.clone())),
-        })
     }
 }

@@ -5,7 +5,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{FunctionRef, Object, PromiseRaw, ToNapiValue, TypeName, Unknown, Utf16String};
+use napi::bindgen_prelude::{Object, PromiseRaw, ToNapiValue, TypeName, Unknown, Utf16String};
 use napi::{Env, Result};
 use napi_derive::napi;
 
@@ -15,11 +15,12 @@ use super::input::{read_input, JsReplyHost};
 use super::js_fields::{is_nothing, object_arg, string_arg, FieldResult};
 use super::logger::{log_now, JsLogSink};
 use super::realm::{self, Realm};
+use super::resolver::JsCredentialResolver;
 use crate::core::error::RunError;
 use crate::core::log::{dispatch, Level};
 use crate::core::outbox::EgressFile;
 use crate::core::runner::{custom_image_warning, Removal, Runner};
-use crate::core::turn::{ContainerResult, ReplyText};
+use crate::core::turn::{ContainerResult, CredentialResolver, ReplyText};
 
 /// A file the agent left in the space's outbox during the run.
 #[napi(object, js_name = "EgressFile")]
@@ -83,7 +84,6 @@ pub struct AgentContainerRunner {
     runner: Arc<Runner>,
     /// The realm current when this runner was constructed: its errors are built there.
     realm: Rc<Realm>,
-    resolve_credential: Option<FunctionRef<(), ()>>,
 }
 
 #[napi]
@@ -110,14 +110,16 @@ impl AgentContainerRunner {
         if let Some((msg, fields)) = custom_image_warning(&config.image) {
             log_now(&env, &realm, hooks.logger.as_ref(), options.console, Level::Warn, msg, fields)?;
         }
-        let resolve_credential = match hooks.resolve_credential {
-            Some(f) => Some(f.create_ref()?),
+        let resolver = match hooks.resolve_credential {
+            Some(resolve) => {
+                Some(Arc::new(JsCredentialResolver::new(&env, &realm, resolve)?) as Arc<dyn CredentialResolver>)
+            }
             None => None,
         };
-        let runner = Runner::new(config, options, dispatch(Arc::new(sink)));
+        let runner = Runner::new(config, options, dispatch(Arc::new(sink)), resolver);
         let runner = Arc::new(runner);
         super::exit::register(&runner);
-        Ok(Self { runner, realm, resolve_credential })
+        Ok(Self { runner, realm })
     }
 
     /// Overrides the configured image for runs started from now on.
@@ -194,7 +196,7 @@ impl AgentContainerRunner {
     pub fn reply<'env>(&self, env: &'env Env, input: Unknown) -> Result<PromiseRaw<'env, JsContainerResult>> {
         let realm = self.realm.clone();
         let started = read_input(env, &realm, input).map_err(RunError::InvalidInput).and_then(|(request, input)| {
-            let mut host = JsReplyHost { env, realm: &realm, input, resolver: self.resolve_credential.as_ref() };
+            let mut host = JsReplyHost { env, realm: &realm, input };
             self.runner.start(request, &mut host)
         });
         let pending = match started {

@@ -12,6 +12,7 @@ mod js_runner;
 mod logger;
 mod outbox;
 mod realm;
+mod resolver;
 
 use napi::bindgen_prelude::Object;
 use napi::Result;

@@ -8,8 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use napi::bindgen_prelude::{
-    Buffer, FnArgs, FromNapiValue, Function, FunctionRef, JsObjectValue, JsValuesTupleIntoVec, Object, Promise,
-    ToNapiValue, Unknown,
+    Buffer, FnArgs, FromNapiValue, Function, FunctionRef, JsObjectValue, JsValuesTupleIntoVec, Object, Promise, Unknown,
 };
 use napi::{Env, JsValue, Result};
 use serde_json::Value;
@@ -48,12 +47,14 @@ pub struct Realm {
     set_members: RealmFn,
     logger_sink: RealmFn,
     console_sink: RealmFn,
-    call_resolver: RealmFn,
+    credential_resolver: RealmFn,
     noop: RealmFn,
 }
 
 /// A host logger's line: `(level, msg, fields)`.
 pub type LogLineArgs = FnArgs<(&'static str, String, Value)>;
+/// The host's resolver as the runner calls it: `(request) => Promise<token>`.
+pub type ResolverFn<'env> = Function<'env, FnArgs<(Value,)>, Promise<Option<String>>>;
 /// A console line: `(to stderr, line)`.
 pub type ConsoleLineArgs = FnArgs<(bool, String)>;
 
@@ -74,7 +75,7 @@ pub fn attach(realm: &Object) -> Result<()> {
         set_members: RealmFn::read(realm, "setMembers")?,
         logger_sink: RealmFn::read(realm, "loggerSink")?,
         console_sink: RealmFn::read(realm, "consoleSink")?,
-        call_resolver: RealmFn::read(realm, "callResolver")?,
+        credential_resolver: RealmFn::read(realm, "credentialResolver")?,
         noop: RealmFn::read(realm, "noop")?,
     });
     CURRENT.with(|cell| *cell.borrow_mut() = Some(captured));
@@ -174,16 +175,15 @@ impl Realm {
         self.console_sink.typed(env)
     }
 
-    /// Calls the host's resolver with `request`: always a Promise of the token.
-    pub fn call_resolver<Resolver: ToNapiValue>(
+    /// The host's resolver as `(request) => Promise<token>`: a throw becomes a rejection.
+    pub fn credential_resolver<'env>(
         &self,
-        env: &Env,
-        resolver: Resolver,
-        request: Value,
-    ) -> Result<Promise<Option<String>>> {
-        self.call_resolver
-            .typed::<FnArgs<(Resolver, Value)>, Promise<Option<String>>>(env)?
-            .call((resolver, request).into())
+        env: &'env Env,
+        resolve: Function<'env, (), ()>,
+    ) -> Result<ResolverFn<'env>> {
+        self.credential_resolver
+            .typed::<FnArgs<(Function<(), ()>,)>, ResolverFn>(env)?
+            .call((resolve,).into())
     }
 
     /// A function that does nothing, to hold the event loop open through a threadsafe call.

@@ -29,9 +29,10 @@ pub enum RunError {
     /// The result span is not JSON; carries its first 200 characters.
     #[error("Malformed container output: {0}")]
     Malformed(String),
-    /// The host's credential resolver failed.
+    /// The host's own code (its credential resolver) threw or rejected; the
+    /// host gets back the very value it threw.
     #[error("{0}")]
-    Credential(String),
+    Host(HostFailure),
     /// Host-side file work (the space folders, the outbox) failed.
     #[error("{0}")]
     Io(String),
@@ -39,6 +40,45 @@ pub enum RunError {
     #[error("Failed to pull agent image: {image}\nRun manually: docker pull {image}")]
     PullFailed { image: String, cause: String },
 }
+
+/// A failure raised by the host's code, kept as the host's own value (opaque
+/// here: the binding put it in and takes it out) with its message for Rust.
+#[derive(Clone)]
+pub struct HostFailure {
+    message: String,
+    value: std::sync::Arc<std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>>,
+}
+
+impl HostFailure {
+    pub fn new(message: String, value: Box<dyn std::any::Any + Send>) -> Self {
+        Self { message, value: std::sync::Arc::new(std::sync::Mutex::new(Some(value))) }
+    }
+
+    /// The host's value, once: the first to ask gets it.
+    pub fn take(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        self.value.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+impl std::fmt::Display for HostFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::fmt::Debug for HostFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostFailure({:?})", self.message)
+    }
+}
+
+impl PartialEq for HostFailure {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.value, &other.value)
+    }
+}
+
+impl Eq for HostFailure {}
 
 /// `ContainerError`'s messages, written once: the error above uses them, and
 /// so do the JavaScript class's factories (through the binding), which take

@@ -3,7 +3,6 @@
 //! here, and converts what comes back.
 
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +19,7 @@ use super::log::Fields;
 use super::payload::{caller_role, container_workspace};
 use super::registry::{Registry, RunGuard};
 use super::spec::{container_name, ReplyRequest};
-use super::turn::{run_turn, settle, ContainerResult, CredentialSource, HostCredential, TurnPlan, TurnReport};
+use super::turn::{run_turn, settle, ContainerResult, CredentialResolver, CredentialSource, TurnPlan, TurnReport};
 use crate::fields;
 
 /// What only the host's side can do for a reply, on its thread, during the `reply` call.
@@ -28,9 +27,6 @@ pub trait ReplyHost {
     /// The agent's stdin: the whole input as `JSON.stringify` writes it, with
     /// `spaceWorkspace` as the container sees it and the caller's role filled in.
     fn payload(&mut self, workspace_in_container: &str, caller_role: &str) -> Result<bytes::Bytes, String>;
-    /// Calls the host's credential resolver now; None when the host gave none
-    /// (the built-in resolver applies).
-    fn resolve_credential(&mut self, provider: &str, auth_path: &Path) -> Option<Result<HostCredential, RunError>>;
 }
 
 pub struct Runner {
@@ -42,6 +38,8 @@ pub struct Runner {
     counter: AtomicU64,
     /// This runner's subscriber: where its log lines go.
     log: Dispatch,
+    /// The host's credential resolver; None: the built-in one applies.
+    resolver: Option<Arc<dyn CredentialResolver>>,
 }
 
 /// A reply whose run is registered; [`PendingReply::run`] drives it.
@@ -130,7 +128,12 @@ pub fn custom_image_warning(image: &str) -> Option<(&'static str, Fields)> {
 
 impl Runner {
     /// Connects to nothing yet: the engine is reached on first use.
-    pub fn new(config: RunnerConfig, options: RunnerOptions, log: Dispatch) -> Self {
+    pub fn new(
+        config: RunnerConfig,
+        options: RunnerOptions,
+        log: Dispatch,
+        resolver: Option<Arc<dyn CredentialResolver>>,
+    ) -> Self {
         Self {
             image: Mutex::new(config.image.clone()),
             engine: Engine::new(options.endpoint.clone()),
@@ -139,6 +142,7 @@ impl Runner {
             registry: Registry::default(),
             counter: AtomicU64::new(0),
             log,
+            resolver,
         }
     }
 
@@ -160,8 +164,8 @@ impl Runner {
         ExitCleanup { registry: self.registry.clone(), endpoint: self.options.endpoint.clone() }
     }
 
-    /// Starts a reply: settings for now, the payload and the credential from
-    /// the host, then the run is registered (it counts from here) and named.
+    /// Starts a reply: settings for now, the payload from the host, then the
+    /// run is registered (it counts from here) and named.
     /// Bad input fails here, before anything is registered.
     pub fn start(&self, request: ReplyRequest, host: &mut impl ReplyHost) -> Result<PendingReply, RunError> {
         let called = tokio::time::Instant::now();
@@ -172,9 +176,9 @@ impl Runner {
         let payload = host
             .payload(&workspace, caller_role(request.caller_role.as_deref()))
             .map_err(|e| RunError::InvalidInput(format!("input cannot be written as JSON: {e}")))?;
-        let credential = match host.resolve_credential(&settings.model_provider, &settings.auth_path()) {
+        let credential = match &self.resolver {
             None => CredentialSource::Builtin,
-            Some(resolving) => CredentialSource::Host(resolving?),
+            Some(resolver) => CredentialSource::Host(resolver.clone()),
         };
 
         let started_ms = now_ms();

@@ -34,15 +34,22 @@ const MAX_RENAMES: u64 = 5;
 /// How long a killed container may take to go away before the run gives up on it.
 const KILL_GRACE: Duration = Duration::from_secs(10);
 
-/// The host's credential resolver, already called on the JavaScript thread.
-pub type HostCredential = Pin<Box<dyn Future<Output = Result<Option<String>, RunError>> + Send>>;
+/// The host's credential resolver (`resolveCredential`), called by a turn once
+/// `globalDir` exists, with `{ provider, authPath }`.
+pub trait CredentialResolver: Send + Sync {
+    fn resolve(
+        &self,
+        provider: &str,
+        auth_path: &Path,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, RunError>> + Send>>;
+}
 
 /// Where the OAuth token comes from.
 pub enum CredentialSource {
     /// The runner reads `auth.json` itself.
     Builtin,
-    /// The host's `resolveCredential`, in flight.
-    Host(HostCredential),
+    /// The host's resolver.
+    Host(Arc<dyn CredentialResolver>),
 }
 
 /// Everything one turn needs, taken from the `reply` call.
@@ -100,7 +107,9 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
         create_dirs(&settings, &request).await?;
         let token = match credential {
             CredentialSource::Builtin => builtin_token(&settings, &request.host_env).await,
-            CredentialSource::Host(resolve) => resolve.await?,
+            CredentialSource::Host(resolver) => {
+                resolver.resolve(&settings.model_provider, &settings.auth_path()).await?
+            }
         };
         let env = container_env(&settings, &request, token.as_deref())?;
         let package_root = settings.package_root.locate();
