@@ -10,11 +10,13 @@ const path = require("node:path");
 
 const ENGINE_SOCKET = "/var/run/docker.sock";
 const CREATE = /^POST \/(?:v[\d.]+\/)?containers\/create\?(\S*) HTTP\/1\.[01]\r\n/;
+// A pull: the engine's answer (its progress stream) can be held the same way.
+const PULL = /^POST \/(?:v[\d.]+\/)?images\/create\?(\S*) HTTP\/1\.[01]\r\n/;
 
 async function startEngineProxy(dir) {
   const socketPath = path.join(dir, "engine.sock");
   const open = new Set();
-  // The next create to arrive is held; set by holdNextCreate().
+  // The next create (or pull) to arrive is held; set by holdNextCreate() (or holdNextPull()).
   let nextHold = null;
 
   const server = net.createServer((client) => {
@@ -26,12 +28,13 @@ async function startEngineProxy(dir) {
     const toClient = (chunk) => (held ? held.buffer.push(chunk) : client.write(chunk));
 
     client.on("data", (chunk) => {
-      const create = CREATE.exec(chunk.toString("latin1"));
-      if (create && nextHold) {
+      const create = nextHold && nextHold.pattern.exec(chunk.toString("latin1"));
+      if (create) {
         const hold = nextHold;
         nextHold = null;
         held = { buffer: [], ended: false };
-        const name = new URLSearchParams(create[1]).get("name");
+        const query = new URLSearchParams(create[1]);
+        const name = query.get("name") || query.get("fromImage");
         hold.release.then(() => {
           const h = held;
           held = null;
@@ -63,6 +66,16 @@ async function startEngineProxy(dir) {
     server.listen(socketPath, resolve);
   });
 
+  const holdNext = (pattern) => {
+    let arrived, release;
+    const hold = {
+      arrived: new Promise((r) => (arrived = r)),
+      release: new Promise((r) => (release = r)),
+    };
+    nextHold = { pattern, arrived, release: hold.release };
+    return { arrived: hold.arrived, release };
+  };
+
   return {
     dockerHost: `unix://${socketPath}`,
     /**
@@ -71,13 +84,11 @@ async function startEngineProxy(dir) {
      * engine; `release()` lets the answer through.
      */
     holdNextCreate() {
-      let arrived, release;
-      const hold = {
-        arrived: new Promise((r) => (arrived = r)),
-        release: new Promise((r) => (release = r)),
-      };
-      nextHold = { arrived, release: hold.release };
-      return { arrived: hold.arrived, release };
+      return holdNext(CREATE);
+    },
+    /** The same for the next pull; `arrived` resolves with the image being pulled. */
+    holdNextPull() {
+      return holdNext(PULL);
     },
     async close() {
       for (const s of open) s.destroy();

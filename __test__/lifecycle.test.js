@@ -1,6 +1,8 @@
 // ensureImage, cleanupOrphans, the registry of runs, and the class's surface.
+const fs = require("node:fs");
 const path = require("node:path");
 const h = require("./helpers");
+const { startEngineProxy } = require("./engine-proxy");
 
 const T = 90_000;
 const PULL_IMAGE = `${h.REGISTRY}/mercury-test-agent:pull`;
@@ -50,14 +52,29 @@ describe("ensureImage", () => {
     expect(ctx.lines.find((l) => l.msg === "Agent image pulled successfully")).toBeDefined();
   }, T);
 
-  test("a pull inside reply gives way to the timeout", async () => {
+  test("a pull inside reply gives way to the timeout, with the same closing line as any timeout", async () => {
     removeLocal(PULL_IMAGE);
-    const ctx = h.makeRunner({ agentContainerImage: PULL_IMAGE, containerTimeoutMs: 1 });
-    const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "pull-timeout")));
-    expect(e).toBeInstanceOf(h.ContainerError);
-    expect(e.reason).toBe("timeout");
-    expect(ctx.lines.find((l) => l.msg === "Container started")).toBeUndefined();
-    expect(ctx.runner.activeCount).toBe(0);
+    // The engine's answer to the pull is held, so the deadline surely falls while it is in progress.
+    const proxy = await startEngineProxy(h.tempRoot());
+    try {
+      const hold = proxy.holdNextPull();
+      const ctx = h.makeRunner({ agentContainerImage: PULL_IMAGE, containerTimeoutMs: 2000 }, { dockerHost: proxy.dockerHost });
+      const run = ctx.runner.reply(h.replyInput(ctx, "pull-timeout"));
+      expect(await hold.arrived).toBe(`${h.REGISTRY}/mercury-test-agent`);
+      const e = await h.rejectionOf(run);
+      hold.release();
+      expect(e).toBeInstanceOf(h.ContainerError);
+      expect(e.reason).toBe("timeout");
+      const msgs = ctx.lines.map((l) => l.msg);
+      expect(msgs).toContain("Agent image not found locally, pulling...");
+      expect(msgs).not.toContain("Container started");
+      const exited = ctx.lines.find((l) => l.msg === "Container exited");
+      expect(exited.level).toBe("warn");
+      expect(exited.fields).toMatchObject({ event: "container.end", reason: "timeout" });
+      expect(ctx.runner.activeCount).toBe(0);
+    } finally {
+      await proxy.close();
+    }
   }, T);
 
   test("setImage overrides the configured image; the image getter tells which", async () => {
@@ -234,6 +251,21 @@ describe("construction", () => {
     const pull = await h.rejectionOf(ctx.runner.ensureImage());
     expect(pull.message).toBe(`Failed to pull agent image: ${h.IMAGE}\nRun manually: docker pull ${h.IMAGE}`);
     expect(pull.cause.message).toContain(endpoint);
+  }, T);
+
+  test("an engine this process may not use is a failure, not 'Docker not found'", () => {
+    // As root the socket's permissions do not apply: run the child as an unprivileged user.
+    const root = h.tempRoot();
+    fs.chmodSync(root, 0o777);
+    const script = path.join(__dirname, "fixtures", "scripts", "cleanup.js");
+    const child = require("node:child_process").spawnSync(
+      "setpriv",
+      ["--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath, script, root],
+      { encoding: "utf8", timeout: 30_000, env: { ...process.env, DOCKER_HOST: "", HOME: root } },
+    );
+    expect(child.stdout).toContain("RESOLVED 0");
+    expect(child.stdout).toMatch(/LOG warn Failed to cleanup orphaned containers .*[Pp]ermission denied/);
+    expect(child.stdout).not.toContain("Docker not found");
   }, T);
 
   test("DOCKER_HOST names the endpoint when no dockerHost option is given", async () => {

@@ -181,9 +181,7 @@ impl Realm {
         env: &'env Env,
         resolve: Function<'env, (), ()>,
     ) -> Result<ResolverFn<'env>> {
-        self.credential_resolver
-            .typed::<FnArgs<(Function<(), ()>,)>, ResolverFn>(env)?
-            .call((resolve,).into())
+        self.credential_resolver.typed::<FnArgs<(Function<(), ()>,)>, ResolverFn>(env)?.call((resolve,).into())
     }
 
     /// A function that does nothing, to hold the event loop open through a threadsafe call.

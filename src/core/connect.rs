@@ -81,6 +81,22 @@ impl ConnectError {
     }
 }
 
+/// An error's text followed by its causes' (hyper's "client error (Connect)"
+/// alone does not say that the socket refused us, or why).
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Resolves the endpoint from `input` and connects; when nothing was configured
 /// and the default Docker socket does not exist or refuses connections,
 /// Podman's sockets are tried. Returns the endpoint that answered (for the
@@ -132,7 +148,7 @@ pub async fn connect(ep: &ResolvedEndpoint) -> Result<Docker, ConnectError> {
     match negotiated {
         Ok(Ok(docker)) => Ok(docker),
         Ok(Err(e)) => {
-            let mut detail = e.to_string();
+            let mut detail = with_causes(&e);
             if let Some(stderr) = ssh_stderr {
                 if let Some(said) = stderr.wait_text().await {
                     detail = format!("{detail}; ssh said: {said}");

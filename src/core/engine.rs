@@ -77,10 +77,20 @@ async fn is_podman(docker: &Docker) -> bool {
 impl From<ConnectError> for EngineError {
     fn from(e: ConnectError) -> Self {
         match e {
+            // An engine is there but this process may not use it: that is not "no engine" (the
+            // host's cleanupOrphans says "Docker not found" only when there is none).
+            ConnectError::Unreachable { ref detail, .. } if is_permission_denied(detail) => {
+                EngineError::Failed(e.to_string())
+            }
             ConnectError::Unreachable { endpoint, detail } => EngineError::Unreachable { endpoint, detail },
             other => EngineError::Failed(other.to_string()),
         }
     }
+}
+
+/// Whether an OS error text is EACCES or EPERM (the text of `std::io::Error`'s Display).
+fn is_permission_denied(detail: &str) -> bool {
+    detail.contains("Permission denied") || detail.contains("Operation not permitted")
 }
 
 /// A cheap-clone handle on one engine. It resolves the endpoint as the docker
@@ -191,8 +201,11 @@ impl Engine {
             E::DockerResponseServerError { status_code: 409, message } => EngineError::Conflict(message),
             E::DockerResponseServerError { message, .. } => EngineError::Failed(message),
             E::DockerStreamError { error } => EngineError::Failed(error),
+            E::IOError { ref err } if err.kind() == std::io::ErrorKind::PermissionDenied => {
+                EngineError::Failed(err.to_string())
+            }
             E::SocketNotFoundError(_) | E::HyperLegacyError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
-                EngineError::Unreachable { endpoint: self.shown(), detail: err.to_string() }
+                EngineError::Unreachable { endpoint: self.shown(), detail: super::connect::with_causes(&err) }
             }
             other => EngineError::Failed(other.to_string()),
         }
@@ -386,4 +399,23 @@ pub fn output_chunks(
             Err(e) => Some(Err(e.to_string())),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_this_process_may_not_use_is_a_failure_not_a_missing_engine() {
+        let denied = ConnectError::Unreachable {
+            endpoint: "unix:///var/run/docker.sock".into(),
+            detail: "Permission denied (os error 13)".into(),
+        };
+        assert!(matches!(EngineError::from(denied), EngineError::Failed(m) if m.contains("Permission denied")));
+        let missing = ConnectError::Unreachable {
+            endpoint: "unix:///var/run/docker.sock".into(),
+            detail: "No such file or directory (os error 2)".into(),
+        };
+        assert!(matches!(EngineError::from(missing), EngineError::Unreachable { .. }));
+    }
 }
