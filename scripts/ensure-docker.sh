@@ -3,16 +3,6 @@
 # A fresh machine has the docker client only; CI starts with no dockerd running.
 set -euo pipefail
 
-# Closes every descriptor but stdin, stdout and stderr, in the calling (sub)shell.
-close_inherited_fds() {
-  local fd
-  for fd in /proc/$BASHPID/fd/*; do
-    fd=${fd##*/}
-    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
-  done
-  return 0
-}
-
 log() { printf '[ensure-docker] %s\n' "$*" >&2; }
 
 engine_answers() { timeout 5 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
@@ -57,8 +47,7 @@ fi
 if ! { [ -f /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; }; then
   log "starting dockerd (log: /var/log/mercury-dockerd.log)"
   # setsid: the engine must outlive this script and the npm process that ran it.
-  # Without the descriptors this script inherited (a caller's lock file, say): a daemon that kept one would hold it for its whole life.
-  ( close_inherited_fds; exec setsid nohup dockerd >/var/log/mercury-dockerd.log 2>&1 </dev/null ) &
+  "$(dirname "$0")/detach.sh" dockerd >/var/log/mercury-dockerd.log 2>&1 </dev/null &
   started_here=1
 fi
 

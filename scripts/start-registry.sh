@@ -3,16 +3,6 @@
 # and pushes the fixture image there as 127.0.0.1:5000/mercury-test-agent:pull.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-# Closes every descriptor but stdin, stdout and stderr, in the calling (sub)shell.
-close_inherited_fds() {
-  local fd
-  for fd in /proc/$BASHPID/fd/*; do
-    fd=${fd##*/}
-    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
-  done
-  return 0
-}
-
 log() { printf '[start-registry] %s\n' "$*" >&2; }
 pidfile=/tmp/mercury-registry.pid
 answers() { timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000 && printf "GET /v2/ HTTP/1.0\r\n\r\n" >&3 && head -n 1 <&3' 2>/dev/null | grep -q ' 200 '; }
@@ -20,8 +10,7 @@ answers() { timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000 && printf "GET /v
 if ! answers; then
   command -v docker-registry >/dev/null || { log "docker-registry is not installed: run scripts/ensure-docker.sh"; exit 1; }
   log "starting docker-registry on 127.0.0.1:5000 (log: /var/log/mercury-registry.log)"
-  # Without the descriptors this script inherited (a caller's lock file, say): a daemon that kept one would hold it for its whole life.
-  ( close_inherited_fds; exec setsid nohup docker-registry serve "$root/scripts/registry/config.yml" >/var/log/mercury-registry.log 2>&1 </dev/null ) &
+  "$root/scripts/detach.sh" docker-registry serve "$root/scripts/registry/config.yml" >/var/log/mercury-registry.log 2>&1 </dev/null &
   # Whoever started the tests stops it by this pid (scripts/stop-registry.sh); a registry that was already there is left alone.
   echo $! >"$pidfile"
   for _ in $(seq 1 50); do answers && break; sleep 0.2; done
