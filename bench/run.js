@@ -32,7 +32,7 @@ const CFG = {
   // them only, so that other users of the engine (a test suite...) do not stall it.
   benchLabel: process.env.BENCH_LABEL || "mercury.bench=true",
   impls: list("BENCH_IMPLS", "ours,cli,dockerode"),
-  workloads: list("BENCH_ONLY", "binding,latency,concurrent,killall,payload,chatty"),
+  workloads: list("BENCH_ONLY", "binding,latency,concurrent,killall,payload,chatty,standby"),
   rounds: num("BENCH_ROUNDS", 15), // sequential latency
   heavyRounds: num("BENCH_HEAVY_ROUNDS", 5), // concurrent, killAll, payload
   chattyRounds: num("BENCH_CHATTY_ROUNDS", 2),
@@ -43,6 +43,8 @@ const CFG = {
   killN: num("BENCH_KILL_N", 8),
   payloadMiB: num("BENCH_PAYLOAD_MIB", 10),
   bindingMs: num("BENCH_BINDING_MS", 1000),
+  standbyRounds: num("BENCH_STANDBY_ROUNDS", 15), // cold vs claimed
+  standbyTurns: num("BENCH_STANDBY_TURNS", 50), // per conversation
   timeoutMs: num("BENCH_CONTAINER_TIMEOUT_MS", 60_000),
 };
 
@@ -645,7 +647,134 @@ async function childMain(task) {
   }
 }
 
-const WORKLOADS = { binding, latency, concurrent, killall, payload, chatty };
+// ---------------------------------------------------------------- standby
+
+/** Our addon with `options.standby`, counting its standby lines (the bench logger drops debug). */
+function standbyImpl(name) {
+  const impl = makeImpl("ours", path.join(TMP, name));
+  const { AgentContainerRunner } = require(path.join(__dirname, ".."));
+  const seen = { ready: 0, claimed: 0, notUsed: 0 };
+  const logger = benchLogger("ours");
+  logger.debug = (msg) => {
+    if (msg === "Standby ready") seen.ready++;
+    else if (msg === "Standby claimed") seen.claimed++;
+    else if (msg === "Standby not used") seen.notUsed++;
+  };
+  impl.runner = new AgentContainerRunner(impl.config, { logger, packageRoot: PKG, standby: { idleMs: 120_000, max: 4 } });
+  impl.seen = seen;
+  return impl;
+}
+
+/** Waits until `n` bench containers exist, all running (the standbys), nothing else. */
+async function waitStandbys(n, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const all = await benchContainers(false);
+    if (all.length === n && all.every((c) => c.State === "running")) return all;
+    if (Date.now() > deadline) throw new Error(`expected ${n} standby container(s), found ${all.length}`);
+    await sleep(25);
+  }
+}
+
+/** The engine's view of one idle standby: memory, and CPU over `ms`. */
+async function idleCost(id, ms = 2000) {
+  const c = docker.getContainer(id);
+  const a = await c.stats({ stream: false });
+  await sleep(ms);
+  const b = await c.stats({ stream: false });
+  const cpuNs = b.cpu_stats.cpu_usage.total_usage - a.cpu_stats.cpu_usage.total_usage;
+  const mem = b.memory_stats;
+  // As `docker stats` shows it: usage less the page cache (inactive_file on cgroup v2, cache on v1).
+  const cache = mem.stats ? (mem.stats.inactive_file ?? mem.stats.cache ?? 0) : 0;
+  return { memMiB: (mem.usage - cache) / MiB, cpuPct: (cpuNs / 1e6 / ms) * 100 };
+}
+
+/** Process CPU time (user + system, ms) spent while `fn` runs: the runner's host-side work. */
+async function cpuMsOf(fn) {
+  const c0 = process.cpuUsage();
+  await fn();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
+/** A conversation of CFG.standbyTurns back-to-back turns; `caller(i)` picks each turn's caller. */
+async function conversation(impl, spaceId, caller) {
+  const seen = impl.seen || { claimed: 0 };
+  const before = { ...seen };
+  const cpuMs = await cpuMsOf(async () => {
+    for (let i = 0; i < CFG.standbyTurns; i++) {
+      const inp = input(impl, spaceId, { FIXTURE_MODE: "payload-size" }, { callerId: caller(i), prompt: `turn ${i}` });
+      await impl.runner.reply(inp);
+    }
+  });
+  return { hits: seen.claimed - before.claimed, cpuMsPerTurn: cpuMs / CFG.standbyTurns };
+}
+
+/**
+ * Cold replies (our addon as it is) against claimed-standby replies, rounds
+ * alternated; hit rates of a DM and a 3-caller group conversation; what an
+ * idle standby costs the engine and a turn costs the host; killAll's cleanup.
+ */
+async function standby(impls) {
+  if (!impls.some((i) => i.name === "ours")) return;
+  const cold = makeImpl("ours", path.join(TMP, "standby-cold"));
+  const warm = standbyImpl("standby-warm");
+  const env = { FIXTURE_MODE: "payload-size" };
+  try {
+    await waitClean();
+    await cold.runner.reply(input(cold, "sb", env)); // warm-up
+    await waitClean();
+    await warm.runner.reply(input(warm, "sb", env)); // prepares the first standby
+    for (let round = 0; round < CFG.standbyRounds; round++) {
+      for (const which of rotated(["cold", "claimed"], round)) {
+        // Same engine state for both: only the idle standby exists.
+        await waitStandbys(1);
+        const impl = which === "cold" ? cold : warm;
+        const claimedBefore = warm.seen.claimed;
+        const t0 = performance.now();
+        const res = await impl.runner.reply(input(impl, "sb", env));
+        record("standby", "ours", which === "cold" ? "coldReplyMs" : "claimedReplyMs", performance.now() - t0, "ms");
+        if (which === "claimed") count("standby", "ours", "claimed", warm.seen.claimed === claimedBefore + 1);
+        count("standby", "ours", "correct", /^\d+$/.test(res.reply));
+      }
+    }
+    const [idle] = await waitStandbys(1);
+    const costs = await idleCost(idle.Id);
+    record("standby", "ours", "idleMemMiB", costs.memMiB, "MiB");
+    record("standby", "ours", "idleCpuPct", costs.cpuPct, "%");
+
+    // Host work per turn: the same back-to-back conversation without and with standbys.
+    warm.runner.killAll();
+    await waitClean();
+    const coldConv = await conversation(cold, "dm-cold", () => "dm-caller");
+    await waitClean();
+    const dm = await conversation(warm, "dm", () => "dm-caller");
+    record("standby", "ours", "dmHits", dm.hits, "turns");
+    record("standby", "ours", "coldHostCpuMsPerTurn", coldConv.cpuMsPerTurn, "ms");
+    record("standby", "ours", "standbyHostCpuMsPerTurn", dm.cpuMsPerTurn, "ms");
+    // A group: three callers, in a fixed pseudo-random order (the same every run).
+    let x = 7;
+    const group = await conversation(warm, "group", () => {
+      x = (x * 48271) % 2147483647;
+      return `member-${x % 3}`;
+    });
+    record("standby", "ours", "groupHits", group.hits, "turns");
+    results.standby.turns = CFG.standbyTurns;
+
+    // killAll: every standby gone.
+    await waitStandbys(2);
+    const t0 = performance.now();
+    warm.runner.killAll();
+    await waitClean(10_000).catch(() => {});
+    record("standby", "ours", "killAllToZeroMs", performance.now() - t0, "ms");
+    record("standby", "ours", "leftAfterKillAll", (await benchContainers(false)).length, "containers");
+  } finally {
+    warm.runner.killAll();
+    cold.runner.killAll();
+  }
+}
+
+const WORKLOADS = { binding, latency, concurrent, killall, payload, chatty, standby };
 
 // ---------------------------------------------------------------- output
 
@@ -668,7 +797,7 @@ function table() {
     const checks = new Set();
     for (const i of Object.values(w.impls)) {
       Object.keys(i.metrics).forEach((m) => metrics.add(m));
-      for (const k of ["correct", "aborted", "intact"]) if (i[k]) checks.add(k);
+      for (const k of ["correct", "aborted", "intact", "claimed"]) if (i[k]) checks.add(k);
     }
     for (const metric of metrics) {
       rows.push([

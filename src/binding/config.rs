@@ -10,7 +10,8 @@ use super::js_fields::{
 };
 use super::realm::Realm;
 use crate::core::config::{
-    memory_limit, nano_cpus, pids_limit, port_text, Hardening, PackageRoot, RunnerConfig, RunnerOptions,
+    memory_limit, nano_cpus, pids_limit, port_text, standby_options, Hardening, PackageRoot, RunnerConfig,
+    RunnerOptions, StandbyOptions,
 };
 use crate::core::endpoint::EndpointInput;
 use crate::core::log::ConsoleFormat;
@@ -52,6 +53,7 @@ pub fn read_options<'env>(
     let mut hooks = JsHooks { logger: None, resolve_credential: None };
     let (mut package_root, mut docker_host, mut memory) = (None, None, None);
     let mut hardening = Hardening::default();
+    let mut standby = None;
     if let Some(options) = options {
         hooks.logger = opt_object(options, "logger", WHAT)?;
         if let Some(f) = opt_value(options, "resolveCredential")? {
@@ -62,6 +64,7 @@ pub fn read_options<'env>(
         docker_host = opt_string(options, "dockerHost", WHAT)?;
         memory = opt_number(options, "memoryLimit", WHAT)?.map(memory_limit).transpose()?;
         hardening = read_hardening(options)?;
+        standby = read_standby(options)?;
     }
     let main_script = match package_root {
         Some(_) => None,
@@ -82,7 +85,23 @@ pub fn read_options<'env>(
         home: path_var("HOME")?,
         search_path: env_var("PATH")?.map(Into::into),
     };
-    Ok((RunnerOptions { package_root, endpoint, memory_limit: memory, console, hardening }, hooks))
+    Ok((RunnerOptions { package_root, endpoint, memory_limit: memory, console, hardening, standby }, hooks))
+}
+
+/// `options.standby`: `true`, `false`, or `{ idleMs, max }`.
+fn read_standby(options: &Object) -> FieldResult<Option<StandbyOptions>> {
+    let Some(value) = opt_value(options, "standby")? else {
+        return Ok(None);
+    };
+    match value.get_type() {
+        Ok(napi::ValueType::Boolean) => Ok(typed::<bool>(value)?.then(StandbyOptions::default)),
+        Ok(napi::ValueType::Object) => {
+            let given: Object = typed(value)?;
+            const WHAT: &str = "options.standby";
+            standby_options(opt_number(&given, "idleMs", WHAT)?, opt_number(&given, "max", WHAT)?).map(Some)
+        }
+        _ => Err("options.standby must be a boolean or an object { idleMs, max }".into()),
+    }
 }
 
 fn read_hardening(options: &Object) -> FieldResult<Hardening> {

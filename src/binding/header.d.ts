@@ -77,6 +77,12 @@ export interface RunnerOptions {
   runtime?: string;
   /** Mount only <spacesDir>/<spaceId> at /spaces/<spaceId>, not every space. Default: false. */
   isolateSpaces?: boolean;
+  /**
+   * Opt-in: after a space's turn, prepare its next container (created, started,
+   * waiting on stdin); a turn with the same container spec claims it. Default: off.
+   * `true` is `{ idleMs: 60000, max: 4 }`.
+   */
+  standby?: boolean | { idleMs?: number; max?: number };
 }
 
 /** An attachment, passed through to the agent untouched. */

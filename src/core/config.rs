@@ -38,6 +38,49 @@ pub struct RunnerOptions {
     /// Where the runner's lines go when the host gave no logger.
     pub console: ConsoleFormat,
     pub hardening: Hardening,
+    /// A prepared next container per recently active space; None: every turn starts cold.
+    pub standby: Option<StandbyOptions>,
+}
+
+/// `options.standby`: after a space's turn, its next container is created,
+/// attached and started in the background, waiting on stdin for the next turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StandbyOptions {
+    /// An idle standby is removed after this long.
+    pub idle: std::time::Duration,
+    /// At most this many standbys at once (one per space); beyond it the least recently used goes.
+    pub max: usize,
+}
+
+/// How long a standby waits for its space's next turn unless `idleMs` says otherwise.
+pub const DEFAULT_STANDBY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How many idle containers a runner keeps unless `max` says otherwise: each holds
+/// an agent process in memory, so a busy host with many spaces keeps only its most recent few.
+pub const DEFAULT_STANDBY_MAX: usize = 4;
+
+impl Default for StandbyOptions {
+    fn default() -> Self {
+        Self { idle: DEFAULT_STANDBY_IDLE, max: DEFAULT_STANDBY_MAX }
+    }
+}
+
+/// `options.standby`'s `{ idleMs, max }`, each optional: a positive whole
+/// number of milliseconds, and a positive whole count.
+pub fn standby_options(idle_ms: Option<f64>, max: Option<f64>) -> ConfigResult<StandbyOptions> {
+    let mut options = StandbyOptions::default();
+    if let Some(ms) = idle_ms {
+        if ms < 1.0 || ms.fract() != 0.0 || ms > u32::MAX as f64 {
+            return Err("options.standby.idleMs must be a positive whole number of milliseconds".into());
+        }
+        options.idle = std::time::Duration::from_millis(ms as u64);
+    }
+    if let Some(n) = max {
+        if n < 1.0 || n.fract() != 0.0 || n > u16::MAX as f64 {
+            return Err("options.standby.max must be a positive whole number".into());
+        }
+        options.max = n as usize;
+    }
+    Ok(options)
 }
 
 /// Opt-in limits on what an agent container may do. Each is off by default,
@@ -190,6 +233,7 @@ mod tests {
             memory_limit: None,
             console: ConsoleFormat::from_env(None, None),
             hardening: Hardening::default(),
+            standby: None,
         }
     }
 
@@ -233,5 +277,19 @@ mod tests {
         assert!(pids_limit(0.0).is_err() && pids_limit(2.5).is_err());
         assert_eq!(nano_cpus(1.5), Ok(1_500_000_000));
         assert!(nano_cpus(0.0).is_err() && nano_cpus(-1.0).is_err());
+    }
+
+    #[test]
+    fn standby_defaults_and_bounds() {
+        assert_eq!(standby_options(None, None), Ok(StandbyOptions::default()));
+        assert_eq!(StandbyOptions::default().idle, std::time::Duration::from_millis(60_000));
+        assert_eq!(StandbyOptions::default().max, 4);
+        let given = standby_options(Some(1500.0), Some(2.0)).unwrap();
+        assert_eq!((given.idle, given.max), (std::time::Duration::from_millis(1500), 2));
+        for (idle, max) in
+            [(Some(0.0), None), (Some(1.5), None), (Some(-1.0), None), (None, Some(0.0)), (None, Some(2.5))]
+        {
+            assert!(standby_options(idle, max).is_err(), "{idle:?} {max:?}");
+        }
     }
 }

@@ -25,4 +25,5 @@ mod registry_auth;
 mod result_json;
 pub mod runner;
 pub mod spec;
+pub mod standby;
 pub mod turn;

@@ -19,6 +19,7 @@ use super::log::Fields;
 use super::payload::{caller_role, container_workspace};
 use super::registry::{Registry, RunGuard};
 use super::spec::{container_name, ReplyRequest};
+use super::standby::Standbys;
 use super::turn::{run_turn, settle, ContainerResult, CredentialResolver, CredentialSource, TurnPlan, TurnReport};
 use crate::fields;
 
@@ -35,11 +36,14 @@ pub struct Runner {
     image: Mutex<String>,
     engine: Engine,
     registry: Registry,
-    counter: AtomicU64,
+    /// The `<n>` of `mercury-<ms>-<n>`, shared with the standbys (named by the same scheme).
+    counter: Arc<AtomicU64>,
     /// This runner's subscriber: where its log lines go.
     log: Dispatch,
     /// The host's credential resolver; None: the built-in one applies.
     resolver: Option<Arc<dyn CredentialResolver>>,
+    /// `options.standby`: each space's next container, prepared after its turn.
+    standbys: Option<Standbys>,
 }
 
 /// A reply whose run is registered; [`PendingReply::run`] drives it.
@@ -47,6 +51,7 @@ pub struct PendingReply {
     guard: RunGuard,
     space_id: String,
     turn: Pin<Box<dyn Future<Output = TurnReport> + Send>>,
+    standbys: Option<Standbys>,
 }
 
 /// A reply whose turn has ended, waiting to settle on the host's thread.
@@ -61,7 +66,13 @@ pub type Removal = tokio::task::JoinHandle<()>;
 
 impl PendingReply {
     pub async fn run(self) -> FinishedReply {
-        let report = self.turn.await;
+        let mut report = self.turn.await;
+        if let (Some(standbys), Some(spec)) = (&self.standbys, report.next.take()) {
+            // Not after an abort or killAll: those stop the space's containers, the next one included.
+            if !self.guard.control().is_aborted() {
+                standbys.prepare(&self.space_id, spec);
+            }
+        }
         FinishedReply { guard: self.guard, space_id: self.space_id, report }
     }
 }
@@ -84,19 +95,19 @@ pub const EXIT_CLEANUP_BOUND: std::time::Duration = std::time::Duration::from_se
 pub struct ExitCleanup {
     registry: Registry,
     endpoint: EndpointInput,
+    standbys: Option<Standbys>,
 }
 
 impl ExitCleanup {
-    /// Whether its runner has no run in flight.
+    /// Whether its runner has no run in flight and no standby.
     pub fn is_idle(&self) -> bool {
-        self.registry.active_count() == 0
+        self.registry.active_count() == 0 && self.standbys.as_ref().is_none_or(Standbys::is_empty)
     }
 
     /// Blocks for at most [`EXIT_CLEANUP_BOUND`]; meant for the host's thread
     /// as its process exits, when nothing else will run again.
     pub fn run(&self) {
-        let names = self.registry.active_containers();
-        if names.is_empty() {
+        if self.is_idle() {
             return;
         }
         // The addon's own runtime may already be stopping: a runtime and a client of their own.
@@ -104,9 +115,17 @@ impl ExitCleanup {
             return;
         };
         let engine = Engine::new(self.endpoint.clone());
+        let cleanup = async {
+            // The addon's runtime still runs standbys' creates: the removal by name must come after them.
+            if let Some(standbys) = &self.standbys {
+                standbys.settle_creates(EXIT_CLEANUP_BOUND / 2).await;
+            }
+            let mut names = self.registry.active_containers();
+            names.extend(self.standbys.iter().flat_map(Standbys::names));
+            futures_util::future::join_all(names.iter().map(|name| engine.remove(name))).await
+        };
         runtime.block_on(async {
-            let removals = futures_util::future::join_all(names.iter().map(|name| engine.remove(name)));
-            let _ = tokio::time::timeout(EXIT_CLEANUP_BOUND, removals).await;
+            let _ = tokio::time::timeout(EXIT_CLEANUP_BOUND, cleanup).await;
         });
     }
 }
@@ -134,15 +153,19 @@ impl Runner {
         log: Dispatch,
         resolver: Option<Arc<dyn CredentialResolver>>,
     ) -> Self {
+        let engine = Engine::new(options.endpoint.clone());
+        let counter = Arc::new(AtomicU64::new(0));
+        let standbys = options.standby.map(|o| Standbys::new(o, engine.clone(), counter.clone(), log.clone()));
         Self {
             image: Mutex::new(config.image.clone()),
-            engine: Engine::new(options.endpoint.clone()),
+            engine,
             config,
             options,
             registry: Registry::default(),
-            counter: AtomicU64::new(0),
+            counter,
             log,
             resolver,
+            standbys,
         }
     }
 
@@ -161,7 +184,11 @@ impl Runner {
 
     /// The work process exit must do for this runner (see [`ExitCleanup`]).
     pub fn exit_cleanup(&self) -> ExitCleanup {
-        ExitCleanup { registry: self.registry.clone(), endpoint: self.options.endpoint.clone() }
+        ExitCleanup {
+            registry: self.registry.clone(),
+            endpoint: self.options.endpoint.clone(),
+            standbys: self.standbys.clone(),
+        }
     }
 
     /// Starts a reply: settings for now, the payload from the host, then the
@@ -190,18 +217,38 @@ impl Runner {
         let span = tracing::dispatcher::with_default(&self.log, || {
             tracing::info_span!("turn", spaceId = space_id.as_str(), container = container.as_str())
         });
-        let plan = TurnPlan { settings, request, payload, credential, container, number, started_ms, called };
+        let standbys = self.standbys.clone();
+        let plan = TurnPlan {
+            settings,
+            request,
+            payload,
+            credential,
+            container,
+            number,
+            started_ms,
+            called,
+            standbys: standbys.clone(),
+        };
         let turn =
             run_turn(self.engine.clone(), guard.control(), plan).instrument(span).with_subscriber(self.log.clone());
-        Ok(PendingReply { guard, space_id, turn: Box::pin(turn) })
+        Ok(PendingReply { guard, space_id, turn: Box::pin(turn), standbys })
     }
 
     pub fn abort(&self, space_id: &str) -> bool {
         self.registry.abort(space_id)
     }
 
+    /// Aborts every run and discards every standby (their containers are removed in the background).
     pub fn kill_all(&self) {
         self.registry.abort_all();
+        if let Some(standbys) = &self.standbys {
+            standbys.discard_all();
+        }
+    }
+
+    /// How many standbys this runner keeps now (preparing or idle); not runs.
+    pub fn standby_count(&self) -> usize {
+        self.standbys.as_ref().map_or(0, Standbys::count)
     }
 
     /// Pulls the image unless it is there already.
@@ -233,6 +280,10 @@ impl Runner {
     }
 
     async fn cleanup_orphans_now(&self) -> usize {
+        // Standbys are not runs: their containers go with the orphans (and are counted with them).
+        if let Some(standbys) = &self.standbys {
+            standbys.discard_all();
+        }
         let listed = match self.engine.list_managed().await {
             Ok(listed) => listed,
             Err(e @ EngineError::Unreachable { .. }) => {

@@ -27,6 +27,7 @@ pub use super::result_json::ReplyText;
 use super::spec::{
     container_env, container_mounts, container_name, container_spec, space_folder, ContainerSpec, ReplyRequest,
 };
+use super::standby::{Claimed, Input, Miss, Output, Standbys};
 
 /// How often a run takes a new name when the engine says its name is taken.
 const MAX_RENAMES: u64 = 5;
@@ -67,6 +68,8 @@ pub struct TurnPlan {
     pub started_ms: u64,
     /// When `reply` was called: the deadline and `durationMs` count from here.
     pub called: Instant,
+    /// The runner's standbys, when `options.standby` is on: the turn claims its space's if the spec matches.
+    pub standbys: Option<Standbys>,
 }
 
 /// A successful turn, as the host receives it.
@@ -80,6 +83,9 @@ pub struct ContainerResult {
 pub struct TurnReport {
     pub result: Result<ContainerResult, RunError>,
     pub removal: Option<JoinHandle<()>>,
+    /// The spec the turn's container ran with, when it ran to its own end (not
+    /// killed on abort or deadline): what a standby of the space is prepared from.
+    pub next: Option<ContainerSpec>,
 }
 
 /// A run aborted after its result was known still rejects as aborted, since
@@ -98,7 +104,7 @@ pub fn settle(
 
 /// Runs one turn inside the current span (the caller's `spaceId`/`container` span).
 pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) -> TurnReport {
-    let TurnPlan { settings, request, payload, credential, container, number, started_ms, called } = plan;
+    let TurnPlan { settings, request, payload, credential, container, number, started_ms, called, standbys } = plan;
     let space_id = request.space_id.clone();
     // The deadline runs from the `reply` call: the credential, a pull and the container's setup all count.
     let stop = Stop { control: &control, deadline: called + Duration::from_millis(settings.timeout_ms) };
@@ -119,9 +125,29 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
     // The host's credential resolver may take its time (or never answer): a stop must not wait for it.
     let mut spec = match stop.race(prepared).await {
         Ok(Ok(spec)) => spec,
-        Ok(Err(e)) => return TurnReport { result: Err(e), removal: None },
+        Ok(Err(e)) => return TurnReport { result: Err(e), removal: None, next: None },
         Err(stopped) => return stopped_before_start(stopped, &space_id, called, None),
     };
+
+    // A standby of this space with the same spec (the name aside) serves this turn instead of a new container.
+    let claiming = standbys.as_ref().and_then(|standbys| standbys.claim(&space_id, &spec));
+    if let Some(claiming) = claiming {
+        // Biased: a standby handed over is never dropped unused here (dropped, it would be removed, but not used).
+        let claimed = tokio::select! {
+            biased;
+            claimed = claiming.claimed() => claimed,
+            _ = control.aborted() => return stopped_before_start(Stopped::Aborted, &space_id, called, None),
+            _ = sleep_until(stop.deadline) => return stopped_before_start(Stopped::TimedOut, &space_id, called, None),
+        };
+        match claimed {
+            Some(claimed) => {
+                let claimed_ms = now_ms();
+                return finish_claimed(engine, &stop, claimed, payload, spec, &settings, &request, called, claimed_ms)
+                    .await;
+            }
+            None => tracing::debug!(reason = %Miss::Gone, "Standby not used"),
+        }
+    }
 
     let mut renames = 0;
     let id = loop {
@@ -147,15 +173,63 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
         Err(NotDriven::Engine(e)) => return refused(called, e, Some(removal)),
         Err(NotDriven::Stopped(stopped)) => return stopped_before_start(stopped, &space_id, called, Some(removal)),
     };
+    conclude(ending, output, spec, &settings, &request, called, started_ms, removal).await
+}
+
+/// A claimed standby: the container runs already, so the turn writes its
+/// payload and reads on. Its files are those written since the claim.
+#[allow(clippy::too_many_arguments)]
+async fn finish_claimed(
+    engine: Engine,
+    stop: &Stop<'_>,
+    claimed: Claimed,
+    payload: bytes::Bytes,
+    spec: ContainerSpec,
+    settings: &RunnerSettings,
+    request: &ReplyRequest,
+    called: Instant,
+    claimed_ms: u64,
+) -> TurnReport {
+    // From here the turn's lines, and abort or exit cleanup, name the standby's container.
+    stop.control.rename(&claimed.name);
+    tracing::Span::current().record("container", claimed.name.as_str());
+    tracing::debug!("Standby claimed");
+    let id = claimed.id.clone();
+    let Some((input, output, scanner)) = claimed.take() else {
+        return refused(called, EngineError::Failed("the standby had no streams".into()), None);
+    };
+    tracing::info!(event = "container.start", standby = true, "Container started");
+    let read = feed_and_read(&engine, stop, &id, input, output, scanner, payload).await;
+    let removal = spawn_removal(engine.clone(), id);
+    match read {
+        Ok((ending, output)) => conclude(ending, output, spec, settings, request, called, claimed_ms, removal).await,
+        Err(e) => refused(called, e, Some(removal)),
+    }
+}
+
+/// The end of a turn whose container ran: the log line, the outcome, the outbox.
+#[allow(clippy::too_many_arguments)]
+async fn conclude(
+    ending: Ending,
+    output: OutputScanner,
+    spec: ContainerSpec,
+    settings: &RunnerSettings,
+    request: &ReplyRequest,
+    called: Instant,
+    since_ms: u64,
+    removal: JoinHandle<()>,
+) -> TurnReport {
     log_end(&ending, called);
-    let result = match outcome_text(&space_id, ending, &output) {
+    let result = match outcome_text(&request.space_id, ending, &output) {
         Ok(reply) => {
-            let files = collect_outbox(settings.spaces_dir.clone(), &request.space_workspace, started_ms).await;
+            let files = collect_outbox(settings.spaces_dir.clone(), &request.space_workspace, since_ms).await;
             files.map(|files| ContainerResult { reply, files })
         }
         Err(e) => Err(e),
     };
-    TurnReport { result, removal: Some(removal) }
+    // A container the runner killed says nothing about the space's next one.
+    let next = (!ending.timed_out && !ending.aborted).then_some(spec);
+    TurnReport { result, removal: Some(removal), next }
 }
 
 /// Why a turn stopped before its container started.
@@ -219,7 +293,7 @@ fn stopped_before_start(
         Stopped::Aborted => Err(RunError::Aborted { space_id }),
         Stopped::TimedOut => Err(RunError::Timeout { space_id }),
     };
-    TurnReport { result, removal }
+    TurnReport { result, removal, next: None }
 }
 
 /// The exit code a container killed by the runner reports (SIGKILL's), also
@@ -338,7 +412,6 @@ async fn drive(
     id: &str,
     payload: bytes::Bytes,
 ) -> Result<(Ending, OutputScanner), NotDriven> {
-    let (control, deadline) = (stop.control, stop.deadline);
     // Checked after the create, after the attach, and right before the start.
     if let Some(stopped) = stop.now() {
         return Err(NotDriven::Stopped(stopped));
@@ -350,8 +423,22 @@ async fn drive(
     }
     engine.start(id).await?;
     tracing::info!(event = "container.start", "Container started");
+    let output: Output = Box::pin(output_chunks(attached.output));
+    Ok(feed_and_read(engine, stop, id, attached.input, output, OutputScanner::default(), payload).await?)
+}
 
-    let mut input = attached.input;
+/// Writes the payload to a running container and reads its output until it
+/// ends, killing it on abort or deadline; then its exit code.
+async fn feed_and_read(
+    engine: &Engine,
+    stop: &Stop<'_>,
+    id: &str,
+    mut input: Input,
+    mut output: Output,
+    mut scanner: OutputScanner,
+    payload: bytes::Bytes,
+) -> Result<(Ending, OutputScanner), EngineError> {
+    let (control, deadline) = (stop.control, stop.deadline);
     // Written beside the output loop: an agent may talk before it has read all its input.
     let writer = tokio::spawn(async move {
         // A container that exits without reading its input makes these fail; its exit code tells the story.
@@ -359,8 +446,6 @@ async fn drive(
         let _ = input.shutdown().await;
     });
 
-    let mut output = Box::pin(output_chunks(attached.output));
-    let mut scanner = OutputScanner::default();
     let mut ending = Ending::default();
     let mut killed_at: Option<Instant> = None;
     loop {
@@ -392,7 +477,7 @@ async fn drive(
     ending.aborted = control.is_aborted();
     ending.exit_code = match engine.wait_exit(id).await {
         Ok(code) => code,
-        Err(e) if killed_at.is_none() => return Err(e.into()),
+        Err(e) if killed_at.is_none() => return Err(e),
         // Killed by us: SIGKILL's code, whatever the engine now says.
         Err(_) => KILLED_EXIT_CODE,
     };
@@ -463,7 +548,7 @@ fn refused(called: Instant, err: EngineError, removal: Option<JoinHandle<()>>) -
         reason = "error",
         "Container exited"
     );
-    TurnReport { result: Err(RunError::Engine(err.to_string())), removal }
+    TurnReport { result: Err(RunError::Engine(err.to_string())), removal, next: None }
 }
 
 fn duration_ms(started: Instant) -> u64 {

@@ -1,0 +1,333 @@
+// options.standby: a space's next container, prepared after its turn and
+// claimed by the next turn whose container spec is the same.
+const crypto = require("node:crypto");
+const path = require("node:path");
+const { spawnSync } = require("node:child_process");
+const h = require("./helpers");
+
+const T = 60_000;
+const ALT_IMAGE = "mercury-test-agent:standby-alt";
+const SUITE_START = Date.now();
+const runners = [];
+
+/** A runner with standbys on; the agent's behaviour comes from the payload (mode `turn`). */
+function standbyRunner(standby = true, overrides = {}, options = {}) {
+  const ctx = h.makeRunner(overrides, { standby, ...options });
+  runners.push(ctx.runner);
+  return ctx;
+}
+
+function turnInput(ctx, spaceId, prompt, extra = {}) {
+  return h.replyInput(ctx, spaceId, { prompt, extraEnv: { FIXTURE_MODE: "turn" }, ...extra });
+}
+
+/** The payload as the runner writes it (contract, reply step 5), and what the agent answers for it. */
+function payloadOf(ctx, input) {
+  return JSON.stringify({
+    ...input,
+    spaceWorkspace: input.spaceWorkspace.replace(ctx.config.spacesDir, "/spaces"),
+    callerRole: input.callerRole ?? "member",
+  });
+}
+function answerTo(ctx, input) {
+  return crypto.createHash("sha256").update(payloadOf(ctx, input)).digest("hex").slice(0, 16);
+}
+
+/** The name of the next standby of `spaceId` to be ready, counting from line `from`. */
+async function standbyReady(ctx, spaceId, from = 0) {
+  const line = await h.waitFor(`standby of ${spaceId}`, () =>
+    ctx.lines.slice(from).find((l) => l.msg === "Standby ready" && l.fields.spaceId === spaceId),
+  );
+  return line.fields.container;
+}
+
+function running(name) {
+  return h.docker("ps", "-q", "--filter", `name=^/${name}$`).split("\n").filter(Boolean).length === 1;
+}
+
+/** The lines of a space's turns from line `from`. */
+function turnLines(ctx, spaceId, from) {
+  return ctx.lines.slice(from).filter((l) => l.fields && l.fields.spaceId === spaceId);
+}
+
+/** A first turn, then its standby once ready: [standby name, line index after the first turn]. */
+async function primed(ctx, spaceId, extra = {}) {
+  const from = ctx.lines.length;
+  const first = turnInput(ctx, spaceId, "first", extra);
+  expect((await ctx.runner.reply(first)).reply).toBe(answerTo(ctx, first));
+  const standby = await standbyReady(ctx, spaceId, from);
+  expect(running(standby)).toBe(true);
+  return [standby, ctx.lines.length];
+}
+
+/** The debug line saying why a standby was removed (lines arrive after the removal itself). */
+function removedLine(ctx, from, standby) {
+  return h.waitFor(`removal line of ${standby}`, () =>
+    ctx.lines.slice(from).find((l) => l.msg === "Standby removed" && l.fields.container === standby),
+  );
+}
+
+/** Asserts that the turn logged from `from` ran cold in a container of its own. */
+function expectCold(ctx, spaceId, from, standby) {
+  const lines = turnLines(ctx, spaceId, from);
+  const started = lines.find((l) => l.msg === "Container started");
+  expect(started.fields.container).not.toBe(standby);
+  expect(started.fields.standby).toBeUndefined();
+  expect(lines.some((l) => l.msg === "Standby claimed")).toBe(false);
+}
+
+beforeAll(() => {
+  h.docker("tag", h.IMAGE, ALT_IMAGE);
+});
+
+afterEach(async () => {
+  for (const r of runners.splice(0)) r.killAll();
+});
+
+afterAll(() => {
+  h.docker("rmi", ALT_IMAGE);
+});
+
+describe("a hit", () => {
+  test("the second turn claims the container prepared after the first: its name in the log, payload and outbox right", async () => {
+    const ctx = standbyRunner();
+    const [standby, from] = await primed(ctx, "hit");
+    // The standby is not a run, and abort leaves it alone.
+    expect(ctx.runner.isRunning("hit")).toBe(false);
+    expect(ctx.runner.activeCount).toBe(0);
+    expect(ctx.runner.getActiveSpaces()).toEqual([]);
+    expect(ctx.runner.abort("hit")).toBe(false);
+    expect(running(standby)).toBe(true);
+
+    const second = turnInput(ctx, "hit", "second", { messages: [{ id: 1, spaceId: "hit", role: "user", content: "first", createdAt: 1, updatedAt: 1 }] });
+    const result = await ctx.runner.reply(second);
+    expect(result.reply).toBe(answerTo(ctx, second));
+    expect(h.seen(ctx, "hit", "payload.json")).toBe(payloadOf(ctx, second));
+    // Only the file written during this turn: the first turn's is older than the claim.
+    expect(result.files.map((f) => f.filename)).toEqual([`turn-${answerTo(ctx, second)}.txt`]);
+    expect(result.files[0].path).toBe(path.join(ctx.config.spacesDir, "hit", "outbox", `turn-${answerTo(ctx, second)}.txt`));
+
+    const lines = turnLines(ctx, "hit", from);
+    const claimed = lines.find((l) => l.msg === "Standby claimed");
+    expect(claimed.level).toBe("debug");
+    expect(claimed.fields.container).toBe(standby);
+    const started = lines.find((l) => l.msg === "Container started");
+    expect(started.fields).toEqual({ spaceId: "hit", container: standby, event: "container.start", standby: true });
+    const ended = lines.find((l) => l.msg === "Container exited");
+    expect(ended.fields).toMatchObject({ spaceId: "hit", container: standby, exitCode: 0 });
+    await h.expectRemoved(standby);
+  }, T);
+
+  test("turns of a conversation keep claiming: each prepared after the previous one", async () => {
+    const ctx = standbyRunner();
+    let [standby] = await primed(ctx, "conv");
+    for (const prompt of ["two", "three"]) {
+      const from = ctx.lines.length;
+      const input = turnInput(ctx, "conv", prompt);
+      expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
+      expect(turnLines(ctx, "conv", from).find((l) => l.msg === "Container started").fields.container).toBe(standby);
+      const next = await standbyReady(ctx, "conv", from);
+      expect(next).not.toBe(standby);
+      standby = next;
+    }
+  }, T);
+});
+
+describe("a miss discards the standby and the turn starts cold", () => {
+  const cases = [
+    ["another caller", {}, { callerId: "caller-2" }, /CALLER_ID/],
+    ["changed extraEnv", { extraEnv: { FIXTURE_MODE: "turn", EXTRA: "1" } }, { extraEnv: { FIXTURE_MODE: "turn", EXTRA: "2" } }, /EXTRA/],
+    ["a changed MERCURY_ variable", { env: "1" }, { env: "2" }, /STANDBY_PROBE/],
+    ["a newly claimed MERCURY_ name", { env: "1" }, { env: "1", claimedEnvSources: new Set(["MERCURY_STANDBY_PROBE"]) }, /STANDBY_PROBE/],
+  ];
+  for (const [name, firstExtra, secondExtra, reason] of cases) {
+    test(name, async () => {
+      const ctx = standbyRunner();
+      const withEnv = async (extra, fn) => {
+        const { env, ...rest } = extra;
+        if (env === undefined) return fn(rest);
+        process.env.MERCURY_STANDBY_PROBE = env;
+        try {
+          return await fn(rest);
+        } finally {
+          delete process.env.MERCURY_STANDBY_PROBE;
+        }
+      };
+      const [standby, from] = await withEnv(firstExtra, (extra) => primed(ctx, "miss", extra));
+      await withEnv(secondExtra, async (extra) => {
+        const input = turnInput(ctx, "miss", "second", extra);
+        expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
+      });
+      expectCold(ctx, "miss", from, standby);
+      const miss = turnLines(ctx, "miss", from).find((l) => l.msg === "Standby not used");
+      expect(miss.level).toBe("debug");
+      expect(miss.fields.reason).toMatch(reason);
+      expect(miss.fields.standby).toBe(standby);
+      await h.expectRemoved(standby);
+    }, T);
+  }
+
+  test("a refreshed token (the value never logged)", async () => {
+    let n = 0;
+    const ctx = standbyRunner(true, {}, { resolveCredential: async () => `tok-secret-${++n}` });
+    const [standby, from] = await primed(ctx, "token");
+    const input = turnInput(ctx, "token", "second");
+    expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
+    expectCold(ctx, "token", from, standby);
+    const miss = turnLines(ctx, "token", from).find((l) => l.msg === "Standby not used");
+    expect(miss.fields.reason).toBe("environment differs: ANTHROPIC_OAUTH_TOKEN");
+    expect(JSON.stringify(ctx.lines)).not.toMatch(/tok-secret/);
+    await h.expectRemoved(standby);
+  }, T);
+
+  test("another image after setImage", async () => {
+    const ctx = standbyRunner();
+    const [standby, from] = await primed(ctx, "image");
+    ctx.runner.setImage(ALT_IMAGE);
+    const input = turnInput(ctx, "image", "second");
+    expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
+    expectCold(ctx, "image", from, standby);
+    expect(turnLines(ctx, "image", from).find((l) => l.msg === "Standby not used").fields.reason).toBe("another image");
+    await h.expectRemoved(standby);
+  }, T);
+});
+
+describe("lifecycle", () => {
+  test("an idle standby is removed after idleMs, and the next turn starts cold", async () => {
+    const ctx = standbyRunner({ idleMs: 1500 });
+    const [standby, from] = await primed(ctx, "idle");
+    const ready = Date.now();
+    await h.expectRemoved(standby);
+    const idle = Date.now() - ready;
+    expect(idle).toBeGreaterThanOrEqual(1400);
+    expect(idle).toBeLessThan(1500 + 5000);
+    expect((await removedLine(ctx, from, standby)).fields.reason).toBe("idle");
+    const from2 = ctx.lines.length;
+    const input = turnInput(ctx, "idle", "second");
+    expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
+    expectCold(ctx, "idle", from2, standby);
+  }, T);
+
+  test("beyond max, the least recently used standby goes", async () => {
+    const ctx = standbyRunner({ max: 2 });
+    const [a] = await primed(ctx, "lru-a");
+    const [b] = await primed(ctx, "lru-b");
+    const [c] = await primed(ctx, "lru-c");
+    await h.expectRemoved(a);
+    expect(running(b) && running(c)).toBe(true);
+    // The survivors still serve their spaces; the evicted one's space starts cold.
+    let from = ctx.lines.length;
+    const input = turnInput(ctx, "lru-b", "again");
+    expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
+    expect(turnLines(ctx, "lru-b", from).find((l) => l.msg === "Container started").fields.container).toBe(b);
+    from = ctx.lines.length;
+    expect((await ctx.runner.reply(turnInput(ctx, "lru-a", "again"))).reply).toBeTruthy();
+    expectCold(ctx, "lru-a", from, a);
+  }, T);
+
+  test("killAll removes every standby", async () => {
+    const ctx = standbyRunner();
+    const [a] = await primed(ctx, "kill-a");
+    const [b] = await primed(ctx, "kill-b");
+    ctx.runner.killAll();
+    await h.expectRemoved(a);
+    await h.expectRemoved(b);
+    const from = ctx.lines.length;
+    expect((await ctx.runner.reply(turnInput(ctx, "kill-a", "after"))).reply).toBeTruthy();
+    expectCold(ctx, "kill-a", from, a);
+  }, T);
+
+  test("cleanupOrphans removes the standbys, and the next turn starts cold", async () => {
+    const ctx = standbyRunner();
+    const [standby] = await primed(ctx, "orphans");
+    expect(await ctx.runner.cleanupOrphans()).toBeGreaterThanOrEqual(1);
+    // Its removal was under way when cleanupOrphans resolved (the engine answers 409 to the second one).
+    await h.expectRemoved(standby);
+    const from = ctx.lines.length;
+    expect((await ctx.runner.reply(turnInput(ctx, "orphans", "after"))).reply).toBeTruthy();
+    expectCold(ctx, "orphans", from, standby);
+  }, T);
+
+  test("a standby whose container dies while idle is dropped; the next turn starts cold", async () => {
+    const ctx = standbyRunner();
+    const [standby, from] = await primed(ctx, "died");
+    h.docker("kill", standby);
+    await h.expectRemoved(standby);
+    expect((await removedLine(ctx, from, standby)).fields.reason).toBe("its container ended while idle");
+    const from2 = ctx.lines.length;
+    const input = turnInput(ctx, "died", "second");
+    expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
+    expectCold(ctx, "died", from2, standby);
+  }, T);
+});
+
+describe("a claimed run is a run", () => {
+  test("abort of a claimed run kills its container and rejects aborted", async () => {
+    const ctx = standbyRunner();
+    const [standby, from] = await primed(ctx, "abort");
+    const pending = ctx.runner.reply(turnInput(ctx, "abort", "sleep now"));
+    const started = await h.waitFor("claimed start", () =>
+      turnLines(ctx, "abort", from).find((l) => l.msg === "Container started"),
+    );
+    expect(started.fields.container).toBe(standby);
+    expect(ctx.runner.isRunning("abort")).toBe(true);
+    expect(ctx.runner.activeCount).toBe(1);
+    expect(ctx.runner.abort("abort")).toBe(true);
+    const err = await h.rejectionOf(pending);
+    expect(err).toBeInstanceOf(h.ContainerError);
+    expect(err.reason).toBe("aborted");
+    await h.expectRemoved(standby);
+  }, T);
+
+  test("a claimed run's deadline counts from its reply() call, not from the standby's start", async () => {
+    const ctx = standbyRunner(true, { containerTimeoutMs: 4000 });
+    const [standby, from] = await primed(ctx, "timeout");
+    // The standby has been up a while: a deadline from its start would fire early.
+    await new Promise((r) => setTimeout(r, 2000));
+    const t0 = Date.now();
+    const err = await h.rejectionOf(ctx.runner.reply(turnInput(ctx, "timeout", "sleep long")));
+    const elapsed = Date.now() - t0;
+    expect(err.reason).toBe("timeout");
+    expect(elapsed).toBeGreaterThanOrEqual(3900);
+    expect(elapsed).toBeLessThan(4000 + 5000);
+    expect(turnLines(ctx, "timeout", from).find((l) => l.msg === "Container started").fields.container).toBe(standby);
+    expect(turnLines(ctx, "timeout", from).find((l) => l.msg === "Container timeout, killing").fields.container).toBe(standby);
+    await h.expectRemoved(standby);
+  }, T);
+});
+
+describe("the host's process", () => {
+  const SCRIPT = path.join(__dirname, "fixtures", "scripts", "standby-exit.js");
+  const child = (when) =>
+    spawnSync(process.execPath, [SCRIPT, h.tempRoot(), h.IMAGE, when], { encoding: "utf8", timeout: 30_000 });
+
+  test("ends by itself with a standby up, and its exit removes the standby", () => {
+    const t0 = Date.now();
+    const run = child("ready");
+    expect(run.status).toBe(0);
+    // Far sooner than the standby's 60 s idle time: nothing of it holds the event loop.
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    const standby = /^STANDBY (\S+)$/m.exec(run.stdout)[1];
+    expect(run.stdout).toMatch(/^RESULT [0-9a-f]{16}$/m);
+    expect(h.containersNamed(standby)).toEqual([]);
+  }, T);
+
+  test("exiting while the standby is still being created leaves no container", async () => {
+    const t0 = Date.now();
+    const run = child("now");
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^RESULT /m);
+    // A create still in flight at exit would show up late: look again a little after.
+    expect(h.managedNamesSince(t0)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(h.managedNamesSince(t0)).toEqual([]);
+  }, T);
+});
+
+describe("after the suite", () => {
+  test("no standby is left", async () => {
+    for (const r of runners.splice(0)) r.killAll();
+    await h.waitFor("no container of this suite", () => h.managedNamesSince(SUITE_START).length === 0);
+    expect(h.managedNamesSince(SUITE_START)).toEqual([]);
+  }, T);
+});
