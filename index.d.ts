@@ -50,10 +50,33 @@ export interface RunnerOptions {
   resolveCredential?: (request: CredentialRequest) => Promise<string | undefined> | string | undefined;
   /** Whose README.md and docs/ are mounted into the agent. Default: the nearest package.json above the main script. */
   packageRoot?: string;
-  /** The Docker endpoint (unix:///..., tcp://...). Default: DOCKER_HOST, else unix:///var/run/docker.sock. */
+  /**
+   * The Docker endpoint (unix://, tcp://, https://, ssh://user@host:port). Default: as the docker CLI
+   * decides: DOCKER_HOST, DOCKER_CONTEXT, the config's currentContext, the default socket, then Podman's.
+   */
   dockerHost?: string;
   /** Memory limit of each agent container, in bytes. Default: none. */
   memoryLimit?: number;
+  /** At most this many processes in the container (a fork bomb stops there). Default: none. */
+  pidsLimit?: number;
+  /** CPU share, in CPUs (0.5, 2). Default: none. */
+  cpus?: number;
+  /** "uid[:gid]" the agent runs as. Default: the image's user. */
+  user?: string;
+  /** Linux capabilities to drop, e.g. ["ALL"]. */
+  capDrop?: string[];
+  /** Linux capabilities to add back. */
+  capAdd?: string[];
+  /** No privilege gain through setuid binaries or file capabilities. */
+  noNewPrivileges?: boolean;
+  /** The image's file system read-only, with a writable in-memory /tmp. */
+  readOnlyRootfs?: boolean;
+  /** "none" (no network at all) or an engine network's name. Default: the engine's bridge. */
+  network?: string;
+  /** An OCI runtime the engine knows, e.g. "runsc". Default: the engine's. */
+  runtime?: string;
+  /** Mount only <spacesDir>/<spaceId> at /spaces/<spaceId>, not every space. Default: false. */
+  isolateSpaces?: boolean;
   /**
    * Opt-in: after a space's turn, prepare its next container (created, started,
    * waiting on stdin); a turn with the same container spec claims it. Default: off.
@@ -160,3 +183,13 @@ export interface EgressFile {
   mimeType: string
   sizeBytes: number
 }
+
+/**
+ * The files in `<workspacePath>/outbox` modified at or after `startTimeMs`:
+ * regular, visible, single-link files up to `maxSizeBytes` (25 MiB by
+ * default), never through a link. Synchronous, as the host's is; the scan is
+ * bounded (at most 10 000 entries examined, 100 files returned). Files left
+ * out for their size, and a refused outbox, are warn lines on the console in
+ * the host's format (`MERCURY_LOG_FORMAT`, `MERCURY_LOG_LEVEL`).
+ */
+export declare function scanOutbox(workspacePath: string, startTimeMs: number, maxSizeBytes?: number): Array<EgressFile>
