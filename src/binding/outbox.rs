@@ -12,7 +12,7 @@ use super::logger::log_now;
 use super::realm;
 use crate::core::clock::now_ms;
 use crate::core::log::{ConsoleFormat, Level};
-use crate::core::outbox::{scan_outbox_capped, MAX_OUTBOX_FILE_BYTES};
+use crate::core::outbox::{scan_outbox_capped, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
 use crate::fields;
 
 /// The files in `<workspacePath>/outbox` modified at or after `startTimeMs`:
@@ -42,11 +42,11 @@ pub fn scan_outbox(
     let outbox = workspace.join("outbox").display().to_string();
     if let Some(reason) = &scan.refused {
         let fields = fields!("path" => outbox, "reason" => reason);
-        log_now(&env, &realm, None, console, Level::Warn, "Outbox refused: no files from this turn", fields)?;
+        log_now(&env, &realm, None, console, Level::Warn, REFUSED_LINE, fields)?;
     }
     for big in &scan.oversized {
         let fields = fields!("path" => big.path, "sizeBytes" => big.size_bytes, "maxSizeBytes" => max_file_bytes);
-        log_now(&env, &realm, None, console, Level::Warn, "Outbox file exceeds max size, skipping", fields)?;
+        log_now(&env, &realm, None, console, Level::Warn, OVERSIZED_LINE, fields)?;
     }
     Ok(scan.files.into_iter().map(JsEgressFile::from).collect())
 }

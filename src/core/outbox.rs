@@ -22,6 +22,11 @@ use rustix::io::Errno;
 use super::mime::mime_for;
 
 /// Files larger than this are not handed to the host.
+/// The warn line for a refused outbox (a link, a non-folder, a workspace outside spacesDir).
+pub const REFUSED_LINE: &str = "Outbox refused: no files from this turn";
+/// The host's warn line for a file over the size cap.
+pub const OVERSIZED_LINE: &str = "Outbox file exceeds max size, skipping";
+
 pub const MAX_OUTBOX_FILE_BYTES: u64 = 25 * 1024 * 1024;
 
 /// At most this many files are handed to the host per turn (the first ones by

@@ -19,7 +19,9 @@ use super::config::RunnerSettings;
 use super::credentials::{builtin_applies, builtin_credential, read_auth_file, AuthFile, BuiltinCredential};
 use super::engine::{output_chunks, Chunk, Engine, EngineError};
 use super::error::RunError;
-use super::outbox::{scan_outbox_in, EgressFile, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES};
+use super::outbox::{
+    scan_outbox_in, EgressFile, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE,
+};
 use super::outcome::{outcome_text, Ending};
 use super::output::OutputScanner;
 use super::registry::RunControl;
@@ -591,14 +593,14 @@ async fn collect_outbox(spaces_dir: PathBuf, workspace: &str, since_ms: u64) -> 
         .map_err(|e| RunError::Io(format!("outbox scan of {} failed: {e}", outbox.display())))?;
     let path = outbox.display().to_string();
     if let Some(reason) = &scan.refused {
-        tracing::warn!(path, reason = reason.as_str(), "Outbox refused: no files from this turn");
+        tracing::warn!(path, reason = reason.as_str(), "{REFUSED_LINE}");
     }
     for big in &scan.oversized {
         tracing::warn!(
             path = big.path.as_str(),
             sizeBytes = big.size_bytes,
             maxSizeBytes = MAX_OUTBOX_FILE_BYTES,
-            "Outbox file exceeds max size, skipping"
+            "{OVERSIZED_LINE}"
         );
     }
     let left_out = [
