@@ -75,8 +75,17 @@ export interface RunnerOptions {
   network?: string;
   /** An OCI runtime the engine knows, e.g. "runsc". Default: the engine's. */
   runtime?: string;
-  /** Mount only <spacesDir>/<spaceId> at /spaces/<spaceId>, not every space. Default: false. */
+  /**
+   * Mount only <spacesDir>/<spaceId> at /spaces/<spaceId>, not every space; and the agent folder
+   * (globalDir) read-only entry by entry, without auth.json, with the space's own sessions folder.
+   * Default: false.
+   */
   isolateSpaces?: boolean;
+  /**
+   * With isolateSpaces: where each space's pi sessions are kept, <sessionsDir>/<spaceId>, mounted at
+   * /root/.pi/agent/sessions. May be relative. Default: beside globalDir, `<globalDir>-sessions`.
+   */
+  sessionsDir?: string;
   /**
    * Opt-in: after a space's turn, prepare its next container (created, started,
    * waiting on stdin); a turn with the same container spec claims it. Default: off.

@@ -51,7 +51,7 @@ pub fn read_options<'env>(
     let console =
         ConsoleFormat::from_env(env_var("MERCURY_LOG_FORMAT")?.as_deref(), env_var("MERCURY_LOG_LEVEL")?.as_deref());
     let mut hooks = JsHooks { logger: None, resolve_credential: None };
-    let (mut package_root, mut docker_host, mut memory) = (None, None, None);
+    let (mut package_root, mut docker_host, mut memory, mut sessions_dir) = (None, None, None, None);
     let mut hardening = Hardening::default();
     let mut standby = None;
     if let Some(options) = options {
@@ -65,6 +65,7 @@ pub fn read_options<'env>(
         memory = opt_number(options, "memoryLimit", WHAT)?.map(memory_limit).transpose()?;
         hardening = read_hardening(options)?;
         standby = read_standby(options)?;
+        sessions_dir = opt_string(options, "sessionsDir", WHAT)?;
     }
     let main_script = match package_root {
         Some(_) => None,
@@ -85,7 +86,9 @@ pub fn read_options<'env>(
         home: path_var("HOME")?,
         search_path: env_var("PATH")?.map(Into::into),
     };
-    Ok((RunnerOptions { package_root, endpoint, memory_limit: memory, console, hardening, standby }, hooks))
+    let options =
+        RunnerOptions { package_root, endpoint, memory_limit: memory, console, hardening, standby, sessions_dir };
+    Ok((options, hooks))
 }
 
 /// `options.standby`: `true`, `false`, or `{ idleMs, max }`.

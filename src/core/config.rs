@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::agent_dir::{check_apart, default_sessions_dir};
 use super::endpoint::EndpointInput;
 use super::log::ConsoleFormat;
 use super::paths::resolve;
@@ -40,6 +41,9 @@ pub struct RunnerOptions {
     pub hardening: Hardening,
     /// A prepared next container per recently active space; None: every turn starts cold.
     pub standby: Option<StandbyOptions>,
+    /// `options.sessionsDir` as given (relative: against the working directory);
+    /// None: beside `globalDir` (see [`RunnerSettings::sessions_dir`]).
+    pub sessions_dir: Option<String>,
 }
 
 /// `options.standby`: after a space's turn, its next container is created,
@@ -151,19 +155,27 @@ impl RunnerConfig {
         if timeout_ms < 0.0 {
             return Err("config.containerTimeoutMs must not be negative".into());
         }
-        Ok(RunnerSettings {
+        let global_dir = resolve(cwd, &need(&self.global_dir, "globalDir")?);
+        let sessions_dir = match &options.sessions_dir {
+            Some(dir) => resolve(cwd, dir),
+            None => default_sessions_dir(&global_dir),
+        };
+        let settings = RunnerSettings {
             image,
             // Saturates: a timeout past u64 milliseconds is no timeout at all.
             timeout_ms: timeout_ms as u64,
-            global_dir: resolve(cwd, &need(&self.global_dir, "globalDir")?),
+            global_dir,
             spaces_dir: resolve(cwd, &need(&self.spaces_dir, "spacesDir")?),
+            sessions_dir,
             model_provider: need(&self.model_provider, "modelProvider")?,
             auth_path: self.auth_path.as_deref().map(|p| resolve(cwd, p)),
             port: need(&self.port, "port")?,
             package_root: options.package_root.clone(),
             memory_limit: options.memory_limit,
             hardening: options.hardening.clone(),
-        })
+        };
+        check_apart(&settings)?;
+        Ok(settings)
     }
 }
 
@@ -174,6 +186,9 @@ pub struct RunnerSettings {
     pub timeout_ms: u64,
     pub global_dir: PathBuf,
     pub spaces_dir: PathBuf,
+    /// With `isolateSpaces`, the parent of each space's own `sessions` folder
+    /// (`<sessionsDir>/<spaceId>`); no container mounts it whole.
+    pub sessions_dir: PathBuf,
     pub model_provider: String,
     pub auth_path: Option<PathBuf>,
     pub port: String,
@@ -234,6 +249,7 @@ mod tests {
             console: ConsoleFormat::from_env(None, None),
             hardening: Hardening::default(),
             standby: None,
+            sessions_dir: None,
         }
     }
 
@@ -256,6 +272,24 @@ mod tests {
         assert_eq!(s.spaces_dir, PathBuf::from("/abs/spaces"));
         assert_eq!(s.auth_path(), PathBuf::from("/srv/app/global/auth.json"));
         assert_eq!((s.image.as_str(), s.timeout_ms, s.port.as_str()), ("img", 1500, "3000"));
+    }
+
+    #[test]
+    fn sessions_dir_defaults_beside_global_and_must_lie_apart_under_isolation() {
+        let s = full().settings(Path::new("/srv/app"), "img".into(), &options()).unwrap();
+        assert_eq!(s.sessions_dir, PathBuf::from("/srv/app/global-sessions"));
+        let given = RunnerOptions { sessions_dir: Some("state/sessions".into()), ..options() };
+        let s = full().settings(Path::new("/srv/app"), "img".into(), &given).unwrap();
+        assert_eq!(s.sessions_dir, PathBuf::from("/srv/app/state/sessions"));
+        let inside_spaces = RunnerOptions {
+            sessions_dir: Some("/abs/spaces/sessions".into()),
+            hardening: Hardening { isolate_spaces: true, ..Hardening::default() },
+            ..options()
+        };
+        let err = full().settings(Path::new("/srv/app"), "img".into(), &inside_spaces).unwrap_err();
+        assert!(err.contains("options.sessionsDir") && err.contains("config.spacesDir"), "{err}");
+        let shared = RunnerOptions { hardening: Hardening::default(), ..inside_spaces };
+        assert!(full().settings(Path::new("/srv/app"), "img".into(), &shared).is_ok());
     }
 
     #[test]

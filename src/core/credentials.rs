@@ -1,6 +1,7 @@
 //! The built-in credential resolver: an unexpired Anthropic OAuth token from `auth.json`.
 //!
-//! `auth.json` lives in `globalDir`, which every container mounts read-write:
+//! `auth.json` lives in `globalDir`, which by default every container mounts
+//! read-write (with `isolateSpaces`, none can write it: see `agent_dir`):
 //! the agent can replace it with a link, a FIFO, a device or a huge file. It is
 //! read without following a link, without blocking, regular files only, with a
 //! size cap; anything else is [`AuthFile::Refused`], one warn line for the

@@ -1,6 +1,7 @@
 //! The runner itself, with no JavaScript in it: tested with `cargo test`.
 //! The binding goes through [`runner::Runner`]; the rest is the runner's own.
 
+pub mod agent_dir;
 pub mod clock;
 pub mod config;
 mod connect;

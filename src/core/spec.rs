@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use super::agent_dir::{AgentDirView, AGENT_DIR_TARGET, SESSIONS_ENTRY};
 use super::config::{Hardening, RunnerSettings};
 use super::error::RunError;
 
@@ -79,7 +80,7 @@ pub fn container_env(
 ) -> Result<Vec<(String, String)>, RunError> {
     let mut env = EnvList::default();
     env.set("HOME", "/root");
-    env.set("PI_CODING_AGENT_DIR", "/root/.pi/agent");
+    env.set("PI_CODING_AGENT_DIR", AGENT_DIR_TARGET);
     env.set("CALLER_ID", &request.caller_id);
     env.set("SPACE_ID", &request.space_id);
     env.set("API_URL", &format!("http://host.docker.internal:{}", settings.port));
@@ -139,12 +140,14 @@ impl EnvList {
 }
 
 /// The container's mounts: every space's folder at `/spaces` (or, with
-/// `isolateSpaces`, only this space's at `/spaces/<spaceId>`), the global
-/// folder, and the host's docs. The docs mounts are left out when their source
-/// is missing, instead of letting the engine create an empty folder in its place.
+/// `isolateSpaces`, only this space's at `/spaces/<spaceId>`), the agent folder
+/// as `agent_dir` says (see [`super::agent_dir`]), and the host's docs. The docs
+/// mounts are left out when their source is missing, instead of letting the
+/// engine create an empty folder in its place.
 pub fn container_mounts(
     settings: &RunnerSettings,
     request: &ReplyRequest,
+    agent_dir: &AgentDirView,
     package_root: Option<&Path>,
     exists: impl Fn(&Path) -> bool,
 ) -> Result<Vec<BindMount>, RunError> {
@@ -159,7 +162,16 @@ pub fn container_mounts(
     } else {
         bind(&settings.spaces_dir, "/spaces", false)
     };
-    let mut mounts = vec![spaces, bind(&settings.global_dir, "/root/.pi/agent", false)];
+    let mut mounts = vec![spaces];
+    match agent_dir {
+        AgentDirView::Shared => mounts.push(bind(&settings.global_dir, AGENT_DIR_TARGET, false)),
+        AgentDirView::Isolated { entries, sessions } => {
+            for entry in entries {
+                mounts.push(bind(&settings.global_dir.join(entry), &format!("{AGENT_DIR_TARGET}/{entry}"), true));
+            }
+            mounts.push(bind(sessions, &format!("{AGENT_DIR_TARGET}/{SESSIONS_ENTRY}"), false));
+        }
+    }
     let Some(package_root) = package_root else {
         return Ok(mounts);
     };
@@ -211,6 +223,7 @@ mod tests {
             timeout_ms: 1000,
             global_dir: "/data/global".into(),
             spaces_dir: "/data/spaces".into(),
+            sessions_dir: "/data/global-sessions".into(),
             model_provider: "anthropic".into(),
             auth_path: None,
             port: "8787".into(),
@@ -347,7 +360,7 @@ mod tests {
             target: target.into(),
             read_only,
         };
-        let all = container_mounts(&settings(), &request(), root, |_| true).unwrap();
+        let all = container_mounts(&settings(), &request(), &AgentDirView::Shared, root, |_| true).unwrap();
         assert_eq!(
             all,
             vec![
@@ -357,17 +370,18 @@ mod tests {
                 mount("/pkg/docs", "/docs/mercury/docs", true),
             ]
         );
-        let no_docs = container_mounts(&settings(), &request(), root, |p| !p.ends_with("docs")).unwrap();
+        let no_docs =
+            container_mounts(&settings(), &request(), &AgentDirView::Shared, root, |p| !p.ends_with("docs")).unwrap();
         assert_eq!(no_docs.len(), 3);
-        assert_eq!(container_mounts(&settings(), &request(), root, |_| false).unwrap().len(), 2);
-        assert_eq!(container_mounts(&settings(), &request(), None, |_| true).unwrap().len(), 2);
+        assert_eq!(container_mounts(&settings(), &request(), &AgentDirView::Shared, root, |_| false).unwrap().len(), 2);
+        assert_eq!(container_mounts(&settings(), &request(), &AgentDirView::Shared, None, |_| true).unwrap().len(), 2);
     }
 
     #[test]
     fn isolated_spaces_mount_only_the_space_s_own_folder_and_refuse_ids_that_leave_it() {
         let mut isolated = settings();
         isolated.hardening.isolate_spaces = true;
-        let mounts = container_mounts(&isolated, &request(), None, |_| true).unwrap();
+        let mounts = container_mounts(&isolated, &request(), &isolated_view(), None, |_| true).unwrap();
         assert_eq!(
             mounts[0],
             BindMount { source: "/data/spaces/space-1".into(), target: "/spaces/space-1".into(), read_only: false }
@@ -375,10 +389,59 @@ mod tests {
         for bad in ["..", ".", "a/b", "../etc", ""] {
             let req = ReplyRequest { space_id: bad.into(), ..request() };
             assert!(
-                matches!(container_mounts(&isolated, &req, None, |_| true), Err(RunError::InvalidInput(_))),
+                matches!(
+                    container_mounts(&isolated, &req, &isolated_view(), None, |_| true),
+                    Err(RunError::InvalidInput(_))
+                ),
                 "{bad:?}"
             );
         }
+    }
+
+    fn isolated_view() -> AgentDirView {
+        AgentDirView::Isolated {
+            entries: vec!["AGENTS.md".into(), "extensions".into(), "settings.json".into()],
+            sessions: "/data/global-sessions/space-1".into(),
+        }
+    }
+
+    #[test]
+    fn isolated_spaces_see_the_agent_folder_entry_by_entry_read_only_and_their_own_sessions() {
+        let mut isolated = settings();
+        isolated.hardening.isolate_spaces = true;
+        let mounts = container_mounts(&isolated, &request(), &isolated_view(), None, |_| true).unwrap();
+        let mount = |source: &str, target: &str, read_only| BindMount {
+            source: source.into(),
+            target: target.into(),
+            read_only,
+        };
+        assert_eq!(
+            mounts,
+            vec![
+                mount("/data/spaces/space-1", "/spaces/space-1", false),
+                mount("/data/global/AGENTS.md", "/root/.pi/agent/AGENTS.md", true),
+                mount("/data/global/extensions", "/root/.pi/agent/extensions", true),
+                mount("/data/global/settings.json", "/root/.pi/agent/settings.json", true),
+                mount("/data/global-sessions/space-1", "/root/.pi/agent/sessions", false),
+            ]
+        );
+        // Nothing of the shared folder is writable, and nothing is mounted at the folder itself.
+        assert!(mounts.iter().filter(|m| m.source.starts_with("/data/global/")).all(|m| m.read_only));
+        assert!(!mounts.iter().any(|m| m.target == "/root/.pi/agent" || m.source == "/data/global"));
+        // With no entry at all, the space still has its sessions folder.
+        let empty = AgentDirView::Isolated { entries: vec![], sessions: "/data/global-sessions/space-1".into() };
+        let mounts = container_mounts(&isolated, &request(), &empty, None, |_| true).unwrap();
+        assert_eq!(mounts.len(), 2);
+        assert_eq!(mounts[1], mount("/data/global-sessions/space-1", "/root/.pi/agent/sessions", false));
+    }
+
+    #[test]
+    fn the_default_keeps_the_whole_agent_folder_read_write() {
+        let mounts = container_mounts(&settings(), &request(), &AgentDirView::Shared, None, |_| true).unwrap();
+        assert_eq!(
+            mounts[1],
+            BindMount { source: "/data/global".into(), target: "/root/.pi/agent".into(), read_only: false }
+        );
     }
 
     #[test]
@@ -410,6 +473,7 @@ mod properties {
             timeout_ms: 1,
             global_dir: "/g".into(),
             spaces_dir: "/s".into(),
+            sessions_dir: "/g-sessions".into(),
             model_provider: "anthropic".into(),
             auth_path: None,
             port: "1".into(),

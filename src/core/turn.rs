@@ -14,6 +14,7 @@ use tokio::time::{sleep_until, Instant};
 use tracing::instrument::WithSubscriber;
 use tracing::Instrument;
 
+use super::agent_dir::{self, auth_path_writable_by_agents, sessions_folder, AgentDirView};
 use super::clock::now_ms;
 use super::config::RunnerSettings;
 use super::credentials::{builtin_applies, builtin_credential, read_auth_file, AuthFile, BuiltinCredential};
@@ -119,9 +120,10 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
                 resolver.resolve(&settings.model_provider, &settings.auth_path()).await?
             }
         };
+        let agent_dir = agent_dir_view(&settings, &request).await?;
         let env = container_env(&settings, &request, token.as_deref())?;
         let package_root = settings.package_root.locate();
-        let mounts = container_mounts(&settings, &request, package_root.as_deref(), |p: &Path| p.exists())?;
+        let mounts = container_mounts(&settings, &request, &agent_dir, package_root.as_deref(), |p: &Path| p.exists())?;
         Ok::<_, RunError>(container_spec(&settings, container.clone(), env, mounts))
     };
     // The host's credential resolver may take its time (or never answer): a stop must not wait for it.
@@ -311,23 +313,64 @@ async fn create_dirs(settings: &RunnerSettings, request: &ReplyRequest) -> Resul
     if settings.hardening.isolate_spaces {
         // The engine follows links in a bind's source: a space folder that an
         // agent (of a runner without isolation) replaced by a link is refused.
-        let own = space_folder(&settings.spaces_dir, &request.space_id)?;
-        match tokio::fs::create_dir(&own).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(RunError::Io(format!("cannot create {}: {e}", own.display()))),
-        }
-        let meta = tokio::fs::symlink_metadata(&own)
+        own_folder(&space_folder(&settings.spaces_dir, &request.space_id)?).await?;
+        // Only the runner reads the sessions folders' parent: no container mounts it.
+        let mut parent = tokio::fs::DirBuilder::new();
+        parent.recursive(true).mode(0o700);
+        parent
+            .create(&settings.sessions_dir)
             .await
-            .map_err(|e| RunError::Io(format!("cannot examine {}: {e}", own.display())))?;
-        if !meta.file_type().is_dir() {
-            return Err(RunError::Io(format!(
-                "{} is not a plain folder (a link?): refusing to mount it",
-                own.display()
-            )));
-        }
+            .map_err(|e| RunError::Io(format!("cannot create {}: {e}", settings.sessions_dir.display())))?;
+        own_folder(&sessions_folder(settings, &request.space_id)?).await?;
     }
     Ok(())
+}
+
+/// Creates `folder` unless it exists (its last component is never followed),
+/// and refuses it unless it is a plain folder: not a link, which the engine
+/// would follow when binding it.
+async fn own_folder(folder: &Path) -> Result<(), RunError> {
+    match tokio::fs::create_dir(folder).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(RunError::Io(format!("cannot create {}: {e}", folder.display()))),
+    }
+    let meta = tokio::fs::symlink_metadata(folder)
+        .await
+        .map_err(|e| RunError::Io(format!("cannot examine {}: {e}", folder.display())))?;
+    if !meta.file_type().is_dir() {
+        return Err(RunError::Io(format!(
+            "{} is not a plain folder (a link?): refusing to mount it",
+            folder.display()
+        )));
+    }
+    Ok(())
+}
+
+/// What the container mounts of the agent folder: the whole folder by default;
+/// with `isolateSpaces`, its entries as listed now (a warn line names those
+/// left out for being links or not plain) and the space's sessions folder.
+async fn agent_dir_view(settings: &RunnerSettings, request: &ReplyRequest) -> Result<AgentDirView, RunError> {
+    if !settings.hardening.isolate_spaces {
+        return Ok(AgentDirView::Shared);
+    }
+    let listing = {
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || agent_dir::list(&settings))
+            .await
+            .map_err(|e| RunError::Io(format!("listing the agent folder failed: {e}")))??
+    };
+    if !listing.skipped.is_empty() {
+        // Quoted and escaped: a name left out for its control characters must not reach the log raw.
+        let names: Vec<String> = listing.skipped.iter().map(|name| format!("{name:?}")).collect();
+        tracing::warn!(
+            path = %settings.global_dir.display(),
+            entries = names.join(", "),
+            "Agent folder entries not mounted: links, special files or names with control characters"
+        );
+    }
+    let sessions = sessions_folder(settings, &request.space_id)?;
+    Ok(AgentDirView::Isolated { entries: listing.entries, sessions })
 }
 
 async fn builtin_token(settings: &RunnerSettings, host_env: &[(String, String)]) -> Option<String> {
@@ -335,8 +378,16 @@ async fn builtin_token(settings: &RunnerSettings, host_env: &[(String, String)])
         return None;
     }
     let auth_path = settings.auth_path();
-    // The agent can write to the global folder: the file is read without following
-    // a link or blocking on a FIFO, and only up to a size cap.
+    if let Some(folder) = auth_path_writable_by_agents(settings) {
+        tracing::warn!(
+            authPath = %auth_path.display(),
+            folder,
+            "Ignoring auth.json: it lies in a folder agents can write"
+        );
+        return None;
+    }
+    // By default every agent can write to the global folder: the file is read
+    // without following a link or blocking on a FIFO, and only up to a size cap.
     let read = {
         let auth_path = auth_path.clone();
         tokio::task::spawn_blocking(move || read_auth_file(&auth_path)).await
