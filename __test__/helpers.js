@@ -5,7 +5,8 @@ const path = require("node:path");
 const { execFileSync } = require("node:child_process");
 const { AgentContainerRunner, ContainerError } = require("..");
 
-const IMAGE = "mercury-test-agent:latest";
+// MERCURY_TEST_IMAGE: a fixture image built from another tree, while the shared engine's `latest` is someone else's.
+const IMAGE = process.env.MERCURY_TEST_IMAGE || "mercury-test-agent:latest";
 const REGISTRY = "127.0.0.1:5000";
 
 function tempRoot() {

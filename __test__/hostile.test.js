@@ -379,3 +379,136 @@ describe("other spaces' folders", () => {
     expect(got).toEqual({ reply: "read=denied wrote=denied", planted: false, own: true });
   }, T);
 });
+
+describe("the agent folder (globalDir at /root/.pi/agent)", () => {
+  const FAR = Date.now() + 10 * 365 * 86_400_000;
+  const OPERATOR_LOGIN = { anthropic: { type: "oauth", access: "operator-token", refresh: "operator-refresh", expires: FAR } };
+
+  /** The operator's agent folder: a login, instructions, settings, an extension, and a few more entries (about ten in all). */
+  function operatorAgentDir(ctx, { login = true } = {}) {
+    const g = ctx.config.globalDir;
+    fs.mkdirSync(path.join(g, "extensions"), { recursive: true });
+    for (const dir of ["skills", "prompts", "themes"]) fs.mkdirSync(path.join(g, dir), { recursive: true });
+    if (login) fs.writeFileSync(path.join(g, "auth.json"), JSON.stringify(OPERATOR_LOGIN));
+    fs.writeFileSync(path.join(g, "AGENTS.md"), "operator instructions\n");
+    fs.writeFileSync(path.join(g, "settings.json"), '{"operator":true}\n');
+    fs.writeFileSync(path.join(g, "models.json"), "{}\n");
+    fs.writeFileSync(path.join(g, "SYSTEM.md"), "operator system prompt\n");
+    fs.writeFileSync(path.join(g, "extensions", "operator.ts"), "export default {};\n");
+    fs.writeFileSync(path.join(g, "skills", "SKILL.md"), "operator skill\n");
+  }
+
+  /** Every file under `dir` with its content, and every folder: what a plant would change. */
+  function snapshot(dir) {
+    const out = {};
+    const walk = (d, rel) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const r = path.join(rel, e.name);
+        if (e.isDirectory()) {
+          out[r + "/"] = "";
+          walk(path.join(d, e.name), r);
+        } else out[r] = e.isFile() ? fs.readFileSync(path.join(d, e.name), "utf8") : `(${e.isSymbolicLink() ? "link" : "special"})`;
+      }
+    };
+    walk(dir, "");
+    return out;
+  }
+
+  /** One space's agent attacks the agent folder; then another space's next turn looks at it. */
+  async function attackThenLook(options) {
+    const ctx = h.makeRunner({}, options);
+    operatorAgentDir(ctx);
+    const before = snapshot(ctx.config.globalDir);
+    const attack = await ctx.runner.reply(input(ctx, "thief", { FIXTURE_MODE: "agent-dir-attack" }));
+    const look = await ctx.runner.reply(input(ctx, "victim", { FIXTURE_MODE: "agent-dir-look" }));
+    const stolen = path.join(ctx.config.spacesDir, "thief", "stolen-auth.json");
+    return {
+      attack: attack.reply,
+      stolenRefreshToken: fs.existsSync(stolen) && JSON.parse(fs.readFileSync(stolen, "utf8")).anthropic.refresh,
+      globalDirChanged: JSON.stringify(snapshot(ctx.config.globalDir)) !== JSON.stringify(before),
+      victim: look.reply,
+    };
+  }
+
+  test("without isolateSpaces (the default, as the TypeScript runner): the folder is read-write, so an agent steals the login and plants what another space loads", async () => {
+    const got = await attackThenLook({});
+    record("14a agent folder, default", got);
+    expect(got).toEqual({
+      attack: "auth=present read=ok auth.json=ok AGENTS.md=ok extensions/planted.ts=ok settings.json=ok",
+      stolenRefreshToken: "operator-refresh",
+      globalDirChanged: true,
+      victim: "auth=present token=planted-token planted=seen",
+    });
+  }, T);
+
+  test("with isolateSpaces: auth.json is absent, the folder read-only, and another space's next turn gets the operator's token and sees nothing planted", async () => {
+    const got = await attackThenLook({ isolateSpaces: true });
+    record("14b agent folder, isolateSpaces", got);
+    // auth.json is a new name in the container's own /root/.pi/agent: written there, it goes with the container.
+    expect(got).toEqual({
+      attack: "auth=absent read=denied auth.json=ok AGENTS.md=denied extensions/planted.ts=denied settings.json=denied",
+      stolenRefreshToken: false,
+      globalDirChanged: false,
+      victim: "auth=absent token=operator-token planted=none",
+    });
+  }, T);
+
+  test("with isolateSpaces: a space's sessions reach its own next turn, never another space's", async () => {
+    const ctx = h.makeRunner({}, { isolateSpaces: true });
+    const sessions = async (spaceId, write) =>
+      (await ctx.runner.reply(input(ctx, spaceId, { FIXTURE_MODE: "sessions", ...(write ? { FIXTURE_SESSION: write } : {}) }))).reply.trim();
+    const got = {
+      ownFirst: await sessions("alpha", "alpha-1"),
+      ownNext: await sessions("alpha"),
+      other: await sessions("beta", "beta-1"),
+      ownAfterOther: await sessions("alpha"),
+    };
+    const hostFile = path.join(`${ctx.config.globalDir}-sessions`, "alpha", "alpha-1.jsonl");
+    got.keptBesideGlobalDir = fs.existsSync(hostFile);
+    got.inGlobalDir = fs.existsSync(path.join(ctx.config.globalDir, "sessions"));
+    record("14c sessions, isolateSpaces", got);
+    expect(got).toEqual({
+      ownFirst: "alpha-1.jsonl",
+      ownNext: "alpha-1.jsonl",
+      other: "beta-1.jsonl",
+      ownAfterOther: "alpha-1.jsonl",
+      keptBesideGlobalDir: true,
+      inGlobalDir: false,
+    });
+  }, T);
+
+  test("with isolateSpaces: a login at an authPath inside a space's folder is not read, so its agent cannot hand a token to other spaces", async () => {
+    const ctx = h.makeRunner({}, { isolateSpaces: true });
+    const planted = await ctx.runner.reply(input(ctx, "thief", { FIXTURE_MODE: "plant-login", FIXTURE_TARGET: "/spaces/thief/login/auth.json" }));
+    expect(planted.reply).toBe("login planted");
+    const authPath = path.join(ctx.config.spacesDir, "thief", "login", "auth.json");
+    expect(JSON.parse(fs.readFileSync(authPath, "utf8")).anthropic.access).toBe("planted-token");
+    // The same folders, with the operator's authPath pointing into that space's folder.
+    const other = h.makeRunner({ ...ctx.config, authPath }, { isolateSpaces: true });
+    const from = other.lines.length;
+    const look = await other.runner.reply(input(other, "victim", { FIXTURE_MODE: "agent-dir-look" }));
+    const turn = other.lines.slice(from);
+    record("14d authPath in a space's folder, isolateSpaces", { victim: look.reply, warns: warns(turn).length });
+    expect(look.reply).toBe("auth=absent token=none planted=none");
+    expect(warns(turn, /folder agents can write/)).toHaveLength(1);
+  }, T);
+
+  test("with isolateSpaces and standby: the next turn claims the standby, and a login written while it waited is not in it", async () => {
+    // Another provider: no token in the environment, so the login does not change the spec.
+    const ctx = h.makeRunner({ modelProvider: "openai" }, { isolateSpaces: true, standby: true });
+    try {
+      operatorAgentDir(ctx, { login: false });
+      const first = await ctx.runner.reply(input(ctx, "waiting", { FIXTURE_MODE: "agent-dir-look" }));
+      expect(first.reply).toBe("auth=absent token=none planted=none");
+      await h.waitFor("standby ready", () => ctx.lines.find((l) => l.msg === "Standby ready"));
+      fs.writeFileSync(path.join(ctx.config.globalDir, "auth.json"), JSON.stringify(OPERATOR_LOGIN));
+      const from = ctx.lines.length;
+      const second = await ctx.runner.reply(input(ctx, "waiting", { FIXTURE_MODE: "agent-dir-look" }));
+      const claimed = ctx.lines.slice(from).some((l) => l.msg === "Standby claimed");
+      record("14e login while a standby waits, isolateSpaces", { claimed, second: second.reply });
+      expect({ claimed, second: second.reply }).toEqual({ claimed: true, second: "auth=absent token=none planted=none" });
+    } finally {
+      ctx.runner.killAll();
+    }
+  }, T);
+});
