@@ -58,9 +58,45 @@ describe("reply: the container it starts", () => {
     const mounts = Object.fromEntries(info.Mounts.map((m) => [m.Destination, m]));
     expect(mounts["/spaces"].Source).toBe(ctx.config.spacesDir);
     expect(mounts["/spaces"].RW).toBe(true);
-    expect(mounts["/root/.pi/agent"].Source).toBe(ctx.config.globalDir);
+    // The TypeScript runner's mount: the whole agent folder, read-write (a drop-in host loses nothing).
+    expect(mounts["/root/.pi/agent"]).toMatchObject({ Source: ctx.config.globalDir, RW: true });
     expect(mounts["/docs/mercury/README.md"]).toMatchObject({ Source: path.join(pkg, "README.md"), RW: false });
     expect(mounts["/docs/mercury/docs"]).toMatchObject({ Source: path.join(pkg, "docs"), RW: false });
+    await h.expectRemoved(name);
+  }, T);
+
+  test("with isolateSpaces, as the engine sees it: the agent folder's entries read-only, no login, the space's own sessions read-write", async () => {
+    const root = h.tempRoot();
+    const sessionsDir = path.join(root, "state", "sessions");
+    const ctx = h.makeRunner({}, { isolateSpaces: true, sessionsDir });
+    const g = ctx.config.globalDir;
+    fs.mkdirSync(path.join(g, "extensions"), { recursive: true });
+    fs.mkdirSync(path.join(g, "sessions"), { recursive: true });
+    fs.mkdirSync(path.join(g, "auth.json.lock"), { recursive: true });
+    for (const file of ["auth.json", "AGENTS.md", "settings.json", "we,ird:name.md", "with space.md"]) fs.writeFileSync(path.join(g, file), "{}\n");
+    fs.symlinkSync("/etc", path.join(g, "prompts"));
+    const run = ctx.runner.reply(h.replyInput(ctx, "iso", { extraEnv: { FIXTURE_MODE: "sleep" } }));
+    const name = await h.runningContainer(ctx.lines);
+    const info = JSON.parse(h.docker("inspect", name))[0];
+    ctx.runner.abort("iso");
+    await h.rejectionOf(run);
+
+    const mounts = info.Mounts.filter((m) => m.Destination.startsWith("/root/.pi/agent"))
+      .map((m) => [m.Destination, m.Source, m.RW])
+      .sort();
+    const entry = (n) => [`/root/.pi/agent/${n}`, path.join(g, n), false];
+    expect(mounts).toEqual([
+      entry("AGENTS.md"),
+      entry("extensions"),
+      ["/root/.pi/agent/sessions", path.join(sessionsDir, "iso"), true],
+      entry("settings.json"),
+      entry("we,ird:name.md"),
+      entry("with space.md"),
+    ]);
+    expect(info.Mounts.map((m) => m.Destination)).toContain("/spaces/iso");
+    expect((fs.statSync(sessionsDir).mode & 0o777).toString(8)).toBe("700");
+    const skipped = ctx.lines.find((l) => l.msg.startsWith("Agent folder entries not mounted"));
+    expect(skipped).toMatchObject({ level: "warn", fields: { entries: '"prompts"' } });
     await h.expectRemoved(name);
   }, T);
 
