@@ -8,6 +8,9 @@ const { AgentContainerRunner, ContainerError } = require("..");
 // MERCURY_TEST_IMAGE: a fixture image built from another tree, while the shared engine's `latest` is someone else's.
 const IMAGE = process.env.MERCURY_TEST_IMAGE || "mercury-test-agent:latest";
 const REGISTRY = "127.0.0.1:5000";
+// MERCURY_TEST_RUNTIME: the OCI runtime every runner made here uses unless a test names its
+// own (scripts/test.sh runs the hostile suite once more with "runsc").
+const RUNTIME = process.env.MERCURY_TEST_RUNTIME || undefined;
 
 function tempRoot() {
   return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "mcr-test-")));
@@ -37,7 +40,7 @@ function makeRunner(overrides = {}, options = {}) {
     ...overrides,
   };
   const { logger, lines } = captureLogger();
-  const runner = new AgentContainerRunner(config, { logger, packageRoot: path.join(root, "pkg"), ...options });
+  const runner = new AgentContainerRunner(config, { logger, packageRoot: path.join(root, "pkg"), ...(RUNTIME && { runtime: RUNTIME }), ...options });
   return { runner, root, config, lines };
 }
 
@@ -119,6 +122,7 @@ module.exports = {
   ContainerError,
   IMAGE,
   REGISTRY,
+  RUNTIME,
   tempRoot,
   captureLogger,
   makeRunner,
