@@ -64,9 +64,8 @@ function noBinaryError({ pkgDir, cause, platform = currentPlatform() }) {
   // Off Linux the ABI is not the machine's but the toolchain's (win32-x64-msvc).
   const prebuilt = supported.find((s) => s === platform || (!platform.startsWith("linux-") && s.startsWith(`${platform}-`)));
   const why = prebuilt
-    ? `its prebuilt package ${name}-${prebuilt} is not installed or does not load ` +
-      "(optional dependencies left out, or a lock file made on another platform); " +
-      "reinstalling with optional dependencies fixes that"
+    ? `its prebuilt package ${name}-${prebuilt} is not installed (optional dependencies left out, ` +
+      "or a lock file made on another platform: reinstalling with them fixes that) or does not load here (the cause says why)"
     : "there is no prebuilt package for it";
   const message =
     `${name} has no native binary that loads on ${platform}: ${why}. ` +
