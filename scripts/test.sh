@@ -76,5 +76,5 @@ if [ "$left" -ne 0 ]; then
 fi
 echo "none"
 
-step "package: npm pack, install with npm and bun, run"
-scripts/pack-test.sh
+step "package: published to a local registry, installed with npm, pnpm, yarn and bun, run; built from source"
+scripts/registry-test.sh
