@@ -417,7 +417,10 @@ describe("reply: outbox", () => {
     expect(result.reply).toBe("files written");
     const byName = Object.fromEntries(result.files.map((f) => [f.filename, f]));
     expect(Object.keys(byName).sort()).toEqual(["README", "chart.PNG", "notes.md", "report.pdf"]);
-    expect(byName["report.pdf"]).toEqual({ path: path.join(outbox, "report.pdf"), filename: "report.pdf", mimeType: "application/pdf", sizeBytes: 7 });
+    expect(byName["report.pdf"]).toEqual({ path: expect.any(String), filename: "report.pdf", mimeType: "application/pdf", sizeBytes: 7 });
+    // The path is the runner's private copy of what the agent wrote, not the outbox entry.
+    for (const f of result.files) h.expectPrivateCopy(ctx, f);
+    expect(fs.readFileSync(byName["report.pdf"].path, "utf8")).toBe("report\n");
     expect(byName["chart.PNG"].mimeType).toBe("image/png");
     expect(byName["notes.md"].mimeType).toBe("text/markdown");
     expect(byName.README.mimeType).toBe("application/octet-stream");
