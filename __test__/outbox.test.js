@@ -4,6 +4,7 @@
 const fs = require("node:fs");
 const path = require("node:path");
 const h = require("./helpers");
+const { execFileSync } = require("node:child_process");
 const { scanOutbox } = require("..");
 
 function workspaceWithFiles() {
@@ -66,4 +67,21 @@ test("scanOutbox: a workspace's copies go at its next scan, and a later change t
   expect(second.map((f) => f.filename)).toEqual(["report.pdf"]);
   for (const f of first) expect(fs.existsSync(f.path)).toBe(false);
   expect(fs.readFileSync(second[0].path, "utf8")).toBe("pdf!");
+});
+
+test("process exit removes the process's copy folder", () => {
+  const { ws, start } = workspaceWithFiles();
+  const script = `
+    const { scanOutbox } = require(${JSON.stringify(path.resolve(__dirname, ".."))});
+    const files = scanOutbox(${JSON.stringify(ws)}, ${start});
+    console.log(JSON.stringify(files.map((f) => f.path)));
+    process.exit(0);
+  `;
+  const out = execFileSync(process.execPath, ["-e", script], { encoding: "utf8" });
+  const paths = JSON.parse(out.trim().split("\n").pop());
+  expect(paths).toHaveLength(3);
+  // <root>/<turn>/<name>: the root, named for the child's pid, is gone with it.
+  const root = path.dirname(path.dirname(paths[0]));
+  expect(path.basename(root)).toMatch(/^mercury-outbox-\d+-[0-9a-f]{16}$/);
+  expect(fs.existsSync(root)).toBe(false);
 });

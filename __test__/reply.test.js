@@ -428,4 +428,23 @@ describe("reply: outbox", () => {
     expect(warn.level).toBe("warn");
     expect(warn.fields).toMatchObject({ path: path.join(outbox, "big.bin"), sizeBytes: 25 * 1048576 + 1, maxSizeBytes: 25 * 1048576 });
   }, T);
+
+  test("the copies of a space go at its next turn, and killAll removes those of the runner's spaces", async () => {
+    const ctx = h.makeRunner();
+    const other = h.makeRunner();
+    const turn = (c) => c.runner.reply(h.replyInput(c, "copies", { extraEnv: { FIXTURE_MODE: "some-files" } }));
+    const first = await turn(ctx);
+    expect(first.files).toHaveLength(2);
+    for (const f of first.files) h.expectPrivateCopy(ctx, f);
+    const second = await turn(ctx);
+    const elsewhere = await turn(other);
+    for (const f of [...second.files, ...elsewhere.files]) h.expectPrivateCopy(null, f);
+    for (const f of first.files) expect(fs.existsSync(f.path)).toBe(false);
+    for (const f of second.files) expect(fs.existsSync(f.path)).toBe(true);
+    ctx.runner.killAll();
+    // Removed on a thread of their own: killAll returns at once.
+    await h.waitFor("copies removed", () => second.files.every((f) => !fs.existsSync(f.path)), 5_000);
+    // Another runner's spaces keep theirs.
+    for (const f of elsewhere.files) expect(fs.existsSync(f.path)).toBe(true);
+  }, T);
 });

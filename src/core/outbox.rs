@@ -174,6 +174,10 @@ pub fn scan_outbox_capped(
     let outbox = workspace.join("outbox");
     let (mut scan, kept) = scan_dir(&outbox_fd, &outbox, since_ms, now_ms, max_file_bytes);
     if !kept.is_empty() {
+        if copies.lies_within(&base) {
+            // Containers mount this folder: a copy there would be theirs to change again.
+            return OutboxScan::refused(format!("the private copy folder lies inside {}", base.display()));
+        }
         copy_kept(&mut scan, &outbox_fd, &outbox, kept, max_file_bytes, workspace, copies);
     }
     scan
@@ -565,6 +569,17 @@ mod tests {
         });
         assert!(scan.files.is_empty());
         assert_eq!(scan.changed, 1);
+    }
+
+    #[test]
+    fn a_copy_folder_inside_the_spaces_folder_refuses_the_scan() {
+        let s = space();
+        s.write("a.txt", SINCE + 1);
+        fs::create_dir_all(s.spaces.join("tmp")).unwrap();
+        let inside: &'static CopyStore = Box::leak(Box::new(CopyStore::new(s.spaces.join("tmp"))));
+        let scan = scan_outbox_in(&s.spaces, &s.workspace, SINCE, NOW, inside);
+        assert!(scan.files.is_empty());
+        assert!(scan.refused.unwrap().contains("private copy folder lies inside"));
     }
 
     #[test]

@@ -93,6 +93,15 @@ impl CopyStore {
         Self { base, sweeps: false, state: Mutex::new(State::default()) }
     }
 
+    /// Whether the copies would lie inside `dir` (both resolved): a folder
+    /// containers mount must never hold them.
+    pub fn lies_within(&self, dir: &Path) -> bool {
+        match (std::fs::canonicalize(&self.base), std::fs::canonicalize(dir)) {
+            (Ok(base), Ok(dir)) => base.starts_with(dir),
+            _ => false,
+        }
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -427,6 +436,17 @@ mod tests {
         turn.budget = 3; // as if the rest were taken
         let (file, size) = source(tmp.path(), b"four");
         assert_eq!(turn.copy(file, size, "g", 10), Copied::NotCopied);
+    }
+
+    #[test]
+    fn a_base_inside_a_folder_is_seen_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spaces = tmp.path().join("spaces");
+        std::fs::create_dir_all(spaces.join("tmp")).unwrap();
+        std::os::unix::fs::symlink(spaces.join("tmp"), tmp.path().join("tmp-link")).unwrap();
+        assert!(CopyStore::new(spaces.join("tmp")).lies_within(&spaces));
+        assert!(CopyStore::new(tmp.path().join("tmp-link")).lies_within(&spaces));
+        assert!(!CopyStore::new(tmp.path().to_owned()).lies_within(&spaces));
     }
 
     #[test]
