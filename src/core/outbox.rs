@@ -5,23 +5,20 @@
 //! the agent planted (not in the workspace path, not the outbox folder, not an
 //! entry), never stats or returns anything outside the real outbox directory,
 //! and bounds what it examines and returns. The walk goes by directory
-//! descriptors (`openat` with `O_NOFOLLOW | O_DIRECTORY` one component at a
-//! time, `fstatat` with `AT_SYMLINK_NOFOLLOW`), so no component is resolved
-//! through a path the agent could swap for a link between check and use.
+//! descriptors (the system calls are in `outbox_fs_unix.rs`), so no component
+//! is resolved through a path the agent could swap for a link between check
+//! and use; and what the host gets is a private copy of each file checked
+//! (`outbox_copy.rs`), never a path into the outbox.
 //!
 //! A refused outbox is data, not an error: the caller logs one warn line and
 //! the turn goes on with no files, so the agent cannot use the outbox to fail it.
 
 use std::ffi::OsStr;
-use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
-
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, CWD};
-use rustix::io::Errno;
 
 use super::mime::mime_for;
 use super::outbox_copy::{Copied, CopyStore};
-use super::outbox_fs_unix::{reopen_scanned, FileId, Reopened};
+use super::outbox_fs_unix::{open_outbox, FileId, OutboxDir, Reopened};
 
 /// The warn line for a refused outbox (a link, a non-folder, a workspace outside spacesDir).
 pub const REFUSED_LINE: &str = "Outbox refused: no files from this turn";
@@ -166,19 +163,19 @@ pub fn scan_outbox_capped(
         Ok(split) => split,
         Err(reason) => return OutboxScan::refused(reason),
     };
-    let outbox_fd = match open_outbox(&base, &relative) {
+    let outbox_dir = match open_outbox(&base, &relative) {
         Ok(Some(fd)) => fd,
         Ok(None) => return OutboxScan::default(),
         Err(reason) => return OutboxScan::refused(reason),
     };
     let outbox = workspace.join("outbox");
-    let (mut scan, kept) = scan_dir(&outbox_fd, &outbox, since_ms, now_ms, max_file_bytes);
+    let (mut scan, kept) = scan_dir(&outbox_dir, &outbox, since_ms, now_ms, max_file_bytes);
     if !kept.is_empty() {
         if copies.lies_within(&base) {
             // Containers mount this folder: a copy there would be theirs to change again.
             return OutboxScan::refused(format!("the private copy folder lies inside {}", base.display()));
         }
-        copy_kept(&mut scan, &outbox_fd, &outbox, kept, max_file_bytes, workspace, copies);
+        copy_kept(&mut scan, &outbox_dir, &outbox, kept, max_file_bytes, workspace, copies);
     }
     scan
 }
@@ -186,7 +183,7 @@ pub fn scan_outbox_capped(
 /// Copies each kept file, in name order, into a new turn folder of `copies`.
 fn copy_kept(
     scan: &mut OutboxScan,
-    outbox_fd: &OwnedFd,
+    outbox_dir: &OutboxDir,
     outbox: &Path,
     kept: Vec<Candidate>,
     max_file_bytes: u64,
@@ -202,7 +199,7 @@ fn copy_kept(
         }
     };
     for c in kept {
-        let file = match reopen_scanned(outbox_fd, &c.filename, c.id) {
+        let file = match outbox_dir.reopen(&c.filename, c.id) {
             Reopened::File(file) => file,
             Reopened::Changed => {
                 scan.changed += 1;
@@ -259,38 +256,6 @@ fn workspace_within<'w>(spaces_dir: &Path, workspace: &'w Path) -> Result<(PathB
     Ok((base.iter().collect(), rest))
 }
 
-/// Opens `spaces_dir`, then each of `relative` and `outbox` beneath it without
-/// following links. `Ok(None)`: something along the way does not exist.
-fn open_outbox(spaces_dir: &Path, relative: &[&OsStr]) -> Result<Option<OwnedFd>, String> {
-    // O_NONBLOCK: were a component a FIFO, opening it must not wait for a writer
-    // (O_DIRECTORY refuses it anyway, but not every platform checks that first).
-    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
-    let mut fd = match rustix::fs::openat(CWD, spaces_dir, dir_flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::NOENT) => return Ok(None),
-        Err(e) => return Err(format!("cannot open {}: {e}", spaces_dir.display())),
-    };
-    let mut shown = PathBuf::from(spaces_dir);
-    for name in relative.iter().copied().chain([OsStr::new("outbox")]) {
-        shown.push(name);
-        fd = match rustix::fs::openat(&fd, name, dir_flags | OFlags::NOFOLLOW, Mode::empty()) {
-            Ok(next) => next,
-            Err(Errno::NOENT) => return Ok(None),
-            // ELOOP is the Linux and macOS answer for a link under O_NOFOLLOW;
-            // ENOTDIR for a file; other systems answer a link with EMLINK.
-            Err(Errno::LOOP | Errno::NOTDIR | Errno::MLINK) => {
-                let what = match rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => "a symbolic link",
-                    _ => "not a directory",
-                };
-                return Err(format!("{} is {what}", shown.display()));
-            }
-            Err(e) => return Err(format!("cannot open {}: {e}", shown.display())),
-        };
-    }
-    Ok(Some(fd))
-}
-
 /// One eligible entry, before the count cap and the ordering.
 struct Candidate {
     filename: String,
@@ -302,50 +267,44 @@ struct Candidate {
 /// The listing: what was left out (in the scan) and the files to copy, at
 /// most [`MAX_OUTBOX_FILES`], in name order.
 fn scan_dir(
-    outbox_fd: &OwnedFd,
+    outbox_dir: &OutboxDir,
     outbox: &Path,
     since_ms: u64,
     now_ms: u64,
     max_file_bytes: u64,
 ) -> (OutboxScan, Vec<Candidate>) {
     let mut scan = OutboxScan::default();
-    // A second descriptor for reading entries ("." of the outbox, never a link),
-    // so the first stays free for fstatat while the stream is read.
-    let mut dir = match Dir::read_from(outbox_fd) {
-        Ok(dir) => dir,
+    let names = match outbox_dir.names() {
+        Ok(names) => names,
         Err(e) => return (OutboxScan::refused(format!("cannot read {}: {e}", outbox.display())), vec![]),
     };
     let latest_ms = now_ms.saturating_add(OUTBOX_CLOCK_SKEW_MS);
     let mut kept: Vec<Candidate> = Vec::new();
     let mut oversized: Vec<Candidate> = Vec::new();
-    let mut examined = 0;
-    while let Some(entry) = dir.read() {
+    for (examined, name) in names.enumerate() {
         if examined == MAX_OUTBOX_ENTRIES_EXAMINED {
             scan.entries_not_examined = true;
             break;
         }
-        examined += 1;
-        let Ok(entry) = entry else {
+        let Ok(name) = name else {
             // A read error mid-stream ends the listing; what was read stands.
             break;
         };
-        let name = entry.file_name();
-        let Ok(filename) = std::str::from_utf8(name.to_bytes()) else {
+        let Ok(filename) = std::str::from_utf8(&name) else {
             // The host's file records are strings; a name that is not UTF-8 cannot travel.
             continue;
         };
         if filename.starts_with('.') {
             continue;
         }
-        let st = match rustix::fs::statat(outbox_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
-            Err(_) => continue, // deleted meanwhile
+        let Some(st) = outbox_dir.examine(filename) else {
+            continue; // deleted meanwhile
         };
         // Not directories, links, FIFOs, sockets or devices: only what can be read as a file.
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        if !st.regular {
             continue;
         }
-        let mtime = mtime_ms(&st);
+        let mtime = st.mtime_ms;
         if mtime < since_ms {
             continue;
         }
@@ -353,16 +312,11 @@ fn scan_dir(
             scan.future_mtime += 1;
             continue;
         }
-        #[allow(clippy::unnecessary_cast)] // nlink_t is u32 on some targets, u64 on others
-        if st.st_nlink as u64 > 1 {
+        if st.links > 1 {
             scan.hard_linked += 1;
             continue;
         }
-        let candidate = Candidate {
-            filename: filename.to_owned(),
-            size_bytes: u64::try_from(st.st_size).unwrap_or(0),
-            id: FileId::of(&st),
-        };
+        let candidate = Candidate { filename: filename.to_owned(), size_bytes: st.size_bytes, id: st.id };
         if candidate.size_bytes > max_file_bytes {
             oversized.push(candidate);
         } else {
@@ -381,15 +335,6 @@ fn scan_dir(
     scan.oversized =
         oversized.iter().map(|c| OversizedFile { path: path_of(&c.filename), size_bytes: c.size_bytes }).collect();
     (scan, kept)
-}
-
-/// The mtime in epoch milliseconds; before the epoch counts as 0.
-#[allow(clippy::unnecessary_cast)] // the field types differ between Linux and macOS
-fn mtime_ms(st: &rustix::fs::Stat) -> u64 {
-    let secs = st.st_mtime as i64;
-    let nanos = st.st_mtime_nsec as i64;
-    let ms = secs.saturating_mul(1000).saturating_add(nanos / 1_000_000);
-    u64::try_from(ms).unwrap_or(0)
 }
 
 /// A FIFO at `path`; mkfifo(3), because rustix has no mknodat on macOS.
@@ -468,10 +413,10 @@ mod tests {
 
     /// The scan in its two steps, with `between` run after the listing and before the copies.
     fn scan_racing(s: &Space, max_file_bytes: u64, between: impl FnOnce()) -> OutboxScan {
-        let fd = open_outbox(&s.spaces, &[OsStr::new("s1")]).unwrap().unwrap();
-        let (mut scan, kept) = scan_dir(&fd, &s.outbox, SINCE, NOW, max_file_bytes);
+        let dir = open_outbox(&s.spaces, &[OsStr::new("s1")]).unwrap().unwrap();
+        let (mut scan, kept) = scan_dir(&dir, &s.outbox, SINCE, NOW, max_file_bytes);
         between();
-        copy_kept(&mut scan, &fd, &s.outbox, kept, max_file_bytes, &s.workspace, s.copies);
+        copy_kept(&mut scan, &dir, &s.outbox, kept, max_file_bytes, &s.workspace, s.copies);
         scan
     }
 
