@@ -252,7 +252,10 @@ impl Runner {
             let removal = move || outbox_copy::global().remove_within(&spaces_dir);
             // Removing up to the copy bound's bytes must not hold up the host's thread.
             if let Err(e) = std::thread::Builder::new().name("mercury-outbox-remove".into()).spawn(removal) {
-                tracing::warn!(error = %e, "Outbox copies not removed at killAll; they expire on their own");
+                tracing::dispatcher::with_default(
+                    &self.log,
+                    || tracing::warn!(error = %e, "Outbox copies not removed at killAll; they expire on their own"),
+                );
             }
         }
     }
