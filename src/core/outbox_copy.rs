@@ -10,7 +10,9 @@
 //! How long copies live, and how much disk they take, is bounded here:
 //! - a workspace's copies go when that workspace's next turn (or `scanOutbox`)
 //!   delivers its own, and at the latest [`COPY_LIFETIME`] after they were made;
-//! - `killAll` removes the copies of the runner's spaces, process exit all of them;
+//! - `killAll` removes the copies of the runner's spaces, process exit all of them,
+//!   and a process's first copy removes the folders of this user's processes
+//!   that are gone (a killed host's, or one whose exit hook never ran);
 //! - at most [`MAX_TURNS_KEPT`] turns' copies and [`MAX_COPY_BYTES`] are kept,
 //!   the oldest turn removed first to make room.
 
@@ -20,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::outbox_fs_unix::{create_private_file, make_private_dir};
+use super::outbox_fs_unix::{create_private_file, left_by_dead_process, make_private_dir};
 
 /// A copy is removed at the latest this long after it was made. The host reads
 /// (uploads) the files right after the reply settles, which takes seconds; ten
@@ -148,8 +150,10 @@ impl CopyStore {
 
     /// `mercury-outbox-<pid>-<random>` in the base folder, made new (never one
     /// that existed: in a shared temp dir another user could have made it).
+    /// First, the folders of processes that are gone are removed.
     fn make_root(&self) -> io::Result<PathBuf> {
         use std::hash::{BuildHasher, Hasher};
+        remove_stale_roots(&self.base);
         let mut last = None;
         for _ in 0..8 {
             // RandomState is seeded from the OS's randomness: a name no one can guess ahead.
@@ -209,6 +213,32 @@ impl CopyStore {
             kept.bytes = used;
         }
     }
+}
+
+/// Removes `mercury-outbox-<pid>-<16 hex>` folders in `base` whose process is
+/// gone and which belong to this user.
+fn remove_stale_roots(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    let own = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(root_pid).filter(|pid| *pid != own) else {
+            continue;
+        };
+        let path = entry.path();
+        if left_by_dead_process(&path, pid) {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// The `<pid>` of a root folder's name, `mercury-outbox-<pid>-<16 hex>`.
+fn root_pid(name: &str) -> Option<u32> {
+    let (pid, random) = name.strip_prefix("mercury-outbox-")?.split_once('-')?;
+    (random.len() == 16 && random.bytes().all(|b| b.is_ascii_hexdigit())).then_some(())?;
+    pid.parse().ok()
 }
 
 fn used(kept: &[Kept]) -> u64 {
@@ -436,6 +466,28 @@ mod tests {
         turn.budget = 3; // as if the rest were taken
         let (file, size) = source(tmp.path(), b"four");
         assert_eq!(turn.copy(file, size, "g", 10), Copied::NotCopied);
+    }
+
+    #[test]
+    fn a_gone_process_s_folder_is_removed_at_the_first_copy_others_stay() {
+        let (store, tmp) = store();
+        // i32::MAX is above any pid_max: no such process. Pid 1 always runs.
+        let gone = tmp.path().join(format!("mercury-outbox-{}-0123456789abcdef", i32::MAX));
+        let alive = tmp.path().join("mercury-outbox-1-0123456789abcdef");
+        let not_ours = tmp.path().join(format!("mercury-outbox-{}-xyz", i32::MAX));
+        for dir in [&gone, &alive, &not_ours] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("f"), b"x").unwrap();
+        }
+        let link = tmp.path().join(format!("mercury-outbox-{}-fedcba9876543210", i32::MAX - 1));
+        std::os::unix::fs::symlink(&alive, &link).unwrap();
+        let turn = store.begin(Path::new("/spaces/a"), 1).unwrap();
+        drop(turn);
+        assert!(!gone.exists());
+        assert!(alive.join("f").exists() && not_ours.join("f").exists());
+        assert!(std::fs::symlink_metadata(&link).is_ok(), "a link is never removed");
+        assert_eq!(root_pid("mercury-outbox-42-0123456789abcdef"), Some(42));
+        assert_eq!(root_pid("mercury-outbox-42-0123"), None);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! very file the scan looked at, and make the runner's private folders and
 //! files. A Windows twin (`outbox_fs_windows.rs`) gives the same items:
 //! [`open_outbox`], [`OutboxDir`] (`names`, `examine`, `reopen`), [`FileId`],
-//! [`EntryStat`], [`Reopened`], [`make_private_dir`], [`create_private_file`].
+//! [`EntryStat`], [`Reopened`], [`make_private_dir`], [`create_private_file`],
+//! [`left_by_dead_process`].
 //!
 //! The walk opens one component at a time (`openat` with `O_NOFOLLOW |
 //! O_DIRECTORY`) and examines entries with `fstatat(AT_SYMLINK_NOFOLLOW)`, so
@@ -168,4 +169,20 @@ pub fn make_private_dir(path: &Path) -> io::Result<()> {
 pub fn create_private_file(path: &Path) -> io::Result<File> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     Ok(File::from(rustix::fs::openat(CWD, path, flags, Mode::from_raw_mode(0o600))?))
+}
+
+/// Whether `path` is a folder (not a link) of this process's user, made by
+/// process `pid`, which no longer exists: a copy folder a killed host left.
+pub fn left_by_dead_process(path: &Path, pid: u32) -> bool {
+    let Ok(st) = rustix::fs::lstat(path) else {
+        return false;
+    };
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory || st.st_uid != rustix::process::geteuid().as_raw() {
+        return false;
+    }
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+        return false;
+    };
+    // ESRCH only: a process we may not signal (EPERM) is alive.
+    matches!(rustix::process::test_kill_process(pid), Err(Errno::SRCH))
 }
