@@ -196,9 +196,13 @@ export interface EgressFile {
 /**
  * The files in `<workspacePath>/outbox` modified at or after `startTimeMs`:
  * regular, visible, single-link files up to `maxSizeBytes` (25 MiB by
- * default), never through a link. Synchronous, as the host's is; the scan is
- * bounded (at most 10 000 entries examined, 100 files returned). Files left
- * out for their size, and a refused outbox, are warn lines on the console in
- * the host's format (`MERCURY_LOG_FORMAT`, `MERCURY_LOG_LEVEL`).
+ * default), never through a link (the workspace folder itself included).
+ * Each `path` is the runner's private copy of the file the scan checked, as
+ * `reply` returns them; they live until the workspace's next scan or turn
+ * (or 10 minutes, or process exit). Synchronous, as the host's is, so the
+ * copy is made on the calling thread (the host's own read of the file costs
+ * the same); the scan is bounded (at most 10 000 entries examined, 100 files
+ * returned). Files left out, and a refused outbox, are warn lines on the
+ * console in the host's format (`MERCURY_LOG_FORMAT`, `MERCURY_LOG_LEVEL`).
  */
 export declare function scanOutbox(workspacePath: string, startTimeMs: number, maxSizeBytes?: number): Array<EgressFile>

@@ -82,6 +82,18 @@ function managedNamesSince(sinceMs) {
     });
 }
 
+// The runner's private copies of outbox files for this process: <tmp>/mercury-outbox-<pid>-<random>/<turn>/<name>.
+const COPY_PREFIX = path.join(os.tmpdir(), `mercury-outbox-${process.pid}-`);
+
+/** A returned file's path is the runner's private copy: under COPY_PREFIX, 0600, its own name, outside `spacesDir`. */
+function expectPrivateCopy(ctx, file) {
+  expect(file.path.startsWith(COPY_PREFIX)).toBe(true);
+  expect(path.basename(file.path)).toBe(file.filename);
+  if (ctx) expect(file.path.startsWith(ctx.config.spacesDir)).toBe(false);
+  expect(fs.lstatSync(file.path).mode & 0o7777).toBe(0o600);
+  expect(fs.lstatSync(path.dirname(file.path)).mode & 0o7777).toBe(0o700);
+}
+
 async function waitFor(what, check, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -133,6 +145,8 @@ module.exports = {
   managedContainers,
   managedNamesSince,
   waitFor,
+  COPY_PREFIX,
+  expectPrivateCopy,
   runningContainer,
   rejectionOf,
   expectRemoved,

@@ -4,6 +4,7 @@
 const fs = require("node:fs");
 const path = require("node:path");
 const h = require("./helpers");
+const { execFileSync } = require("node:child_process");
 const { scanOutbox } = require("..");
 
 function workspaceWithFiles() {
@@ -24,10 +25,15 @@ function workspaceWithFiles() {
 
 test("scanOutbox(workspace, startTimeMs, maxSizeBytes): the host's shape, fresh regular files only, never a link", () => {
   const { ws, outbox, start } = workspaceWithFiles();
-  expect(scanOutbox(ws, start, 1024)).toEqual([
-    { path: path.join(outbox, "notes.md"), filename: "notes.md", mimeType: "text/markdown", sizeBytes: 3 },
-    { path: path.join(outbox, "report.pdf"), filename: "report.pdf", mimeType: "application/pdf", sizeBytes: 4 },
+  const files = scanOutbox(ws, start, 1024);
+  expect(files).toEqual([
+    { path: expect.any(String), filename: "notes.md", mimeType: "text/markdown", sizeBytes: 3 },
+    { path: expect.any(String), filename: "report.pdf", mimeType: "application/pdf", sizeBytes: 4 },
   ]);
+  // Each path is the runner's private copy of the file checked, never the outbox entry.
+  for (const f of files) h.expectPrivateCopy(null, f);
+  expect(files.map((f) => fs.readFileSync(f.path, "utf8"))).toEqual(["# n", "pdf!"]);
+  expect(files.every((f) => !f.path.startsWith(outbox))).toBe(true);
   // The default cap is 25 MiB, so the 2 KiB file is in.
   expect(scanOutbox(ws, start).map((f) => f.filename)).toEqual(["big.bin", "notes.md", "report.pdf"]);
   expect(scanOutbox(path.join(ws, "missing"), start)).toEqual([]);
@@ -38,4 +44,44 @@ test("scanOutbox refuses an outbox that is a link, whatever it points at", () =>
   fs.mkdirSync(ws);
   fs.symlinkSync("/proc/self", path.join(ws, "outbox"));
   expect(scanOutbox(ws, 0)).toEqual([]);
+});
+
+test("scanOutbox refuses a workspace folder that is a link (another space's, say)", () => {
+  const { ws, start } = workspaceWithFiles();
+  const thief = path.join(path.dirname(ws), "thief");
+  fs.symlinkSync(ws, thief);
+  expect(scanOutbox(thief, start)).toEqual([]);
+  // The real folder still gives its files.
+  expect(scanOutbox(ws, start).length).toBe(3);
+});
+
+test("scanOutbox: a workspace's copies go at its next scan, and a later change to the outbox never reaches them", () => {
+  const { ws, outbox, start } = workspaceWithFiles();
+  const first = scanOutbox(ws, start, 1024);
+  const notes = first.find((f) => f.filename === "notes.md");
+  // The agent swaps the checked file for a link to the host's environment: the copy is unchanged.
+  fs.rmSync(path.join(outbox, "notes.md"));
+  fs.symlinkSync("/proc/self/environ", path.join(outbox, "notes.md"));
+  expect(fs.readFileSync(notes.path, "utf8")).toBe("# n");
+  const second = scanOutbox(ws, start, 1024);
+  expect(second.map((f) => f.filename)).toEqual(["report.pdf"]);
+  for (const f of first) expect(fs.existsSync(f.path)).toBe(false);
+  expect(fs.readFileSync(second[0].path, "utf8")).toBe("pdf!");
+});
+
+test("process exit removes the process's copy folder", () => {
+  const { ws, start } = workspaceWithFiles();
+  const script = `
+    const { scanOutbox } = require(${JSON.stringify(path.resolve(__dirname, ".."))});
+    const files = scanOutbox(${JSON.stringify(ws)}, ${start});
+    console.log(JSON.stringify(files.map((f) => f.path)));
+    process.exit(0);
+  `;
+  const out = execFileSync(process.execPath, ["-e", script], { encoding: "utf8" });
+  const paths = JSON.parse(out.trim().split("\n").pop());
+  expect(paths).toHaveLength(3);
+  // <root>/<turn>/<name>: the root, named for the child's pid, is gone with it.
+  const root = path.dirname(path.dirname(paths[0]));
+  expect(path.basename(root)).toMatch(/^mercury-outbox-\d+-[0-9a-f]{16}$/);
+  expect(fs.existsSync(root)).toBe(false);
 });

@@ -417,12 +417,34 @@ describe("reply: outbox", () => {
     expect(result.reply).toBe("files written");
     const byName = Object.fromEntries(result.files.map((f) => [f.filename, f]));
     expect(Object.keys(byName).sort()).toEqual(["README", "chart.PNG", "notes.md", "report.pdf"]);
-    expect(byName["report.pdf"]).toEqual({ path: path.join(outbox, "report.pdf"), filename: "report.pdf", mimeType: "application/pdf", sizeBytes: 7 });
+    expect(byName["report.pdf"]).toEqual({ path: expect.any(String), filename: "report.pdf", mimeType: "application/pdf", sizeBytes: 7 });
+    // The path is the runner's private copy of what the agent wrote, not the outbox entry.
+    for (const f of result.files) h.expectPrivateCopy(ctx, f);
+    expect(fs.readFileSync(byName["report.pdf"].path, "utf8")).toBe("report\n");
     expect(byName["chart.PNG"].mimeType).toBe("image/png");
     expect(byName["notes.md"].mimeType).toBe("text/markdown");
     expect(byName.README.mimeType).toBe("application/octet-stream");
     const warn = ctx.lines.find((l) => l.msg === "Outbox file exceeds max size, skipping");
     expect(warn.level).toBe("warn");
     expect(warn.fields).toMatchObject({ path: path.join(outbox, "big.bin"), sizeBytes: 25 * 1048576 + 1, maxSizeBytes: 25 * 1048576 });
+  }, T);
+
+  test("the copies of a space go at its next turn, and killAll removes those of the runner's spaces", async () => {
+    const ctx = h.makeRunner();
+    const other = h.makeRunner();
+    const turn = (c) => c.runner.reply(h.replyInput(c, "copies", { extraEnv: { FIXTURE_MODE: "some-files" } }));
+    const first = await turn(ctx);
+    expect(first.files).toHaveLength(2);
+    for (const f of first.files) h.expectPrivateCopy(ctx, f);
+    const second = await turn(ctx);
+    const elsewhere = await turn(other);
+    for (const f of [...second.files, ...elsewhere.files]) h.expectPrivateCopy(null, f);
+    for (const f of first.files) expect(fs.existsSync(f.path)).toBe(false);
+    for (const f of second.files) expect(fs.existsSync(f.path)).toBe(true);
+    ctx.runner.killAll();
+    // Removed on a thread of their own: killAll returns at once.
+    await h.waitFor("copies removed", () => second.files.every((f) => !fs.existsSync(f.path)), 5_000);
+    // Another runner's spaces keep theirs.
+    for (const f of elsewhere.files) expect(fs.existsSync(f.path)).toBe(true);
   }, T);
 });

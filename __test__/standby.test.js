@@ -1,5 +1,6 @@
 // options.standby: a space's next container, prepared after its turn and
 // claimed by the next turn whose container spec is the same.
+const fs = require("node:fs");
 const crypto = require("node:crypto");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
@@ -105,7 +106,8 @@ describe("a hit", () => {
     expect(h.seen(ctx, "hit", "payload.json")).toBe(payloadOf(ctx, second));
     // Only the file written during this turn: the first turn's is older than the claim.
     expect(result.files.map((f) => f.filename)).toEqual([`turn-${answerTo(ctx, second)}.txt`]);
-    expect(result.files[0].path).toBe(path.join(ctx.config.spacesDir, "hit", "outbox", `turn-${answerTo(ctx, second)}.txt`));
+    h.expectPrivateCopy(ctx, result.files[0]);
+    expect(fs.readFileSync(result.files[0].path, "utf8")).toBe(`${answerTo(ctx, second)}\n`);
 
     const lines = turnLines(ctx, "hit", from);
     const claimed = lines.find((l) => l.msg === "Standby claimed");

@@ -33,7 +33,8 @@ pub fn claim_exit_hook() -> bool {
 }
 
 /// Kills and removes the containers of every run in flight; blocks for at most
-/// the core's exit bound. Called as the process exits.
+/// the core's exit bound. Then removes every private outbox copy (the host
+/// has had its chance to read them). Called as the process exits.
 #[napi(skip_typescript)]
 pub fn run_exit_cleanups() {
     RUNNERS.with(|runners| {
@@ -41,4 +42,5 @@ pub fn run_exit_cleanups() {
             cleanup.run();
         }
     });
+    crate::core::outbox_copy::global().remove_all();
 }

@@ -12,15 +12,20 @@ use super::logger::log_now;
 use super::realm;
 use crate::core::clock::now_ms;
 use crate::core::log::{ConsoleFormat, Level};
-use crate::core::outbox::{scan_outbox_capped, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
+use crate::core::outbox::{scan_workspace, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
+use crate::core::outbox_copy;
 use crate::fields;
 
 /// The files in `<workspacePath>/outbox` modified at or after `startTimeMs`:
 /// regular, visible, single-link files up to `maxSizeBytes` (25 MiB by
-/// default), never through a link. Synchronous, as the host's is; the scan is
-/// bounded (at most 10 000 entries examined, 100 files returned). Files left
-/// out for their size, and a refused outbox, are warn lines on the console in
-/// the host's format (`MERCURY_LOG_FORMAT`, `MERCURY_LOG_LEVEL`).
+/// default), never through a link (the workspace folder itself included).
+/// Each `path` is the runner's private copy of the file the scan checked, as
+/// `reply` returns them; they live until the workspace's next scan or turn
+/// (or 10 minutes, or process exit). Synchronous, as the host's is, so the
+/// copy is made on the calling thread (the host's own read of the file costs
+/// the same); the scan is bounded (at most 10 000 entries examined, 100 files
+/// returned). Files left out, and a refused outbox, are warn lines on the
+/// console in the host's format (`MERCURY_LOG_FORMAT`, `MERCURY_LOG_LEVEL`).
 #[napi(ts_args_type = "workspacePath: string, startTimeMs: number, maxSizeBytes?: number")]
 pub fn scan_outbox(
     env: Env,
@@ -37,8 +42,8 @@ pub fn scan_outbox(
     let since_ms = start_time_ms.max(0.0).ceil() as u64;
     let max_file_bytes = max_size_bytes.map_or(MAX_OUTBOX_FILE_BYTES, |b| b.max(0.0).floor() as u64);
     let workspace = Path::new(&workspace_path);
-    // The workspace is the host's own path: only what lies below it is the agent's.
-    let scan = scan_outbox_capped(workspace, workspace, since_ms, now_ms(), max_file_bytes);
+    // The workspace is the host's path; its last folder and what lies below it may be the agent's.
+    let scan = scan_workspace(workspace, since_ms, now_ms(), max_file_bytes, outbox_copy::global());
     let outbox = workspace.join("outbox").display().to_string();
     if let Some(reason) = &scan.refused {
         let fields = fields!("path" => outbox, "reason" => reason);
@@ -47,6 +52,14 @@ pub fn scan_outbox(
     for big in &scan.oversized {
         let fields = fields!("path" => big.path, "sizeBytes" => big.size_bytes, "maxSizeBytes" => max_file_bytes);
         log_now(&env, &realm, None, console, Level::Warn, OVERSIZED_LINE, fields)?;
+    }
+    let skipped = [
+        (scan.changed, "changed after the scan (replaced, linked or resized)"),
+        (scan.not_copied, "not copied (the copy folder's disk bound, or a failed write)"),
+    ];
+    for (count, why) in skipped.into_iter().filter(|(count, _)| *count > 0) {
+        let fields = fields!("path" => outbox, "count" => count, "reason" => why);
+        log_now(&env, &realm, None, console, Level::Warn, "Outbox files skipped", fields)?;
     }
     Ok(scan.files.into_iter().map(JsEgressFile::from).collect())
 }

@@ -16,6 +16,9 @@ mod js_string;
 pub mod log;
 mod mime;
 pub mod outbox;
+pub mod outbox_copy;
+#[cfg(unix)]
+mod outbox_fs_unix;
 mod outcome;
 mod output;
 mod paths;

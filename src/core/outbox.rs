@@ -5,28 +5,27 @@
 //! the agent planted (not in the workspace path, not the outbox folder, not an
 //! entry), never stats or returns anything outside the real outbox directory,
 //! and bounds what it examines and returns. The walk goes by directory
-//! descriptors (`openat` with `O_NOFOLLOW | O_DIRECTORY` one component at a
-//! time, `fstatat` with `AT_SYMLINK_NOFOLLOW`), so no component is resolved
-//! through a path the agent could swap for a link between check and use.
+//! descriptors (the system calls are in `outbox_fs_unix.rs`), so no component
+//! is resolved through a path the agent could swap for a link between check
+//! and use; and what the host gets is a private copy of each file checked
+//! (`outbox_copy.rs`), never a path into the outbox.
 //!
 //! A refused outbox is data, not an error: the caller logs one warn line and
 //! the turn goes on with no files, so the agent cannot use the outbox to fail it.
 
 use std::ffi::OsStr;
-use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, CWD};
-use rustix::io::Errno;
-
 use super::mime::mime_for;
+use super::outbox_copy::{Copied, CopyStore};
+use super::outbox_fs_unix::{open_outbox, FileId, OutboxDir, Reopened};
 
-/// Files larger than this are not handed to the host.
 /// The warn line for a refused outbox (a link, a non-folder, a workspace outside spacesDir).
 pub const REFUSED_LINE: &str = "Outbox refused: no files from this turn";
 /// The host's warn line for a file over the size cap.
 pub const OVERSIZED_LINE: &str = "Outbox file exceeds max size, skipping";
 
+/// Files larger than this are not handed to the host.
 pub const MAX_OUTBOX_FILE_BYTES: u64 = 25 * 1024 * 1024;
 
 /// At most this many files are handed to the host per turn (the first ones by
@@ -50,6 +49,7 @@ pub const OUTBOX_CLOCK_SKEW_MS: u64 = 2_000;
 /// One file the agent produced, as the host receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EgressFile {
+    /// The runner's private copy (see [`super::outbox_copy`]), never the outbox entry.
     pub path: String,
     pub filename: String,
     pub mime_type: String,
@@ -59,6 +59,7 @@ pub struct EgressFile {
 /// A file left out because it is too large; the caller logs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OversizedFile {
+    /// Where it was, in the outbox (for the log line only).
     pub path: String,
     pub size_bytes: u64,
 }
@@ -82,6 +83,11 @@ pub struct OutboxScan {
     pub future_mtime: usize,
     /// Regular files skipped because they have more than one link (see [`scan_outbox_in`]).
     pub hard_linked: usize,
+    /// Files the scan kept that were no longer the file it checked when they
+    /// were copied: replaced, now a link or a hard link, or resized while read.
+    pub changed: usize,
+    /// Files not copied: the copy folder's byte bound, or a write that failed.
+    pub not_copied: usize,
     /// The directory held more than [`MAX_OUTBOX_ENTRIES_EXAMINED`] entries;
     /// the rest were not looked at.
     pub entries_not_examined: bool,
@@ -111,11 +117,36 @@ impl OutboxScan {
 /// outbox has exactly one link. A hard link to a file the agent could read
 /// anyway is no loss to skip; one it could not read must not leave.
 ///
-/// The returned `path` is `<workspace>/outbox/<name>` as given. The host reads
-/// it by path afterwards; the container has exited by then, but another one
-/// sharing the mount could still swap it, which `isolateSpaces` closes.
-pub fn scan_outbox_in(spaces_dir: &Path, workspace: &Path, since_ms: u64, now_ms: u64) -> OutboxScan {
-    scan_outbox_capped(spaces_dir, workspace, since_ms, now_ms, MAX_OUTBOX_FILE_BYTES)
+/// The returned `path` is a private copy in `copies`, made from the file the
+/// scan checked (opened again relative to the scan's directory descriptor and
+/// checked to be the same single-link regular file), never the outbox entry:
+/// another container sharing the mount can swap the entry for a link, a FIFO
+/// or a growing file at any time, and the host reads the path later.
+pub fn scan_outbox_in(
+    spaces_dir: &Path,
+    workspace: &Path,
+    since_ms: u64,
+    now_ms: u64,
+    copies: &'static CopyStore,
+) -> OutboxScan {
+    scan_outbox_capped(spaces_dir, workspace, since_ms, now_ms, MAX_OUTBOX_FILE_BYTES, copies)
+}
+
+/// `scanOutbox`'s scan: the workspace is the host's path, but its last folder
+/// (`<spacesDir>/<spaceId>`, which an agent with the spaces folder mounted can
+/// replace) is never followed if it is a link; the folders above it are the host's.
+pub fn scan_workspace(
+    workspace: &Path,
+    since_ms: u64,
+    now_ms: u64,
+    max_file_bytes: u64,
+    copies: &'static CopyStore,
+) -> OutboxScan {
+    let Some(parent) = workspace.parent().filter(|_| workspace.file_name().is_some()) else {
+        return OutboxScan::refused(format!("workspace {} names no folder", workspace.display()));
+    };
+    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    scan_outbox_capped(parent, workspace, since_ms, now_ms, max_file_bytes, copies)
 }
 
 /// [`scan_outbox_in`] with another size cap than [`MAX_OUTBOX_FILE_BYTES`]
@@ -126,17 +157,72 @@ pub fn scan_outbox_capped(
     since_ms: u64,
     now_ms: u64,
     max_file_bytes: u64,
+    copies: &'static CopyStore,
 ) -> OutboxScan {
     let (base, relative) = match workspace_within(spaces_dir, workspace) {
         Ok(split) => split,
         Err(reason) => return OutboxScan::refused(reason),
     };
-    let outbox_fd = match open_outbox(&base, &relative) {
+    let outbox_dir = match open_outbox(&base, &relative) {
         Ok(Some(fd)) => fd,
         Ok(None) => return OutboxScan::default(),
         Err(reason) => return OutboxScan::refused(reason),
     };
-    scan_dir(&outbox_fd, &workspace.join("outbox"), since_ms, now_ms, max_file_bytes)
+    let outbox = workspace.join("outbox");
+    let (mut scan, kept) = scan_dir(&outbox_dir, &outbox, since_ms, now_ms, max_file_bytes);
+    if !kept.is_empty() {
+        if copies.lies_within(&base) {
+            // Containers mount this folder: a copy there would be theirs to change again.
+            return OutboxScan::refused(format!("the private copy folder lies inside {}", base.display()));
+        }
+        copy_kept(&mut scan, &outbox_dir, &outbox, kept, max_file_bytes, workspace, copies);
+    }
+    scan
+}
+
+/// Copies each kept file, in name order, into a new turn folder of `copies`.
+fn copy_kept(
+    scan: &mut OutboxScan,
+    outbox_dir: &OutboxDir,
+    outbox: &Path,
+    kept: Vec<Candidate>,
+    max_file_bytes: u64,
+    workspace: &Path,
+    copies: &'static CopyStore,
+) {
+    let needed = kept.iter().fold(0u64, |sum, c| sum.saturating_add(c.size_bytes));
+    let mut turn = match copies.begin(workspace, needed) {
+        Ok(turn) => turn,
+        Err(e) => {
+            *scan = OutboxScan::refused(format!("cannot make the private copy folder: {e}"));
+            return;
+        }
+    };
+    for c in kept {
+        let file = match outbox_dir.reopen(&c.filename, c.id) {
+            Reopened::File(file) => file,
+            Reopened::Changed => {
+                scan.changed += 1;
+                continue;
+            }
+        };
+        // The size the scan saw: a file resized since (grown past the cap, or not) is not the one checked.
+        match turn.copy(file, c.size_bytes, &c.filename, max_file_bytes) {
+            Copied::Done { path, size_bytes } => scan.files.push(EgressFile {
+                path,
+                mime_type: mime_for(&c.filename).to_owned(),
+                filename: c.filename,
+                size_bytes,
+            }),
+            Copied::Oversized(size_bytes) if scan.oversized.len() < MAX_OVERSIZED_LISTED => {
+                let path = outbox.join(&c.filename).to_string_lossy().into_owned();
+                scan.oversized.push(OversizedFile { path, size_bytes });
+            }
+            Copied::Oversized(_) => scan.oversized_not_listed += 1,
+            Copied::Changed => scan.changed += 1,
+            Copied::NotCopied => scan.not_copied += 1,
+        }
+    }
 }
 
 /// `spaces_dir` normalised, and the Normal components of `workspace` below it,
@@ -170,83 +256,55 @@ fn workspace_within<'w>(spaces_dir: &Path, workspace: &'w Path) -> Result<(PathB
     Ok((base.iter().collect(), rest))
 }
 
-/// Opens `spaces_dir`, then each of `relative` and `outbox` beneath it without
-/// following links. `Ok(None)`: something along the way does not exist.
-fn open_outbox(spaces_dir: &Path, relative: &[&OsStr]) -> Result<Option<OwnedFd>, String> {
-    // O_NONBLOCK: were a component a FIFO, opening it must not wait for a writer
-    // (O_DIRECTORY refuses it anyway, but not every platform checks that first).
-    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
-    let mut fd = match rustix::fs::openat(CWD, spaces_dir, dir_flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::NOENT) => return Ok(None),
-        Err(e) => return Err(format!("cannot open {}: {e}", spaces_dir.display())),
-    };
-    let mut shown = PathBuf::from(spaces_dir);
-    for name in relative.iter().copied().chain([OsStr::new("outbox")]) {
-        shown.push(name);
-        fd = match rustix::fs::openat(&fd, name, dir_flags | OFlags::NOFOLLOW, Mode::empty()) {
-            Ok(next) => next,
-            Err(Errno::NOENT) => return Ok(None),
-            // ELOOP is the Linux and macOS answer for a link under O_NOFOLLOW;
-            // ENOTDIR for a file; other systems answer a link with EMLINK.
-            Err(Errno::LOOP | Errno::NOTDIR | Errno::MLINK) => {
-                let what = match rustix::fs::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => "a symbolic link",
-                    _ => "not a directory",
-                };
-                return Err(format!("{} is {what}", shown.display()));
-            }
-            Err(e) => return Err(format!("cannot open {}: {e}", shown.display())),
-        };
-    }
-    Ok(Some(fd))
-}
-
 /// One eligible entry, before the count cap and the ordering.
 struct Candidate {
     filename: String,
     size_bytes: u64,
+    /// The file the entry named when it was examined: the copy must be of this one.
+    id: FileId,
 }
 
-fn scan_dir(outbox_fd: &OwnedFd, outbox: &Path, since_ms: u64, now_ms: u64, max_file_bytes: u64) -> OutboxScan {
+/// The listing: what was left out (in the scan) and the files to copy, at
+/// most [`MAX_OUTBOX_FILES`], in name order.
+fn scan_dir(
+    outbox_dir: &OutboxDir,
+    outbox: &Path,
+    since_ms: u64,
+    now_ms: u64,
+    max_file_bytes: u64,
+) -> (OutboxScan, Vec<Candidate>) {
     let mut scan = OutboxScan::default();
-    // A second descriptor for reading entries ("." of the outbox, never a link),
-    // so the first stays free for fstatat while the stream is read.
-    let mut dir = match Dir::read_from(outbox_fd) {
-        Ok(dir) => dir,
-        Err(e) => return OutboxScan::refused(format!("cannot read {}: {e}", outbox.display())),
+    let names = match outbox_dir.names() {
+        Ok(names) => names,
+        Err(e) => return (OutboxScan::refused(format!("cannot read {}: {e}", outbox.display())), vec![]),
     };
     let latest_ms = now_ms.saturating_add(OUTBOX_CLOCK_SKEW_MS);
     let mut kept: Vec<Candidate> = Vec::new();
     let mut oversized: Vec<Candidate> = Vec::new();
-    let mut examined = 0;
-    while let Some(entry) = dir.read() {
+    for (examined, name) in names.enumerate() {
         if examined == MAX_OUTBOX_ENTRIES_EXAMINED {
             scan.entries_not_examined = true;
             break;
         }
-        examined += 1;
-        let Ok(entry) = entry else {
+        let Ok(name) = name else {
             // A read error mid-stream ends the listing; what was read stands.
             break;
         };
-        let name = entry.file_name();
-        let Ok(filename) = std::str::from_utf8(name.to_bytes()) else {
+        let Ok(filename) = std::str::from_utf8(&name) else {
             // The host's file records are strings; a name that is not UTF-8 cannot travel.
             continue;
         };
         if filename.starts_with('.') {
             continue;
         }
-        let st = match rustix::fs::statat(outbox_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
-            Err(_) => continue, // deleted meanwhile
+        let Some(st) = outbox_dir.examine(filename) else {
+            continue; // deleted meanwhile
         };
         // Not directories, links, FIFOs, sockets or devices: only what can be read as a file.
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        if !st.regular {
             continue;
         }
-        let mtime = mtime_ms(&st);
+        let mtime = st.mtime_ms;
         if mtime < since_ms {
             continue;
         }
@@ -254,12 +312,11 @@ fn scan_dir(outbox_fd: &OwnedFd, outbox: &Path, since_ms: u64, now_ms: u64, max_
             scan.future_mtime += 1;
             continue;
         }
-        #[allow(clippy::unnecessary_cast)] // nlink_t is u32 on some targets, u64 on others
-        if st.st_nlink as u64 > 1 {
+        if st.links > 1 {
             scan.hard_linked += 1;
             continue;
         }
-        let candidate = Candidate { filename: filename.to_owned(), size_bytes: u64::try_from(st.st_size).unwrap_or(0) };
+        let candidate = Candidate { filename: filename.to_owned(), size_bytes: st.size_bytes, id: st.id };
         if candidate.size_bytes > max_file_bytes {
             oversized.push(candidate);
         } else {
@@ -277,25 +334,7 @@ fn scan_dir(outbox_fd: &OwnedFd, outbox: &Path, since_ms: u64, now_ms: u64, max_
     let path_of = |name: &str| outbox.join(name).to_string_lossy().into_owned();
     scan.oversized =
         oversized.iter().map(|c| OversizedFile { path: path_of(&c.filename), size_bytes: c.size_bytes }).collect();
-    scan.files = kept
-        .into_iter()
-        .map(|c| EgressFile {
-            path: path_of(&c.filename),
-            mime_type: mime_for(&c.filename).to_owned(),
-            filename: c.filename,
-            size_bytes: c.size_bytes,
-        })
-        .collect();
-    scan
-}
-
-/// The mtime in epoch milliseconds; before the epoch counts as 0.
-#[allow(clippy::unnecessary_cast)] // the field types differ between Linux and macOS
-fn mtime_ms(st: &rustix::fs::Stat) -> u64 {
-    let secs = st.st_mtime as i64;
-    let nanos = st.st_mtime_nsec as i64;
-    let ms = secs.saturating_mul(1000).saturating_add(nanos / 1_000_000);
-    u64::try_from(ms).unwrap_or(0)
+    (scan, kept)
 }
 
 /// A FIFO at `path`; mkfifo(3), because rustix has no mknodat on macOS.
@@ -330,6 +369,14 @@ mod tests {
         spaces: PathBuf,
         workspace: PathBuf,
         outbox: PathBuf,
+        /// The private copies, made under `<tmp>/copies`.
+        copies: &'static CopyStore,
+    }
+
+    /// A store of its own under `tmp` (leaked: the scan needs `'static`; its files go with `tmp`).
+    fn copies_in(tmp: &Path) -> &'static CopyStore {
+        fs::create_dir_all(tmp.join("copies")).unwrap();
+        Box::leak(Box::new(CopyStore::new(tmp.join("copies"))))
     }
 
     fn space() -> Space {
@@ -338,7 +385,8 @@ mod tests {
         let workspace = spaces.join("s1");
         let outbox = workspace.join("outbox");
         fs::create_dir_all(&outbox).unwrap();
-        Space { _tmp: tmp, spaces, workspace, outbox }
+        let copies = copies_in(tmp.path());
+        Space { _tmp: tmp, spaces, workspace, outbox, copies }
     }
 
     impl Space {
@@ -350,8 +398,151 @@ mod tests {
         }
 
         fn scan(&self) -> OutboxScan {
-            scan_outbox_in(&self.spaces, &self.workspace, SINCE, NOW)
+            scan_outbox_in(&self.spaces, &self.workspace, SINCE, NOW, self.copies)
         }
+    }
+
+    /// `path` is a private copy named `filename`, under the space's copy store, holding `content`.
+    fn assert_in_copies(s: &Space, path: &str, filename: &str, content: &[u8]) {
+        let path = Path::new(path);
+        assert!(path.starts_with(s._tmp.path().join("copies")), "{path:?}");
+        assert!(!path.starts_with(&s.spaces), "{path:?}");
+        assert_eq!(path.file_name().unwrap(), filename);
+        assert_eq!(fs::read(path).unwrap(), content);
+    }
+
+    /// The scan in its two steps, with `between` run after the listing and before the copies.
+    fn scan_racing(s: &Space, max_file_bytes: u64, between: impl FnOnce()) -> OutboxScan {
+        let dir = open_outbox(&s.spaces, &[OsStr::new("s1")]).unwrap().unwrap();
+        let (mut scan, kept) = scan_dir(&dir, &s.outbox, SINCE, NOW, max_file_bytes);
+        between();
+        copy_kept(&mut scan, &dir, &s.outbox, kept, max_file_bytes, &s.workspace, s.copies);
+        scan
+    }
+
+    #[test]
+    fn the_copy_is_what_the_host_gets_and_later_changes_do_not_reach_it() {
+        let s = space();
+        let original = s.write("a.txt", SINCE + 1);
+        let scan = s.scan();
+        assert_in_copies(&s, &scan.files[0].path, "a.txt", b"data");
+        // The agent rewrites the file, and swaps it for a link, after the copy.
+        fs::write(&original, b"changed").unwrap();
+        fs::remove_file(&original).unwrap();
+        symlink("/proc/self/environ", &original).unwrap();
+        assert_eq!(fs::read(&scan.files[0].path).unwrap(), b"data");
+    }
+
+    #[test]
+    fn a_link_swapped_in_after_the_scan_is_not_followed() {
+        let s = space();
+        let secret = s._tmp.path().join("host-secret");
+        fs::write(&secret, b"secret").unwrap();
+        let entry = s.write("race.txt", SINCE + 1);
+        for target in [secret.as_path(), Path::new("/proc/self/environ"), Path::new("/dev/zero")] {
+            s.write("race.txt", SINCE + 1);
+            let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || {
+                fs::remove_file(&entry).unwrap();
+                symlink(target, &entry).unwrap();
+            });
+            assert!(scan.files.is_empty(), "{target:?}: {scan:?}");
+            assert_eq!(scan.changed, 1);
+            fs::remove_file(&entry).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_fifo_swapped_in_after_the_scan_does_not_block() {
+        let s = space();
+        let entry = s.write("race.txt", SINCE + 1);
+        let started = std::time::Instant::now();
+        let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || {
+            fs::remove_file(&entry).unwrap();
+            make_fifo(&entry);
+        });
+        assert!(started.elapsed() < Duration::from_secs(5), "a FIFO must not block the copy");
+        assert!(scan.files.is_empty());
+        assert_eq!(scan.changed, 1);
+    }
+
+    #[test]
+    fn a_file_that_grows_after_the_scan_is_read_only_up_to_the_cap() {
+        let s = space();
+        let entry = s.write("grow.bin", SINCE + 1);
+        // Past the cap: listed as oversized with what was read (cap + 1), never copied.
+        let scan = scan_racing(&s, 1000, || fs::write(&entry, vec![1u8; 1_000_000]).unwrap());
+        assert!(scan.files.is_empty());
+        assert_eq!(scan.oversized.len(), 1);
+        assert!(scan.oversized[0].size_bytes > 1000);
+        // Within the cap but not the size the scan saw: skipped as changed.
+        s.write("grow.bin", SINCE + 1);
+        let scan = scan_racing(&s, 1000, || fs::write(&entry, vec![1u8; 10]).unwrap());
+        assert!(scan.files.is_empty());
+        assert_eq!(scan.changed, 1);
+    }
+
+    #[test]
+    fn a_hard_link_made_after_the_scan_is_refused() {
+        let s = space();
+        let other = s.spaces.join("s2");
+        fs::create_dir_all(&other).unwrap();
+        fs::write(other.join("private.txt"), b"theirs").unwrap();
+        let entry = s.write("a.txt", SINCE + 1);
+        // A second name for the scanned file.
+        let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || fs::hard_link(&entry, other.join("b.txt")).unwrap());
+        assert!(scan.files.is_empty());
+        assert_eq!(scan.changed, 1);
+        // The entry replaced by a hard link to another space's file.
+        fs::remove_file(other.join("b.txt")).unwrap();
+        let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || {
+            fs::remove_file(&entry).unwrap();
+            fs::hard_link(other.join("private.txt"), &entry).unwrap();
+        });
+        assert!(scan.files.is_empty());
+        assert_eq!(scan.changed, 1);
+    }
+
+    #[test]
+    fn another_regular_file_swapped_in_after_the_scan_is_refused() {
+        let s = space();
+        let entry = s.write("a.txt", SINCE + 1);
+        // Held open, the scanned inode cannot be reused by the new file.
+        let _held = fs::File::open(&entry).unwrap();
+        let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || {
+            fs::remove_file(&entry).unwrap();
+            fs::write(&entry, b"data").unwrap(); // same size, another inode
+        });
+        assert!(scan.files.is_empty());
+        assert_eq!(scan.changed, 1);
+    }
+
+    #[test]
+    fn a_copy_folder_inside_the_spaces_folder_refuses_the_scan() {
+        let s = space();
+        s.write("a.txt", SINCE + 1);
+        fs::create_dir_all(s.spaces.join("tmp")).unwrap();
+        let inside: &'static CopyStore = Box::leak(Box::new(CopyStore::new(s.spaces.join("tmp"))));
+        let scan = scan_outbox_in(&s.spaces, &s.workspace, SINCE, NOW, inside);
+        assert!(scan.files.is_empty());
+        assert!(scan.refused.unwrap().contains("private copy folder lies inside"));
+    }
+
+    #[test]
+    fn scan_workspace_refuses_a_workspace_that_is_a_link() {
+        let s = space();
+        s.write("a.txt", SINCE + 1);
+        let link = s.spaces.join("thief");
+        symlink(&s.workspace, &link).unwrap();
+        let scan = scan_workspace(&link, SINCE, NOW, MAX_OUTBOX_FILE_BYTES, s.copies);
+        assert!(scan.files.is_empty());
+        assert!(scan.refused.unwrap().ends_with("thief is a symbolic link"));
+        let scan = scan_workspace(&s.workspace, SINCE, NOW, MAX_OUTBOX_FILE_BYTES, s.copies);
+        assert_eq!(names(&scan), ["a.txt"]);
+        // The host's folders above the workspace may be links.
+        let above = s._tmp.path().join("spaces-link");
+        symlink(&s.spaces, &above).unwrap();
+        let scan = scan_workspace(&above.join("s1"), SINCE, NOW, MAX_OUTBOX_FILE_BYTES, s.copies);
+        assert_eq!(names(&scan), ["a.txt"]);
     }
 
     fn names(scan: &OutboxScan) -> Vec<&str> {
@@ -364,7 +555,7 @@ mod tests {
         fs::remove_dir(&s.outbox).unwrap();
         assert_eq!(s.scan(), OutboxScan::default());
         // A missing workspace too.
-        assert_eq!(scan_outbox_in(&s.spaces, &s.spaces.join("nobody"), SINCE, NOW), OutboxScan::default());
+        assert_eq!(scan_outbox_in(&s.spaces, &s.spaces.join("nobody"), SINCE, NOW, s.copies), OutboxScan::default());
     }
 
     #[test]
@@ -380,7 +571,7 @@ mod tests {
         let scan = s.scan();
         assert_eq!(names(&scan), ["chart.png", "noext", "notes.MD"]);
         let chart = &scan.files[0];
-        assert_eq!(chart.path, s.workspace.join("outbox/chart.png").to_string_lossy());
+        assert_in_copies(&s, &chart.path, "chart.png", b"data");
         assert_eq!(chart.mime_type, "image/png");
         assert_eq!(chart.size_bytes, 4);
         assert_eq!(scan.files[2].mime_type, "text/markdown");
@@ -392,8 +583,8 @@ mod tests {
     fn a_file_modified_at_the_start_millisecond_counts() {
         let s = space();
         s.write("edge.txt", SINCE);
-        assert_eq!(scan_outbox_in(&s.spaces, &s.workspace, SINCE, NOW).files.len(), 1);
-        assert_eq!(scan_outbox_in(&s.spaces, &s.workspace, SINCE + 1, NOW).files.len(), 0);
+        assert_eq!(scan_outbox_in(&s.spaces, &s.workspace, SINCE, NOW, s.copies).files.len(), 1);
+        assert_eq!(scan_outbox_in(&s.spaces, &s.workspace, SINCE + 1, NOW, s.copies).files.len(), 0);
     }
 
     #[test]
@@ -421,7 +612,7 @@ mod tests {
         fs::remove_dir(&s.outbox).unwrap();
         symlink("/proc/self", &s.outbox).unwrap();
         // Even with no time window at all, nothing from /proc may come back.
-        let scan = scan_outbox_in(&s.spaces, &s.workspace, 0, u64::MAX - OUTBOX_CLOCK_SKEW_MS);
+        let scan = scan_outbox_in(&s.spaces, &s.workspace, 0, u64::MAX - OUTBOX_CLOCK_SKEW_MS, s.copies);
         assert!(scan.files.is_empty(), "{scan:?}");
         let reason = scan.refused.unwrap();
         assert!(reason.ends_with("s1/outbox is a symbolic link"), "{reason}");
@@ -452,7 +643,7 @@ mod tests {
         fs::create_dir_all(&spaces).unwrap();
         // spaces/group -> outside/deep, workspace spaces/group/s1: the link is an intermediate component.
         symlink(&real, spaces.join("group")).unwrap();
-        let scan = scan_outbox_in(&spaces, &spaces.join("group/s1"), SINCE, NOW);
+        let scan = scan_outbox_in(&spaces, &spaces.join("group/s1"), SINCE, NOW, copies_in(tmp.path()));
         assert!(scan.files.is_empty());
         let reason = scan.refused.unwrap();
         assert!(reason.ends_with("spaces/group is a symbolic link"), "{reason}");
@@ -464,9 +655,9 @@ mod tests {
         let link = s._tmp.path().join("spaces-link");
         symlink(&s.spaces, &link).unwrap();
         s.write("a.txt", SINCE);
-        let scan = scan_outbox_in(&link, &link.join("s1"), SINCE, NOW);
+        let scan = scan_outbox_in(&link, &link.join("s1"), SINCE, NOW, s.copies);
         assert_eq!(names(&scan), ["a.txt"]);
-        assert_eq!(scan.files[0].path, link.join("s1/outbox/a.txt").to_string_lossy());
+        assert_in_copies(&s, &scan.files[0].path, "a.txt", b"data");
     }
 
     #[test]
@@ -596,13 +787,13 @@ mod tests {
         fs::write(outside.join("outbox/x.txt"), b"x").unwrap();
         set_mtime(&outside.join("outbox/x.txt"), SINCE);
         for workspace in [outside.clone(), s.spaces.join("../elsewhere"), s.spaces.join("s1/../../elsewhere")] {
-            let scan = scan_outbox_in(&s.spaces, &workspace, SINCE, NOW);
+            let scan = scan_outbox_in(&s.spaces, &workspace, SINCE, NOW, s.copies);
             assert!(scan.files.is_empty(), "{workspace:?}");
             assert!(scan.refused.is_some(), "{workspace:?}");
         }
         // A sibling whose name merely starts with the spaces folder's name is outside too.
         let sibling = s._tmp.path().join("spaces-other");
-        let scan = scan_outbox_in(&s.spaces, &sibling, SINCE, NOW);
+        let scan = scan_outbox_in(&s.spaces, &sibling, SINCE, NOW, s.copies);
         assert!(scan.refused.unwrap().contains("is not inside"));
     }
 
@@ -610,7 +801,7 @@ mod tests {
     fn dot_components_are_normalised_lexically() {
         let s = space();
         s.write("a.txt", SINCE);
-        let scan = scan_outbox_in(&s.spaces.join("./x/.."), &s.spaces.join("./s1/."), SINCE, NOW);
+        let scan = scan_outbox_in(&s.spaces.join("./x/.."), &s.spaces.join("./s1/."), SINCE, NOW, s.copies);
         assert_eq!(names(&scan), ["a.txt"]);
     }
 }

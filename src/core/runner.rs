@@ -16,6 +16,8 @@ use super::endpoint::EndpointInput;
 use super::engine::{Engine, EngineError};
 use super::error::RunError;
 use super::log::Fields;
+use super::outbox_copy;
+use super::paths::resolve;
 use super::payload::{caller_role, container_workspace};
 use super::registry::{Registry, RunGuard};
 use super::spec::{container_name, ReplyRequest};
@@ -239,10 +241,22 @@ impl Runner {
     }
 
     /// Aborts every run and discards every standby (their containers are removed in the background).
+    /// The private outbox copies of this runner's spaces go too, on a thread of their own.
     pub fn kill_all(&self) {
         self.registry.abort_all();
         if let Some(standbys) = &self.standbys {
             standbys.discard_all();
+        }
+        if let (Some(dir), Ok(cwd)) = (&self.config.spaces_dir, std::env::current_dir()) {
+            let spaces_dir = resolve(&cwd, dir);
+            let removal = move || outbox_copy::global().remove_within(&spaces_dir);
+            // Removing up to the copy bound's bytes must not hold up the host's thread.
+            if let Err(e) = std::thread::Builder::new().name("mercury-outbox-remove".into()).spawn(removal) {
+                tracing::dispatcher::with_default(
+                    &self.log,
+                    || tracing::warn!(error = %e, "Outbox copies not removed at killAll; they expire on their own"),
+                );
+            }
         }
     }
 

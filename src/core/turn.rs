@@ -634,12 +634,15 @@ fn log_end(ending: &Ending, started: Instant) {
     }
 }
 
-/// The files the agent left in `<workspace>/outbox`. What the scan refused or
-/// left out is logged; the turn goes on, since the agent controls the outbox.
+/// The files the agent left in `<workspace>/outbox`, as private copies. What
+/// the scan refused or left out is logged; the turn goes on, since the agent
+/// controls the outbox.
 async fn collect_outbox(spaces_dir: PathBuf, workspace: &str, since_ms: u64) -> Result<Vec<EgressFile>, RunError> {
     let workspace = PathBuf::from(workspace);
     let outbox = workspace.join("outbox");
-    let scan = tokio::task::spawn_blocking(move || scan_outbox_in(&spaces_dir, &workspace, since_ms, now_ms()))
+    // Off the host's thread: the scan copies each file it returns (see outbox_copy).
+    let copies = super::outbox_copy::global();
+    let scan = tokio::task::spawn_blocking(move || scan_outbox_in(&spaces_dir, &workspace, since_ms, now_ms(), copies))
         .await
         .map_err(|e| RunError::Io(format!("outbox scan of {} failed: {e}", outbox.display())))?;
     let path = outbox.display().to_string();
@@ -659,6 +662,8 @@ async fn collect_outbox(spaces_dir: PathBuf, workspace: &str, since_ms: u64) -> 
         (scan.oversized_not_listed, "more oversized files than are listed"),
         (scan.future_mtime, "modified in the future"),
         (scan.hard_linked, "hard links (more than one name)"),
+        (scan.changed, "changed after the scan (replaced, linked or resized)"),
+        (scan.not_copied, "not copied (the copy folder's disk bound, or a failed write)"),
     ];
     for (count, why) in left_out.into_iter().filter(|(count, _)| *count > 0) {
         tracing::warn!(path, count, reason = why, "Outbox files skipped");
