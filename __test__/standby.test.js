@@ -2,11 +2,13 @@
 // claimed by the next turn whose container spec is the same.
 const crypto = require("node:crypto");
 const path = require("node:path");
+const fs = require("node:fs");
 const { spawnSync } = require("node:child_process");
 const h = require("./helpers");
 
 const T = 60_000;
-const ALT_IMAGE = "mercury-test-agent:standby-alt";
+// Per process: suites of other trees may run beside this one on the same engine.
+const ALT_IMAGE = `mercury-test-agent:standby-alt-${process.pid}`;
 const SUITE_START = Date.now();
 const runners = [];
 
