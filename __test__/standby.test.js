@@ -94,12 +94,10 @@ describe("a hit", () => {
   test("the second turn claims the container prepared after the first: its name in the log, payload and outbox right", async () => {
     const ctx = standbyRunner();
     const [standby, from] = await primed(ctx, "hit");
-    // The standby is not a run, and abort leaves it alone.
+    // The standby is not a run.
     expect(ctx.runner.isRunning("hit")).toBe(false);
     expect(ctx.runner.activeCount).toBe(0);
     expect(ctx.runner.getActiveSpaces()).toEqual([]);
-    expect(ctx.runner.abort("hit")).toBe(false);
-    expect(running(standby)).toBe(true);
 
     const second = turnInput(ctx, "hit", "second", { messages: [{ id: 1, spaceId: "hit", role: "user", content: "first", createdAt: 1, updatedAt: 1 }] });
     const result = await ctx.runner.reply(second);

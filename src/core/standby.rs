@@ -358,6 +358,21 @@ impl Standbys {
         Some(Claiming { reply: claimed })
     }
 
+    /// Discards the standby of `space_id`, if it has one (`abort`); its container is removed in the background.
+    pub fn discard(&self, space_id: &str) {
+        let taken = {
+            let mut book = self.lock();
+            let taken = book.take(space_id);
+            if let Some(entry) = &taken {
+                // Process exit removes it, should its keeper not get to it first.
+                book.leaving(&entry.name);
+            }
+            taken
+        };
+        // Its keeper sees the claim sender dropped and removes the container.
+        drop(taken);
+    }
+
     /// Discards every standby (`killAll`, `cleanupOrphans`); their containers are removed in the background.
     pub fn discard_all(&self) {
         drop(self.lock().drain());
