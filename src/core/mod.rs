@@ -20,6 +20,7 @@ mod outcome;
 mod output;
 mod paths;
 mod payload;
+mod plain_sources;
 mod pull_log;
 mod registry;
 mod registry_auth;

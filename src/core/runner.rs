@@ -67,10 +67,10 @@ pub type Removal = tokio::task::JoinHandle<()>;
 impl PendingReply {
     pub async fn run(self) -> FinishedReply {
         let mut report = self.turn.await;
-        if let (Some(standbys), Some(spec)) = (&self.standbys, report.next.take()) {
+        if let (Some(standbys), Some(next)) = (&self.standbys, report.next.take()) {
             // Not after an abort or killAll: those stop the space's containers, the next one included.
             if !self.guard.control().is_aborted() {
-                standbys.prepare(&self.space_id, spec);
+                standbys.prepare(&self.space_id, next);
                 // An abort between the look above and the booking found no standby to discard.
                 if self.guard.control().is_aborted() {
                     standbys.discard(&self.space_id);

@@ -27,6 +27,7 @@ use super::clock::now_ms;
 use super::config::StandbyOptions;
 use super::engine::{output_chunks, Chunk, Engine};
 use super::output::OutputScanner;
+use super::plain_sources::PlainSources;
 use super::spec::{container_name, ContainerSpec};
 
 /// What an idle standby may print before its turn (an agent that talks before
@@ -37,6 +38,14 @@ pub const MAX_IDLE_OUTPUT_BYTES: usize = 64 * 1024;
 
 /// How often process exit looks whether a standby's create has been answered.
 const CREATE_POLL: Duration = Duration::from_millis(5);
+
+/// What a space's standby is prepared from: the spec of its turn that just
+/// ended, and the bind sources that turn checked, checked again before the create.
+#[derive(Debug, Clone)]
+pub struct Next {
+    pub spec: ContainerSpec,
+    pub sources: PlainSources,
+}
 
 /// Why a turn did not claim its space's standby. Names only: an environment
 /// value may be a secret, so a reason never shows one.
@@ -348,11 +357,11 @@ impl Standbys {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Books the next container of `space_id`, from the spec of its turn that
-    /// just ended, and prepares it in the background. Call inside the runtime.
-    pub fn prepare(&self, space_id: &str, spec: ContainerSpec) {
+    /// Books the next container of `space_id`, from its turn that just ended,
+    /// and prepares it in the background. Call inside the runtime.
+    pub fn prepare(&self, space_id: &str, next: Next) {
         let name = container_name(now_ms(), self.counter.fetch_add(1, Ordering::Relaxed) + 1);
-        let spec = ContainerSpec { name: name.clone(), ..spec };
+        let spec = ContainerSpec { name: name.clone(), ..next.spec };
         let (claims, claimed) = oneshot::channel();
         let pushed_out = {
             let mut book = self.lock();
@@ -368,7 +377,7 @@ impl Standbys {
         let span = tracing::dispatcher::with_default(&self.log, || {
             tracing::debug_span!("standby", spaceId = space_id, container = name.as_str())
         });
-        let keeper = keep(self.clone(), key, spec, claimed);
+        let keeper = keep(self.clone(), key, spec, next.sources, claimed);
         tokio::spawn(keeper.instrument(span).with_subscriber(self.log.clone()));
     }
 
@@ -449,9 +458,15 @@ impl Standbys {
 }
 
 /// Prepares one standby, then keeps it until it is claimed, discarded, expires or dies.
-async fn keep(standbys: Standbys, key: u64, spec: ContainerSpec, claims: oneshot::Receiver<oneshot::Sender<Claimed>>) {
+async fn keep(
+    standbys: Standbys,
+    key: u64,
+    spec: ContainerSpec,
+    sources: PlainSources,
+    claims: oneshot::Receiver<oneshot::Sender<Claimed>>,
+) {
     let name = spec.name.clone();
-    keep_until_done(&standbys, key, spec, claims).await;
+    keep_until_done(&standbys, key, spec, sources, claims).await;
     // Whatever happened, it is no longer this runner's to remove at exit (a claimed one is its run's).
     standbys.lock().left(&name);
 }
@@ -460,10 +475,20 @@ async fn keep_until_done(
     standbys: &Standbys,
     key: u64,
     spec: ContainerSpec,
+    sources: PlainSources,
     mut claims: oneshot::Receiver<oneshot::Sender<Claimed>>,
 ) {
     let engine = &standbys.engine;
     let name = spec.name.clone();
+    // As a turn checks them before its create: the engine would follow a link.
+    let checked = tokio::task::spawn_blocking(move || sources.check())
+        .await
+        .unwrap_or_else(|e| Err(format!("the check of the mounts' sources failed: {e}")));
+    if let Err(reason) = checked {
+        tracing::warn!(reason, "Standby not prepared");
+        standbys.gone(key);
+        return;
+    }
     standbys.lock().creating(&name);
     let created = engine.create(&spec).await;
     standbys.lock().created(&name);

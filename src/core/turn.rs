@@ -25,12 +25,13 @@ use super::outbox::{
 };
 use super::outcome::{outcome_text, Ending};
 use super::output::OutputScanner;
+use super::plain_sources::{not_plain_folder, PlainSources};
 use super::registry::RunControl;
 pub use super::result_json::ReplyText;
 use super::spec::{
     container_env, container_mounts, container_name, container_spec, space_folder, ContainerSpec, ReplyRequest,
 };
-use super::standby::{Claimed, Input, Miss, Output, Standbys};
+use super::standby::{Claimed, Input, Miss, Next, Output, Standbys};
 
 /// How often a run takes a new name when the engine says its name is taken.
 const MAX_RENAMES: u64 = 5;
@@ -86,9 +87,10 @@ pub struct ContainerResult {
 pub struct TurnReport {
     pub result: Result<ContainerResult, RunError>,
     pub removal: Option<JoinHandle<()>>,
-    /// The spec the turn's container ran with, when it ran to its own end (not
-    /// killed on abort or deadline): what a standby of the space is prepared from.
-    pub next: Option<ContainerSpec>,
+    /// The spec the turn's container ran with, and what the turn checked of its
+    /// mounts, when it ran to its own end (not killed on abort or deadline):
+    /// what a standby of the space is prepared from.
+    pub next: Option<Next>,
 }
 
 /// A run aborted after its result was known still rejects as aborted, since
@@ -124,11 +126,12 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
         let env = container_env(&settings, &request, token.as_deref())?;
         let package_root = settings.package_root.locate();
         let mounts = container_mounts(&settings, &request, &agent_dir, package_root.as_deref(), |p: &Path| p.exists())?;
-        Ok::<_, RunError>(container_spec(&settings, container.clone(), env, mounts))
+        let sources = PlainSources::of_turn(&settings, &request.space_id, &agent_dir)?;
+        Ok::<_, RunError>((container_spec(&settings, container.clone(), env, mounts), sources))
     };
     // The host's credential resolver may take its time (or never answer): a stop must not wait for it.
-    let mut spec = match stop.race(prepared).await {
-        Ok(Ok(spec)) => spec,
+    let (mut spec, sources) = match stop.race(prepared).await {
+        Ok(Ok(prepared)) => prepared,
         Ok(Err(e)) => return TurnReport { result: Err(e), removal: None, next: None },
         Err(stopped) => return stopped_before_start(stopped, &space_id, called, None),
     };
@@ -146,7 +149,8 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
         match claimed {
             Some(claimed) => {
                 let claimed_ms = now_ms();
-                return finish_claimed(engine, &stop, claimed, payload, spec, &settings, &request, called, claimed_ms)
+                let next = Next { spec, sources };
+                return finish_claimed(engine, &stop, claimed, payload, next, &settings, &request, called, claimed_ms)
                     .await;
             }
             None => tracing::debug!(reason = %Miss::Gone, "Standby not used"),
@@ -177,7 +181,7 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
         Err(NotDriven::Engine(e)) => return refused(called, e, Some(removal)),
         Err(NotDriven::Stopped(stopped)) => return stopped_before_start(stopped, &space_id, called, Some(removal)),
     };
-    conclude(ending, output, spec, &settings, &request, called, started_ms, removal).await
+    conclude(ending, output, Next { spec, sources }, &settings, &request, called, started_ms, removal).await
 }
 
 /// A claimed standby: the container runs already, so the turn writes its
@@ -188,7 +192,7 @@ async fn finish_claimed(
     stop: &Stop<'_>,
     claimed: Claimed,
     payload: bytes::Bytes,
-    spec: ContainerSpec,
+    next: Next,
     settings: &RunnerSettings,
     request: &ReplyRequest,
     called: Instant,
@@ -206,7 +210,7 @@ async fn finish_claimed(
     let read = feed_and_read(&engine, stop, &id, input, output, scanner, payload).await;
     let removal = spawn_removal(engine.clone(), id);
     match read {
-        Ok((ending, output)) => conclude(ending, output, spec, settings, request, called, claimed_ms, removal).await,
+        Ok((ending, output)) => conclude(ending, output, next, settings, request, called, claimed_ms, removal).await,
         Err(e) => refused(called, e, Some(removal)),
     }
 }
@@ -216,7 +220,7 @@ async fn finish_claimed(
 async fn conclude(
     ending: Ending,
     output: OutputScanner,
-    spec: ContainerSpec,
+    next: Next,
     settings: &RunnerSettings,
     request: &ReplyRequest,
     called: Instant,
@@ -232,7 +236,7 @@ async fn conclude(
         Err(e) => Err(e),
     };
     // A container the runner killed says nothing about the space's next one.
-    let next = (!ending.timed_out && !ending.aborted).then_some(spec);
+    let next = (!ending.timed_out && !ending.aborted).then_some(next);
     TurnReport { result, removal: Some(removal), next }
 }
 
@@ -339,10 +343,7 @@ async fn own_folder(folder: &Path) -> Result<(), RunError> {
         .await
         .map_err(|e| RunError::Io(format!("cannot examine {}: {e}", folder.display())))?;
     if !meta.file_type().is_dir() {
-        return Err(RunError::Io(format!(
-            "{} is not a plain folder (a link?): refusing to mount it",
-            folder.display()
-        )));
+        return Err(RunError::Io(not_plain_folder(folder)));
     }
     Ok(())
 }
