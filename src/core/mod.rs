@@ -16,6 +16,7 @@ mod js_string;
 pub mod log;
 mod mime;
 pub mod outbox;
+pub mod outbox_since;
 mod outcome;
 mod output;
 mod paths;

@@ -20,6 +20,7 @@ use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, CWD};
 use rustix::io::Errno;
 
 use super::mime::mime_for;
+use super::outbox_since::Since;
 
 /// Files larger than this are not handed to the host.
 /// The warn line for a refused outbox (a link, a non-folder, a workspace outside spacesDir).
@@ -127,16 +128,31 @@ pub fn scan_outbox_capped(
     now_ms: u64,
     max_file_bytes: u64,
 ) -> OutboxScan {
-    let (base, relative) = match workspace_within(spaces_dir, workspace) {
-        Ok(split) => split,
-        Err(reason) => return OutboxScan::refused(reason),
-    };
-    let outbox_fd = match open_outbox(&base, &relative) {
+    scan_outbox_since(spaces_dir, workspace, &Since::from_ms(since_ms), now_ms, max_file_bytes)
+}
+
+/// [`scan_outbox_capped`] with the files chosen by `since` rather than by
+/// their time alone (a claimed standby's turn: see [`super::outbox_since`]).
+pub fn scan_outbox_since(
+    spaces_dir: &Path,
+    workspace: &Path,
+    since: &Since,
+    now_ms: u64,
+    max_file_bytes: u64,
+) -> OutboxScan {
+    let outbox_fd = match open_outbox_of(spaces_dir, workspace) {
         Ok(Some(fd)) => fd,
         Ok(None) => return OutboxScan::default(),
         Err(reason) => return OutboxScan::refused(reason),
     };
-    scan_dir(&outbox_fd, &workspace.join("outbox"), since_ms, now_ms, max_file_bytes)
+    scan_dir(&outbox_fd, &workspace.join("outbox"), since, now_ms, max_file_bytes)
+}
+
+/// `<workspace>/outbox`, opened as the scan opens it. `Ok(None)`: missing;
+/// `Err`: why it is refused.
+pub(crate) fn open_outbox_of(spaces_dir: &Path, workspace: &Path) -> Result<Option<OwnedFd>, String> {
+    let (base, relative) = workspace_within(spaces_dir, workspace)?;
+    open_outbox(&base, &relative)
 }
 
 /// `spaces_dir` normalised, and the Normal components of `workspace` below it,
@@ -208,7 +224,7 @@ struct Candidate {
     size_bytes: u64,
 }
 
-fn scan_dir(outbox_fd: &OwnedFd, outbox: &Path, since_ms: u64, now_ms: u64, max_file_bytes: u64) -> OutboxScan {
+fn scan_dir(outbox_fd: &OwnedFd, outbox: &Path, since: &Since, now_ms: u64, max_file_bytes: u64) -> OutboxScan {
     let mut scan = OutboxScan::default();
     // A second descriptor for reading entries ("." of the outbox, never a link),
     // so the first stays free for fstatat while the stream is read.
@@ -246,10 +262,10 @@ fn scan_dir(outbox_fd: &OwnedFd, outbox: &Path, since_ms: u64, now_ms: u64, max_
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
             continue;
         }
-        let mtime = mtime_ms(&st);
-        if mtime < since_ms {
+        if !since.admits(name.to_bytes(), &st) {
             continue;
         }
+        let mtime = mtime_ms(&st);
         if mtime > latest_ms {
             scan.future_mtime += 1;
             continue;
@@ -291,7 +307,7 @@ fn scan_dir(outbox_fd: &OwnedFd, outbox: &Path, since_ms: u64, now_ms: u64, max_
 
 /// The mtime in epoch milliseconds; before the epoch counts as 0.
 #[allow(clippy::unnecessary_cast)] // the field types differ between Linux and macOS
-fn mtime_ms(st: &rustix::fs::Stat) -> u64 {
+pub(crate) fn mtime_ms(st: &rustix::fs::Stat) -> u64 {
     let secs = st.st_mtime as i64;
     let nanos = st.st_mtime_nsec as i64;
     let ms = secs.saturating_mul(1000).saturating_add(nanos / 1_000_000);

@@ -21,8 +21,9 @@ use super::credentials::{builtin_applies, builtin_credential, read_auth_file, Au
 use super::engine::{output_chunks, Chunk, Engine, EngineError};
 use super::error::RunError;
 use super::outbox::{
-    scan_outbox_in, EgressFile, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE,
+    scan_outbox_since, EgressFile, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE,
 };
+use super::outbox_since::{self, Since};
 use super::outcome::{outcome_text, Ending};
 use super::output::OutputScanner;
 use super::plain_sources::{not_plain_folder, PlainSources};
@@ -181,11 +182,13 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
         Err(NotDriven::Engine(e)) => return refused(called, e, Some(removal)),
         Err(NotDriven::Stopped(stopped)) => return stopped_before_start(stopped, &space_id, called, Some(removal)),
     };
-    conclude(ending, output, Next { spec, sources }, &settings, &request, called, started_ms, removal).await
+    let since = Since::from_ms(started_ms);
+    conclude(ending, output, Next { spec, sources }, &settings, &request, called, since, removal).await
 }
 
 /// A claimed standby: the container runs already, so the turn writes its
-/// payload and reads on. Its files are those written since the claim.
+/// payload and reads on. Its files are those written since the claim (see
+/// [`outbox_since`]: the outbox as it was at the claim is noted first).
 #[allow(clippy::too_many_arguments)]
 async fn finish_claimed(
     engine: Engine,
@@ -202,6 +205,12 @@ async fn finish_claimed(
     stop.control.rename(&claimed.name);
     tracing::Span::current().record("container", claimed.name.as_str());
     tracing::debug!("Standby claimed");
+    let since = {
+        let (spaces_dir, workspace) = (settings.spaces_dir.clone(), PathBuf::from(&request.space_workspace));
+        let at_claim = tokio::task::spawn_blocking(move || outbox_since::snapshot(&spaces_dir, &workspace)).await;
+        // Without the snapshot, the window alone decides (from the claim, as before the snapshot existed).
+        at_claim.map_or(Since::from_ms(claimed_ms), |at_claim| Since::claimed(claimed_ms, at_claim))
+    };
     let id = claimed.id.clone();
     let Some((input, output, scanner)) = claimed.take() else {
         return refused(called, EngineError::Failed("the standby had no streams".into()), None);
@@ -210,7 +219,7 @@ async fn finish_claimed(
     let read = feed_and_read(&engine, stop, &id, input, output, scanner, payload).await;
     let removal = spawn_removal(engine.clone(), id);
     match read {
-        Ok((ending, output)) => conclude(ending, output, next, settings, request, called, claimed_ms, removal).await,
+        Ok((ending, output)) => conclude(ending, output, next, settings, request, called, since, removal).await,
         Err(e) => refused(called, e, Some(removal)),
     }
 }
@@ -224,13 +233,13 @@ async fn conclude(
     settings: &RunnerSettings,
     request: &ReplyRequest,
     called: Instant,
-    since_ms: u64,
+    since: Since,
     removal: JoinHandle<()>,
 ) -> TurnReport {
     log_end(&ending, called);
     let result = match outcome_text(&request.space_id, ending, &output) {
         Ok(reply) => {
-            let files = collect_outbox(settings.spaces_dir.clone(), &request.space_workspace, since_ms).await;
+            let files = collect_outbox(settings.spaces_dir.clone(), &request.space_workspace, since).await;
             files.map(|files| ContainerResult { reply, files })
         }
         Err(e) => Err(e),
@@ -637,12 +646,14 @@ fn log_end(ending: &Ending, started: Instant) {
 
 /// The files the agent left in `<workspace>/outbox`. What the scan refused or
 /// left out is logged; the turn goes on, since the agent controls the outbox.
-async fn collect_outbox(spaces_dir: PathBuf, workspace: &str, since_ms: u64) -> Result<Vec<EgressFile>, RunError> {
+async fn collect_outbox(spaces_dir: PathBuf, workspace: &str, since: Since) -> Result<Vec<EgressFile>, RunError> {
     let workspace = PathBuf::from(workspace);
     let outbox = workspace.join("outbox");
-    let scan = tokio::task::spawn_blocking(move || scan_outbox_in(&spaces_dir, &workspace, since_ms, now_ms()))
-        .await
-        .map_err(|e| RunError::Io(format!("outbox scan of {} failed: {e}", outbox.display())))?;
+    let scan = tokio::task::spawn_blocking(move || {
+        scan_outbox_since(&spaces_dir, &workspace, &since, now_ms(), MAX_OUTBOX_FILE_BYTES)
+    })
+    .await
+    .map_err(|e| RunError::Io(format!("outbox scan of {} failed: {e}", outbox.display())))?;
     let path = outbox.display().to_string();
     if let Some(reason) = &scan.refused {
         tracing::warn!(path, reason = reason.as_str(), "{REFUSED_LINE}");
