@@ -369,6 +369,9 @@ impl Standbys {
             for entry in &pushed_out {
                 book.leaving(&entry.name);
             }
+            // From the booking on, not from the keeper's first step: process exit must wait for
+            // its create even when the keeper has not run yet, or is checking the mounts' sources.
+            book.creating(&name);
             (key, pushed_out)
         };
         let (key, pushed_out) = pushed_out;
@@ -485,11 +488,11 @@ async fn keep_until_done(
         .await
         .unwrap_or_else(|e| Err(format!("the check of the mounts' sources failed: {e}")));
     if let Err(reason) = checked {
+        standbys.lock().created(&name);
         tracing::warn!(reason, "Standby not prepared");
         standbys.gone(key);
         return;
     }
-    standbys.lock().creating(&name);
     let created = engine.create(&spec).await;
     standbys.lock().created(&name);
     let id = match created {
