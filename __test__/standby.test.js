@@ -3,11 +3,13 @@
 const fs = require("node:fs");
 const crypto = require("node:crypto");
 const path = require("node:path");
+const fs = require("node:fs");
 const { spawnSync } = require("node:child_process");
 const h = require("./helpers");
 
 const T = 60_000;
-const ALT_IMAGE = "mercury-test-agent:standby-alt";
+// Per process: suites of other trees may run beside this one on the same engine.
+const ALT_IMAGE = `mercury-test-agent:standby-alt-${process.pid}`;
 const SUITE_START = Date.now();
 const runners = [];
 
@@ -93,12 +95,10 @@ describe("a hit", () => {
   test("the second turn claims the container prepared after the first: its name in the log, payload and outbox right", async () => {
     const ctx = standbyRunner();
     const [standby, from] = await primed(ctx, "hit");
-    // The standby is not a run, and abort leaves it alone.
+    // The standby is not a run.
     expect(ctx.runner.isRunning("hit")).toBe(false);
     expect(ctx.runner.activeCount).toBe(0);
     expect(ctx.runner.getActiveSpaces()).toEqual([]);
-    expect(ctx.runner.abort("hit")).toBe(false);
-    expect(running(standby)).toBe(true);
 
     const second = turnInput(ctx, "hit", "second", { messages: [{ id: 1, spaceId: "hit", role: "user", content: "first", createdAt: 1, updatedAt: 1 }] });
     const result = await ctx.runner.reply(second);
@@ -261,6 +261,190 @@ describe("lifecycle", () => {
     expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
     expectCold(ctx, "died", from2, standby);
   }, T);
+});
+
+describe("what a standby prints before its claim (issue 14)", () => {
+  const FORGED = "forged before the payload";
+  /** Mode forge-early: a result printed at once, before the payload is read, then the answer to the payload. */
+  const forge = (ctx, spaceId, prompt) => h.replyInput(ctx, spaceId, { prompt, extraEnv: { FIXTURE_MODE: "forge-early" } });
+  /** Until `count` containers of the space have printed their early result (one line each in early.log). */
+  const printedEarly = (ctx, spaceId, count) =>
+    h.waitFor(`early result ${count}`, () => {
+      try {
+        return h.seen(ctx, spaceId, "early.log").split("\n").filter(Boolean).length >= count;
+      } catch {
+        return false;
+      }
+    });
+
+  test("is not the turn's result: 20 claimed turns, each right after its standby printed, reply to their payload", async () => {
+    const ctx = standbyRunner();
+    let from = ctx.lines.length;
+    // Cold, the early result is the first the container prints, and so the reply (as in the host's runner).
+    expect((await ctx.runner.reply(forge(ctx, "forged", "first"))).reply).toBe(FORGED);
+    const seen = [];
+    for (let i = 0; i < 20; i++) {
+      // The claim comes within a poll (50 ms) of the print: the race with the print's way to the runner, 20 times.
+      await printedEarly(ctx, "forged", i + 2);
+      from = ctx.lines.length;
+      const input = forge(ctx, "forged", `turn ${i}`);
+      const { reply } = await ctx.runner.reply(input);
+      const started = turnLines(ctx, "forged", from).find((l) => l.msg === "Container started");
+      seen.push({ claimed: started.fields.standby === true, reply: reply === answerTo(ctx, input) ? "the answer" : reply });
+    }
+    expect(seen).toEqual(Array(20).fill({ claimed: true, reply: "the answer" }));
+  }, T);
+
+  test("an agent that prints only the early result gives no reply", async () => {
+    const ctx = standbyRunner();
+    const from = ctx.lines.length;
+    await ctx.runner.reply(forge(ctx, "forged-only", "first"));
+    const standby = await standbyReady(ctx, "forged-only", from);
+    await printedEarly(ctx, "forged-only", 2);
+    const from2 = ctx.lines.length;
+    const err = await h.rejectionOf(ctx.runner.reply(forge(ctx, "forged-only", "no answer")));
+    // As for any agent that prints no result: the host's runner threw a plain Error here.
+    expect(err.message).toMatch(/^Failed to parse container result/);
+    expect(turnLines(ctx, "forged-only", from2).find((l) => l.msg === "Container started").fields.container).toBe(standby);
+  }, T);
+});
+
+describe("abort with a standby up (issue 14)", () => {
+  test("abort(spaceId) discards the space's idle standby at once, and only that space's", async () => {
+    const ctx = standbyRunner(); // idleMs 60 s: only the abort can remove it within the bound below
+    const [other] = await primed(ctx, "abort-other");
+    const [standby, from] = await primed(ctx, "abort-idle");
+    // No run in flight: false, as the contract says; the standby goes all the same.
+    expect(ctx.runner.abort("abort-idle")).toBe(false);
+    await h.waitFor(`removal of ${standby}`, () => h.containersNamed(standby).length === 0, 10_000);
+    expect((await removedLine(ctx, from, standby)).fields.reason).toBe("discarded");
+    expect(running(other)).toBe(true);
+    const from2 = ctx.lines.length;
+    const input = turnInput(ctx, "abort-idle", "after the abort");
+    expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
+    expectCold(ctx, "abort-idle", from2, standby);
+  }, T);
+});
+
+describe("isolateSpaces: the space folder is checked before a standby is created (issue 14)", () => {
+  test("a space folder that became a link while the turn ran gets no standby, and a warn line", async () => {
+    const ctx = standbyRunner(true, {}, { isolateSpaces: true });
+    const folder = path.join(ctx.config.spacesDir, "linked");
+    const elsewhere = path.join(ctx.root, "elsewhere");
+    fs.mkdirSync(elsewhere);
+    fs.writeFileSync(path.join(elsewhere, "secret.txt"), "not the space's");
+    const from = ctx.lines.length;
+    const pending = ctx.runner.reply(h.replyInput(ctx, "linked", { extraEnv: { FIXTURE_MODE: "slow-echo", FIXTURE_SLEEP: "2" } }));
+    const turn = (await h.waitFor("start", () => turnLines(ctx, "linked", from).find((l) => l.msg === "Container started"))).fields.container;
+    // The running container's mount holds the folder itself, moved away; its name is now a link.
+    fs.renameSync(folder, `${folder}-moved`);
+    fs.symlinkSync(elsewhere, folder);
+    expect((await pending).reply).toBe("pong");
+    const verdict = await h.waitFor("the standby's verdict", () =>
+      ctx.lines.slice(from).find((l) => (l.level === "warn" && l.msg === "Standby not prepared") || l.msg === "Standby ready"),
+    );
+    expect(verdict.level).toBe("warn");
+    expect(verdict.fields).toMatchObject({ spaceId: "linked" });
+    expect(verdict.fields.reason).toContain(`${folder} is not a plain folder`);
+    await h.expectRemoved(turn);
+    // A create would have been sent by now; look again a little later all the same. By mount, not by
+    // label: other suites' containers may share the engine; none but this runner's mounts this folder.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(h.docker("ps", "-aq", "--filter", `volume=${folder}`)).toBe("");
+  }, T);
+});
+
+describe("hardening applies to a standby as to a cold container (issue 14)", () => {
+  // Every hardening option, each away from its default. runc named explicitly: the one runtime every engine has.
+  const MIB = 1024 ** 2;
+  const HARDENED = {
+    memoryLimit: 256 * MIB,
+    pidsLimit: 64,
+    cpus: 0.5,
+    user: "1000:1000",
+    capDrop: ["ALL"],
+    capAdd: ["NET_BIND_SERVICE"],
+    noNewPrivileges: true,
+    readOnlyRootfs: true,
+    network: "none",
+    runtime: "runc",
+    isolateSpaces: true,
+  };
+  const inspect = (name) => JSON.parse(h.docker("inspect", name))[0];
+  const parseProbe = (reply) => Object.fromEntries(reply.split(" ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+
+  test("the engine's view: each option set on both, and the two HostConfigs equal", async () => {
+    const ctx = standbyRunner(true, {}, HARDENED);
+    // A cold container, looked at while it runs; its turn is then aborted (an aborted turn prepares no standby).
+    let from = ctx.lines.length;
+    const sleeping = ctx.runner.reply(turnInput(ctx, "hardened", "sleep now"));
+    const cold = (await h.waitFor("cold start", () => turnLines(ctx, "hardened", from).find((l) => l.msg === "Container started"))).fields.container;
+    const coldView = inspect(cold);
+    expect(ctx.runner.abort("hardened")).toBe(true);
+    expect((await h.rejectionOf(sleeping)).reason).toBe("aborted");
+    const [standby] = await primed(ctx, "hardened");
+    const standbyView = inspect(standby);
+    for (const view of [coldView, standbyView]) {
+      expect(view.Config.User).toBe("1000:1000");
+      expect(view.HostConfig).toMatchObject({
+        Memory: 256 * MIB,
+        MemorySwap: 256 * MIB,
+        PidsLimit: 64,
+        NanoCpus: 500_000_000,
+        CapDrop: ["ALL"],
+        CapAdd: ["NET_BIND_SERVICE"],
+        SecurityOpt: ["no-new-privileges:true"],
+        ReadonlyRootfs: true,
+        NetworkMode: "none",
+        Runtime: "runc",
+      });
+      expect(Object.keys(view.HostConfig.Tmpfs)).toEqual(["/tmp"]);
+      expect(view.HostConfig.Mounts.find((m) => m.Target.startsWith("/spaces")).Target).toBe("/spaces/hardened");
+    }
+    expect(standbyView.HostConfig).toEqual(coldView.HostConfig);
+    for (const key of ["User", "Image", "Env", "Labels", "OpenStdin", "StdinOnce", "Tty"]) {
+      expect([key, standbyView.Config[key]]).toEqual([key, coldView.Config[key]]);
+    }
+  }, T);
+
+  test("the agent's view: a claimed standby's agent meets the limits a cold one meets", async () => {
+    const ctx = standbyRunner(true, {}, HARDENED);
+    const probeInput = (prompt) => h.replyInput(ctx, "hardened-probe", { prompt, extraEnv: { FIXTURE_MODE: "probe" } });
+    let from = ctx.lines.length;
+    const cold = parseProbe((await ctx.runner.reply(probeInput("one"))).reply);
+    await standbyReady(ctx, "hardened-probe", from);
+    from = ctx.lines.length;
+    const claimed = parseProbe((await ctx.runner.reply(probeInput("two"))).reply);
+    expect(turnLines(ctx, "hardened-probe", from).find((l) => l.msg === "Container started").fields.standby).toBe(true);
+    expect(cold).toMatchObject({ uid: "1000", gid: "1000", nnp: "1", rootfs: "denied", tmp: "ok", ifaces: "lo,", addrs: "", cpuquota: "50000/100000" });
+    expect(claimed).toEqual(cold);
+  }, T);
+});
+
+describe("a claimed turn's outbox (issue 14)", () => {
+  test("15 claimed turns in a row each return the file they wrote at once, and no file that was there at the claim", async () => {
+    const ctx = standbyRunner();
+    // Mode outbox-fast writes its file the moment it has its payload, within a millisecond of the claim.
+    const input = (prompt) => h.replyInput(ctx, "outbox-claims", { prompt, extraEnv: { FIXTURE_MODE: "outbox-fast" } });
+    let from = ctx.lines.length;
+    expect((await ctx.runner.reply(input("first"))).files.map((f) => f.filename)).toEqual(["first.txt"]);
+    await standbyReady(ctx, "outbox-claims", from);
+    const outbox = path.join(ctx.config.spacesDir, "outbox-claims", "outbox");
+    const lost = [];
+    const extra = [];
+    for (let i = 0; i < 15; i++) {
+      // Written a moment before the claim: older than the turn, but within any allowance for coarse file times.
+      fs.writeFileSync(path.join(outbox, `before-${i}.txt`), "there before the claim");
+      from = ctx.lines.length;
+      const result = await ctx.runner.reply(input(`turn-${i}`));
+      expect(result.reply).toBe(`turn-${i}`);
+      expect(turnLines(ctx, "outbox-claims", from).find((l) => l.msg === "Container started").fields.standby).toBe(true);
+      const names = result.files.map((f) => f.filename);
+      if (!names.includes(`turn-${i}.txt`)) lost.push(i);
+      if (names.some((n) => n !== `turn-${i}.txt`)) extra.push([i, names.filter((n) => n !== `turn-${i}.txt`)]);
+    }
+    expect({ lost, extra }).toEqual({ lost: [], extra: [] });
+  }, 120_000);
 });
 
 describe("a claimed run is a run", () => {

@@ -19,10 +19,12 @@ pub mod outbox;
 pub mod outbox_copy;
 #[cfg(unix)]
 mod outbox_fs_unix;
+pub mod outbox_since;
 mod outcome;
 mod output;
 mod paths;
 mod payload;
+mod plain_sources;
 mod pull_log;
 mod registry;
 mod registry_auth;

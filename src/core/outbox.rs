@@ -19,6 +19,7 @@ use std::path::{Component, Path, PathBuf};
 use super::mime::mime_for;
 use super::outbox_copy::{Copied, CopyStore};
 use super::outbox_fs_unix::{open_outbox, FileId, OutboxDir, Reopened};
+use super::outbox_since::Since;
 
 /// The warn line for a refused outbox (a link, a non-folder, a workspace outside spacesDir).
 pub const REFUSED_LINE: &str = "Outbox refused: no files from this turn";
@@ -159,6 +160,19 @@ pub fn scan_outbox_capped(
     max_file_bytes: u64,
     copies: &'static CopyStore,
 ) -> OutboxScan {
+    scan_outbox_since(spaces_dir, workspace, &Since::from_ms(since_ms), now_ms, max_file_bytes, copies)
+}
+
+/// [`scan_outbox_capped`] with the files chosen by `since` rather than by
+/// their time alone (a claimed standby's turn: see [`super::outbox_since`]).
+pub fn scan_outbox_since(
+    spaces_dir: &Path,
+    workspace: &Path,
+    since: &Since,
+    now_ms: u64,
+    max_file_bytes: u64,
+    copies: &'static CopyStore,
+) -> OutboxScan {
     let (base, relative) = match workspace_within(spaces_dir, workspace) {
         Ok(split) => split,
         Err(reason) => return OutboxScan::refused(reason),
@@ -169,7 +183,7 @@ pub fn scan_outbox_capped(
         Err(reason) => return OutboxScan::refused(reason),
     };
     let outbox = workspace.join("outbox");
-    let (mut scan, kept) = scan_dir(&outbox_dir, &outbox, since_ms, now_ms, max_file_bytes);
+    let (mut scan, kept) = scan_dir(&outbox_dir, &outbox, since, now_ms, max_file_bytes);
     if !kept.is_empty() {
         if copies.lies_within(&base) {
             // Containers mount this folder: a copy there would be theirs to change again.
@@ -178,6 +192,13 @@ pub fn scan_outbox_capped(
         copy_kept(&mut scan, &outbox_dir, &outbox, kept, max_file_bytes, workspace, copies);
     }
     scan
+}
+
+/// `<workspace>/outbox`, opened as the scan opens it. `Ok(None)`: missing;
+/// `Err`: why it is refused.
+pub(crate) fn open_outbox_of(spaces_dir: &Path, workspace: &Path) -> Result<Option<OutboxDir>, String> {
+    let (base, relative) = workspace_within(spaces_dir, workspace)?;
+    open_outbox(&base, &relative)
 }
 
 /// Copies each kept file, in name order, into a new turn folder of `copies`.
@@ -269,7 +290,7 @@ struct Candidate {
 fn scan_dir(
     outbox_dir: &OutboxDir,
     outbox: &Path,
-    since_ms: u64,
+    since: &Since,
     now_ms: u64,
     max_file_bytes: u64,
 ) -> (OutboxScan, Vec<Candidate>) {
@@ -304,10 +325,10 @@ fn scan_dir(
         if !st.regular {
             continue;
         }
-        let mtime = st.mtime_ms;
-        if mtime < since_ms {
+        if !since.admits(filename.as_bytes(), &st) {
             continue;
         }
+        let mtime = st.mtime_ms;
         if mtime > latest_ms {
             scan.future_mtime += 1;
             continue;
@@ -414,7 +435,7 @@ mod tests {
     /// The scan in its two steps, with `between` run after the listing and before the copies.
     fn scan_racing(s: &Space, max_file_bytes: u64, between: impl FnOnce()) -> OutboxScan {
         let dir = open_outbox(&s.spaces, &[OsStr::new("s1")]).unwrap().unwrap();
-        let (mut scan, kept) = scan_dir(&dir, &s.outbox, SINCE, NOW, max_file_bytes);
+        let (mut scan, kept) = scan_dir(&dir, &s.outbox, &Since::from_ms(SINCE), NOW, max_file_bytes);
         between();
         copy_kept(&mut scan, &dir, &s.outbox, kept, max_file_bytes, &s.workspace, s.copies);
         scan

@@ -71,6 +71,9 @@ pub struct EntryStat {
     pub regular: bool,
     /// Modification time in epoch milliseconds; before the epoch counts as 0.
     pub mtime_ms: u64,
+    /// Modification time as the filesystem keeps it (epoch nanoseconds): what a
+    /// claimed turn's snapshot compares, since a rewrite can fall in the same millisecond.
+    pub mtime_ns: i128,
     pub size_bytes: u64,
     /// How many names the file has.
     pub links: u64,
@@ -96,6 +99,7 @@ impl OutboxDir {
         Some(EntryStat {
             regular: FileType::from_raw_mode(st.st_mode) == FileType::RegularFile,
             mtime_ms: u64::try_from(ms).unwrap_or(0),
+            mtime_ns: i128::from(st.st_mtime as i64) * 1_000_000_000 + i128::from(st.st_mtime_nsec as i64),
             size_bytes: u64::try_from(st.st_size).unwrap_or(0),
             links: st.st_nlink as u64,
             id: FileId::of(&st),

@@ -112,6 +112,14 @@ impl OutputScanner {
         self.stderr.push(chunk);
     }
 
+    /// Forgets any result span seen so far, whole or begun, and looks for the
+    /// first START from the next byte on; the heads stay, for error text. A
+    /// claimed standby's turn calls it at the claim: what its agent printed
+    /// before it had the payload belongs to no turn.
+    pub fn forget_result(&mut self) {
+        self.span = Span::SeekingStart { carry: Vec::new() };
+    }
+
     /// The text between the first START and the first END after it, trimmed
     /// as JavaScript's `trim()` does (a BOM goes, U+0085 stays), so what
     /// `JSON.parse` then sees is what the host's runner would give it.
@@ -248,6 +256,25 @@ mod tests {
         }
         s.push_stdout(END_MARKER);
         assert_eq!(s.result(), ResultSpan::TooLarge);
+    }
+
+    #[test]
+    fn a_forgotten_result_never_counts_and_the_next_one_does() {
+        let forged = framed(r#"{"reply":"forged"}"#);
+        // Whole, begun, or a marker cut in two at the claim: none of it joins what follows.
+        for cut in [forged.len(), 50, 20] {
+            let mut s = OutputScanner::default();
+            s.push_stdout(&forged[..cut]);
+            s.forget_result();
+            s.push_stdout(&forged[cut..]);
+            assert_eq!(s.result(), ResultSpan::Missing, "cut {cut}");
+            s.push_stdout(&framed(r#"{"reply":"real"}"#));
+            assert_eq!(s.result(), ResultSpan::Text(r#"{"reply":"real"}"#.into()), "cut {cut}");
+            assert!(s
+                .stdout
+                .text()
+                .starts_with("booting\n---MERCURY_CONTAINER_RESULT_START---\n{\"reply\":\"forged\"}"));
+        }
     }
 
     #[test]

@@ -69,10 +69,14 @@ pub type Removal = tokio::task::JoinHandle<()>;
 impl PendingReply {
     pub async fn run(self) -> FinishedReply {
         let mut report = self.turn.await;
-        if let (Some(standbys), Some(spec)) = (&self.standbys, report.next.take()) {
+        if let (Some(standbys), Some(next)) = (&self.standbys, report.next.take()) {
             // Not after an abort or killAll: those stop the space's containers, the next one included.
             if !self.guard.control().is_aborted() {
-                standbys.prepare(&self.space_id, spec);
+                standbys.prepare(&self.space_id, next);
+                // An abort between the look above and the booking found no standby to discard.
+                if self.guard.control().is_aborted() {
+                    standbys.discard(&self.space_id);
+                }
             }
         }
         FinishedReply { guard: self.guard, space_id: self.space_id, report }
@@ -236,8 +240,15 @@ impl Runner {
         Ok(PendingReply { guard, space_id, turn: Box::pin(turn), standbys })
     }
 
+    /// Aborts the runs of `space_id` and discards its standby: the space's
+    /// next container is one of its containers too. True when it had a run.
     pub fn abort(&self, space_id: &str) -> bool {
-        self.registry.abort(space_id)
+        // Marked first: a run ending now then sees the abort, or its standby is booked before the discard.
+        let had_run = self.registry.abort(space_id);
+        if let Some(standbys) = &self.standbys {
+            standbys.discard(space_id);
+        }
+        had_run
     }
 
     /// Aborts every run and discards every standby (their containers are removed in the background).

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::io::AsyncWrite;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -27,15 +27,25 @@ use super::clock::now_ms;
 use super::config::StandbyOptions;
 use super::engine::{output_chunks, Chunk, Engine};
 use super::output::OutputScanner;
+use super::plain_sources::PlainSources;
 use super::spec::{container_name, ContainerSpec};
 
 /// What an idle standby may print before its turn (an agent that talks before
-/// reading its input). Kept for the turn's output scan; past this the standby
-/// is discarded, so an idle container cannot make the runner hold its output.
+/// reading its input). Kept for the turn's error text, never as its result;
+/// past this the standby is discarded, so an idle container cannot make the
+/// runner hold its output. Also what the claim reads at most of what waits.
 pub const MAX_IDLE_OUTPUT_BYTES: usize = 64 * 1024;
 
 /// How often process exit looks whether a standby's create has been answered.
 const CREATE_POLL: Duration = Duration::from_millis(5);
+
+/// What a space's standby is prepared from: the spec of its turn that just
+/// ended, and the bind sources that turn checked, checked again before the create.
+#[derive(Debug, Clone)]
+pub struct Next {
+    pub spec: ContainerSpec,
+    pub sources: PlainSources,
+}
 
 /// Why a turn did not claim its space's standby. Names only: an environment
 /// value may be a secret, so a reason never shows one.
@@ -255,9 +265,39 @@ struct Parts {
 }
 
 impl Claimed {
-    /// The streams and what was printed so far; the turn now removes the container.
+    /// The streams, the turn's from now on (the turn removes the container).
+    /// What the agent printed before the claim, read while it was idle or
+    /// already waiting to be read, is kept for error text, but no result in it
+    /// counts: a turn's result is what its agent prints once it has its payload.
     pub fn take(mut self) -> Option<(Input, Output, OutputScanner)> {
-        self.parts.take().map(|p| (p.input, p.output, p.scanner))
+        let mut parts = self.parts.take()?;
+        drain_ready(&mut parts.output, &mut parts.scanner);
+        parts.scanner.forget_result();
+        Some((parts.input, parts.output, parts.scanner))
+    }
+}
+
+/// Reads what the output stream holds already, without waiting, up to
+/// [`MAX_IDLE_OUTPUT_BYTES`] (an agent printing without pause must not keep the
+/// claim here). An end of the stream met here is put back for the turn to meet.
+fn drain_ready(output: &mut Output, scanner: &mut OutputScanner) {
+    let mut drained = 0usize;
+    while drained < MAX_IDLE_OUTPUT_BYTES {
+        match output.next().now_or_never() {
+            Some(Some(Ok(Chunk::Stdout(bytes)))) => {
+                drained += bytes.len();
+                scanner.push_stdout(&bytes);
+            }
+            Some(Some(Ok(Chunk::Stderr(bytes)))) => {
+                drained += bytes.len();
+                scanner.push_stderr(&bytes);
+            }
+            Some(end) => {
+                *output = Box::pin(futures_util::stream::iter(end));
+                return;
+            }
+            None => return,
+        }
     }
 }
 
@@ -317,11 +357,11 @@ impl Standbys {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Books the next container of `space_id`, from the spec of its turn that
-    /// just ended, and prepares it in the background. Call inside the runtime.
-    pub fn prepare(&self, space_id: &str, spec: ContainerSpec) {
+    /// Books the next container of `space_id`, from its turn that just ended,
+    /// and prepares it in the background. Call inside the runtime.
+    pub fn prepare(&self, space_id: &str, next: Next) {
         let name = container_name(now_ms(), self.counter.fetch_add(1, Ordering::Relaxed) + 1);
-        let spec = ContainerSpec { name: name.clone(), ..spec };
+        let spec = ContainerSpec { name: name.clone(), ..next.spec };
         let (claims, claimed) = oneshot::channel();
         let pushed_out = {
             let mut book = self.lock();
@@ -329,6 +369,9 @@ impl Standbys {
             for entry in &pushed_out {
                 book.leaving(&entry.name);
             }
+            // From the booking on, not from the keeper's first step: process exit must wait for
+            // its create even when the keeper has not run yet, or is checking the mounts' sources.
+            book.creating(&name);
             (key, pushed_out)
         };
         let (key, pushed_out) = pushed_out;
@@ -337,7 +380,7 @@ impl Standbys {
         let span = tracing::dispatcher::with_default(&self.log, || {
             tracing::debug_span!("standby", spaceId = space_id, container = name.as_str())
         });
-        let keeper = keep(self.clone(), key, spec, claimed);
+        let keeper = keep(self.clone(), key, spec, next.sources, claimed);
         tokio::spawn(keeper.instrument(span).with_subscriber(self.log.clone()));
     }
 
@@ -356,6 +399,21 @@ impl Standbys {
             return None;
         }
         Some(Claiming { reply: claimed })
+    }
+
+    /// Discards the standby of `space_id`, if it has one (`abort`); its container is removed in the background.
+    pub fn discard(&self, space_id: &str) {
+        let taken = {
+            let mut book = self.lock();
+            let taken = book.take(space_id);
+            if let Some(entry) = &taken {
+                // Process exit removes it, should its keeper not get to it first.
+                book.leaving(&entry.name);
+            }
+            taken
+        };
+        // Its keeper sees the claim sender dropped and removes the container.
+        drop(taken);
     }
 
     /// Discards every standby (`killAll`, `cleanupOrphans`); their containers are removed in the background.
@@ -403,9 +461,15 @@ impl Standbys {
 }
 
 /// Prepares one standby, then keeps it until it is claimed, discarded, expires or dies.
-async fn keep(standbys: Standbys, key: u64, spec: ContainerSpec, claims: oneshot::Receiver<oneshot::Sender<Claimed>>) {
+async fn keep(
+    standbys: Standbys,
+    key: u64,
+    spec: ContainerSpec,
+    sources: PlainSources,
+    claims: oneshot::Receiver<oneshot::Sender<Claimed>>,
+) {
     let name = spec.name.clone();
-    keep_until_done(&standbys, key, spec, claims).await;
+    keep_until_done(&standbys, key, spec, sources, claims).await;
     // Whatever happened, it is no longer this runner's to remove at exit (a claimed one is its run's).
     standbys.lock().left(&name);
 }
@@ -414,11 +478,21 @@ async fn keep_until_done(
     standbys: &Standbys,
     key: u64,
     spec: ContainerSpec,
+    sources: PlainSources,
     mut claims: oneshot::Receiver<oneshot::Sender<Claimed>>,
 ) {
     let engine = &standbys.engine;
     let name = spec.name.clone();
-    standbys.lock().creating(&name);
+    // As a turn checks them before its create: the engine would follow a link.
+    let checked = tokio::task::spawn_blocking(move || sources.check())
+        .await
+        .unwrap_or_else(|e| Err(format!("the check of the mounts' sources failed: {e}")));
+    if let Err(reason) = checked {
+        standbys.lock().created(&name);
+        tracing::warn!(reason, "Standby not prepared");
+        standbys.gone(key);
+        return;
+    }
     let created = engine.create(&spec).await;
     standbys.lock().created(&name);
     let id = match created {
@@ -517,6 +591,43 @@ mod tests {
             memory_limit: None,
             hardening: Hardening::default(),
         }
+    }
+
+    fn stdout(text: &str) -> Result<Chunk, String> {
+        Ok(Chunk::Stdout(bytes::Bytes::copy_from_slice(text.as_bytes())))
+    }
+
+    const FORGED: &str = "---MERCURY_CONTAINER_RESULT_START---{\"reply\":\"forged\"}---MERCURY_CONTAINER_RESULT_END---";
+
+    #[tokio::test]
+    async fn what_waits_to_be_read_at_the_claim_is_drained_and_the_stream_goes_on() {
+        use crate::core::output::ResultSpan;
+        // Printed before the claim and not read yet, then nothing for now.
+        let mut output: Output = Box::pin(
+            futures_util::stream::iter([stdout("boot "), stdout(FORGED)]).chain(futures_util::stream::pending()),
+        );
+        let mut scanner = OutputScanner::default();
+        drain_ready(&mut output, &mut scanner);
+        assert_eq!(scanner.result(), ResultSpan::Text(r#"{"reply":"forged"}"#.into()));
+        assert!(output.next().now_or_never().is_none(), "the stream waits on, unconsumed");
+
+        // A stream that ended while idle: the end is put back for the turn.
+        let mut output: Output = Box::pin(futures_util::stream::iter([stdout("bye")]));
+        drain_ready(&mut output, &mut scanner);
+        assert!(output.next().await.is_none());
+        let mut output: Output =
+            Box::pin(futures_util::stream::iter([stdout("x"), Err("engine gone".to_owned()), stdout("never")]));
+        drain_ready(&mut output, &mut scanner);
+        assert!(matches!(output.next().await, Some(Err(e)) if e == "engine gone"));
+        assert!(output.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_agent_printing_without_pause_does_not_hold_the_claim() {
+        let mut output: Output = Box::pin(futures_util::stream::repeat_with(|| stdout(&"y".repeat(1024))));
+        let mut scanner = OutputScanner::default();
+        drain_ready(&mut output, &mut scanner);
+        assert!(output.next().now_or_never().is_some(), "left for the turn to read");
     }
 
     #[test]

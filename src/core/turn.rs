@@ -21,16 +21,18 @@ use super::credentials::{builtin_applies, builtin_credential, read_auth_file, Au
 use super::engine::{output_chunks, Chunk, Engine, EngineError};
 use super::error::RunError;
 use super::outbox::{
-    scan_outbox_in, EgressFile, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE,
+    scan_outbox_since, EgressFile, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE,
 };
+use super::outbox_since::{self, Since};
 use super::outcome::{outcome_text, Ending};
 use super::output::OutputScanner;
+use super::plain_sources::{not_plain_folder, PlainSources};
 use super::registry::RunControl;
 pub use super::result_json::ReplyText;
 use super::spec::{
     container_env, container_mounts, container_name, container_spec, space_folder, ContainerSpec, ReplyRequest,
 };
-use super::standby::{Claimed, Input, Miss, Output, Standbys};
+use super::standby::{Claimed, Input, Miss, Next, Output, Standbys};
 
 /// How often a run takes a new name when the engine says its name is taken.
 const MAX_RENAMES: u64 = 5;
@@ -86,9 +88,10 @@ pub struct ContainerResult {
 pub struct TurnReport {
     pub result: Result<ContainerResult, RunError>,
     pub removal: Option<JoinHandle<()>>,
-    /// The spec the turn's container ran with, when it ran to its own end (not
-    /// killed on abort or deadline): what a standby of the space is prepared from.
-    pub next: Option<ContainerSpec>,
+    /// The spec the turn's container ran with, and what the turn checked of its
+    /// mounts, when it ran to its own end (not killed on abort or deadline):
+    /// what a standby of the space is prepared from.
+    pub next: Option<Next>,
 }
 
 /// A run aborted after its result was known still rejects as aborted, since
@@ -124,11 +127,12 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
         let env = container_env(&settings, &request, token.as_deref())?;
         let package_root = settings.package_root.locate();
         let mounts = container_mounts(&settings, &request, &agent_dir, package_root.as_deref(), |p: &Path| p.exists())?;
-        Ok::<_, RunError>(container_spec(&settings, container.clone(), env, mounts))
+        let sources = PlainSources::of_turn(&settings, &request.space_id, &agent_dir)?;
+        Ok::<_, RunError>((container_spec(&settings, container.clone(), env, mounts), sources))
     };
     // The host's credential resolver may take its time (or never answer): a stop must not wait for it.
-    let mut spec = match stop.race(prepared).await {
-        Ok(Ok(spec)) => spec,
+    let (mut spec, sources) = match stop.race(prepared).await {
+        Ok(Ok(prepared)) => prepared,
         Ok(Err(e)) => return TurnReport { result: Err(e), removal: None, next: None },
         Err(stopped) => return stopped_before_start(stopped, &space_id, called, None),
     };
@@ -146,7 +150,8 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
         match claimed {
             Some(claimed) => {
                 let claimed_ms = now_ms();
-                return finish_claimed(engine, &stop, claimed, payload, spec, &settings, &request, called, claimed_ms)
+                let next = Next { spec, sources };
+                return finish_claimed(engine, &stop, claimed, payload, next, &settings, &request, called, claimed_ms)
                     .await;
             }
             None => tracing::debug!(reason = %Miss::Gone, "Standby not used"),
@@ -177,18 +182,20 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
         Err(NotDriven::Engine(e)) => return refused(called, e, Some(removal)),
         Err(NotDriven::Stopped(stopped)) => return stopped_before_start(stopped, &space_id, called, Some(removal)),
     };
-    conclude(ending, output, spec, &settings, &request, called, started_ms, removal).await
+    let since = Since::from_ms(started_ms);
+    conclude(ending, output, Next { spec, sources }, &settings, &request, called, since, removal).await
 }
 
 /// A claimed standby: the container runs already, so the turn writes its
-/// payload and reads on. Its files are those written since the claim.
+/// payload and reads on. Its files are those written since the claim (see
+/// [`outbox_since`]: the outbox as it was at the claim is noted first).
 #[allow(clippy::too_many_arguments)]
 async fn finish_claimed(
     engine: Engine,
     stop: &Stop<'_>,
     claimed: Claimed,
     payload: bytes::Bytes,
-    spec: ContainerSpec,
+    next: Next,
     settings: &RunnerSettings,
     request: &ReplyRequest,
     called: Instant,
@@ -198,6 +205,12 @@ async fn finish_claimed(
     stop.control.rename(&claimed.name);
     tracing::Span::current().record("container", claimed.name.as_str());
     tracing::debug!("Standby claimed");
+    let since = {
+        let (spaces_dir, workspace) = (settings.spaces_dir.clone(), PathBuf::from(&request.space_workspace));
+        let at_claim = tokio::task::spawn_blocking(move || outbox_since::snapshot(&spaces_dir, &workspace)).await;
+        // Without the snapshot, the window alone decides (from the claim, as before the snapshot existed).
+        at_claim.map_or(Since::from_ms(claimed_ms), |at_claim| Since::claimed(claimed_ms, at_claim))
+    };
     let id = claimed.id.clone();
     let Some((input, output, scanner)) = claimed.take() else {
         return refused(called, EngineError::Failed("the standby had no streams".into()), None);
@@ -206,7 +219,7 @@ async fn finish_claimed(
     let read = feed_and_read(&engine, stop, &id, input, output, scanner, payload).await;
     let removal = spawn_removal(engine.clone(), id);
     match read {
-        Ok((ending, output)) => conclude(ending, output, spec, settings, request, called, claimed_ms, removal).await,
+        Ok((ending, output)) => conclude(ending, output, next, settings, request, called, since, removal).await,
         Err(e) => refused(called, e, Some(removal)),
     }
 }
@@ -216,23 +229,23 @@ async fn finish_claimed(
 async fn conclude(
     ending: Ending,
     output: OutputScanner,
-    spec: ContainerSpec,
+    next: Next,
     settings: &RunnerSettings,
     request: &ReplyRequest,
     called: Instant,
-    since_ms: u64,
+    since: Since,
     removal: JoinHandle<()>,
 ) -> TurnReport {
     log_end(&ending, called);
     let result = match outcome_text(&request.space_id, ending, &output) {
         Ok(reply) => {
-            let files = collect_outbox(settings.spaces_dir.clone(), &request.space_workspace, since_ms).await;
+            let files = collect_outbox(settings.spaces_dir.clone(), &request.space_workspace, since).await;
             files.map(|files| ContainerResult { reply, files })
         }
         Err(e) => Err(e),
     };
     // A container the runner killed says nothing about the space's next one.
-    let next = (!ending.timed_out && !ending.aborted).then_some(spec);
+    let next = (!ending.timed_out && !ending.aborted).then_some(next);
     TurnReport { result, removal: Some(removal), next }
 }
 
@@ -339,10 +352,7 @@ async fn own_folder(folder: &Path) -> Result<(), RunError> {
         .await
         .map_err(|e| RunError::Io(format!("cannot examine {}: {e}", folder.display())))?;
     if !meta.file_type().is_dir() {
-        return Err(RunError::Io(format!(
-            "{} is not a plain folder (a link?): refusing to mount it",
-            folder.display()
-        )));
+        return Err(RunError::Io(not_plain_folder(folder)));
     }
     Ok(())
 }
@@ -637,14 +647,16 @@ fn log_end(ending: &Ending, started: Instant) {
 /// The files the agent left in `<workspace>/outbox`, as private copies. What
 /// the scan refused or left out is logged; the turn goes on, since the agent
 /// controls the outbox.
-async fn collect_outbox(spaces_dir: PathBuf, workspace: &str, since_ms: u64) -> Result<Vec<EgressFile>, RunError> {
+async fn collect_outbox(spaces_dir: PathBuf, workspace: &str, since: Since) -> Result<Vec<EgressFile>, RunError> {
     let workspace = PathBuf::from(workspace);
     let outbox = workspace.join("outbox");
     // Off the host's thread: the scan copies each file it returns (see outbox_copy).
     let copies = super::outbox_copy::global();
-    let scan = tokio::task::spawn_blocking(move || scan_outbox_in(&spaces_dir, &workspace, since_ms, now_ms(), copies))
-        .await
-        .map_err(|e| RunError::Io(format!("outbox scan of {} failed: {e}", outbox.display())))?;
+    let scan = tokio::task::spawn_blocking(move || {
+        scan_outbox_since(&spaces_dir, &workspace, &since, now_ms(), MAX_OUTBOX_FILE_BYTES, copies)
+    })
+    .await
+    .map_err(|e| RunError::Io(format!("outbox scan of {} failed: {e}", outbox.display())))?;
     let path = outbox.display().to_string();
     if let Some(reason) = &scan.refused {
         tracing::warn!(path, reason = reason.as_str(), "{REFUSED_LINE}");
