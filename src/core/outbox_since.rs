@@ -172,7 +172,7 @@ mod tests {
         let workspace = spaces.join("s1");
         let outbox = workspace.join("outbox");
         fs::create_dir_all(&outbox).unwrap();
-        Space { tmp: tmp, spaces, workspace, outbox }
+        Space { tmp, spaces, workspace, outbox }
     }
 
     impl Space {
