@@ -40,9 +40,10 @@ quiet() {
 docker image inspect "$image" >/dev/null 2>&1 || quiet bash scripts/build-images.sh test
 
 if ! command -v bun >/dev/null 2>&1; then
-  quiet npm install -g bun
-  export PATH="$(npm prefix -g)/bin:$PATH"
-  command -v bun >/dev/null 2>&1 || die "bun still not on PATH after npm install -g bun"
+  # The Bun version npm test pins (scripts/runtimes.sh), not whatever is newest.
+  source scripts/runtimes.sh
+  bun_bin="$(npm_bun)" || die "could not install bun@$BUN_VERSION"
+  export PATH="$(dirname "$bun_bin"):$PATH"
 fi
 
 # ---- pack: the root package and the linux-x64-gnu platform package ----
