@@ -89,22 +89,26 @@ describe("failures", () => {
     await h.expectRemoved(name);
   }, T);
 
-  test("abort right after reply() is called, before any container exists: no container is ever created", async () => {
-    // Through a proxy that records every create: an abort that comes before the run reaches the
-    // engine must stop it there (hostile.test.js checks that the agent never runs). Many rounds,
-    // as the abort races the run's own start.
+  test("abort right after reply() is called: rejects as aborted, the agent never starts, any container made is removed", async () => {
+    // The abort may land before the run reaches the engine or just after its create (the contract:
+    // a run stopped before its container started never starts it). Through a proxy that records
+    // every create, so each container made is checked removed; the marker agent's first act is to
+    // leave a file, so an agent that started would show. Many rounds, as the abort races the run.
     const proxy = await startEngineProxy(h.tempRoot());
     try {
       for (let round = 0; round < 10; round++) {
         const ctx = h.makeRunner({}, { dockerHost: proxy.dockerHost });
-        const run = ctx.runner.reply(h.replyInput(ctx, "early", { extraEnv: { FIXTURE_MODE: "sleep" } }));
-        expect(ctx.runner.abort("early")).toBe(true);
+        const space = `early-${round}`;
+        fs.mkdirSync(path.join(ctx.config.spacesDir, space), { recursive: true });
+        const run = ctx.runner.reply(h.replyInput(ctx, space, { extraEnv: { FIXTURE_MODE: "marker" } }));
+        expect(ctx.runner.abort(space)).toBe(true);
         const e = await h.rejectionOf(run);
-        expectContainerError(e, "aborted", null, "Container aborted for group early");
+        expectContainerError(e, "aborted", null, `Container aborted for group ${space}`);
         expect(ctx.lines.find((l) => l.msg === "Container started")).toBeUndefined();
         expect(ctx.runner.activeCount).toBe(0);
+        expect(fs.existsSync(path.join(ctx.config.spacesDir, space, "ran-marker"))).toBe(false);
       }
-      expect(proxy.created).toEqual([]);
+      for (const name of proxy.created) await h.expectRemoved(name);
     } finally {
       await proxy.close();
     }
