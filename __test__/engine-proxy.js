@@ -5,6 +5,13 @@
 // before the agent starts. Byte-level (no HTTP parsing beyond spotting the
 // request line), so attach's upgraded stream passes through untouched; runs
 // the same under Node and bun.
+//
+// With `{ label: "key=value" }` the proxy also scopes what goes through it to
+// one test: every container created through it gets that label, and every
+// container listing through it is filtered by it. cleanupOrphans through such
+// a proxy then sees, and removes, only the test's own containers, never those
+// of the tests before it or of anyone else on the engine. Every create's name
+// is recorded (`created`), whether or not the runner ever logs it.
 const net = require("node:net");
 const path = require("node:path");
 
@@ -12,12 +19,54 @@ const ENGINE_SOCKET = "/var/run/docker.sock";
 const CREATE = /^POST \/(?:v[\d.]+\/)?containers\/create\?(\S*) HTTP\/1\.[01]\r\n/;
 // A pull: the engine's answer (its progress stream) can be held the same way.
 const PULL = /^POST \/(?:v[\d.]+\/)?images\/create\?(\S*) HTTP\/1\.[01]\r\n/;
+// A container listing (cleanupOrphans and the runner's own orphan lookups).
+const LIST = /^GET (\/(?:v[\d.]+\/)?containers\/json)(?:\?(\S*))? (HTTP\/1\.[01])\r\n/;
+// Headers end here; a create's body is JSON of a few KiB.
+const HEADERS_END = "\r\n\r\n";
 
-async function startEngineProxy(dir) {
+/** The whole request at the start of `buf` (headers and Content-Length body), and what follows it; null while incomplete. */
+function wholeRequest(buf) {
+  const end = buf.indexOf(HEADERS_END);
+  if (end < 0) return null;
+  const head = buf.toString("latin1", 0, end);
+  if (/\r\ntransfer-encoding:/i.test(head)) throw new Error("engine proxy: a chunked create body; only Content-Length bodies can be labelled");
+  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+  const total = end + HEADERS_END.length + (length ? Number(length[1]) : 0);
+  if (buf.length < total) return null;
+  return { head, body: buf.subarray(end + HEADERS_END.length, total), rest: buf.subarray(total) };
+}
+
+/** A create request with `key=value` added to its container's labels (and its Content-Length to match). */
+function labelledCreate({ head, body }, [key, value]) {
+  const spec = JSON.parse(body.toString("utf8"));
+  spec.Labels = { ...(spec.Labels || {}), [key]: value };
+  const newBody = Buffer.from(JSON.stringify(spec), "utf8");
+  const newHead = head.replace(/\r\ncontent-length:\s*\d+/i, `\r\nContent-Length: ${newBody.length}`);
+  return Buffer.concat([Buffer.from(newHead + HEADERS_END, "latin1"), newBody]);
+}
+
+/** A listing request whose filters also require `key=value`. */
+function scopedList(chunk, [key, value]) {
+  const text = chunk.toString("latin1");
+  const m = LIST.exec(text);
+  const query = new URLSearchParams(m[2] || "");
+  const filters = JSON.parse(query.get("filters") || "{}");
+  filters.label = [...(filters.label || []), `${key}=${value}`];
+  query.set("filters", JSON.stringify(filters));
+  return Buffer.concat([Buffer.from(`GET ${m[1]}?${query} ${m[3]}\r\n`, "latin1"), chunk.subarray(m[0].length)]);
+}
+
+// Every container created through any proxy of this suite file (for __test__/left-nothing.js).
+const createdThroughProxies = [];
+
+async function startEngineProxy(dir, { label } = {}) {
   const socketPath = path.join(dir, "engine.sock");
   const open = new Set();
   // The next create (or pull) to arrive is held; set by holdNextCreate() (or holdNextPull()).
   let nextHold = null;
+  const scope = label ? [label.slice(0, label.indexOf("=")), label.slice(label.indexOf("=") + 1)] : null;
+  // The name of every container create that went through, in order.
+  const created = [];
 
   const server = net.createServer((client) => {
     const upstream = net.connect(ENGINE_SOCKET);
@@ -27,7 +76,34 @@ async function startEngineProxy(dir) {
     let held = null;
     const toClient = (chunk) => (held ? held.buffer.push(chunk) : client.write(chunk));
 
-    client.on("data", (chunk) => {
+    // A create request being gathered until whole, to be labelled (scoped proxies only).
+    let gathering = null;
+    client.on("data", (data) => {
+      let chunk = data;
+      const start = () => chunk.toString("latin1", 0, 512);
+      if (!gathering && CREATE.test(start())) {
+        const name = new URLSearchParams(CREATE.exec(start())[1]).get("name");
+        if (name) {
+          created.push(name);
+          createdThroughProxies.push(name);
+        }
+        if (scope) gathering = Buffer.alloc(0);
+      }
+      if (gathering) {
+        gathering = Buffer.concat([gathering, chunk]);
+        let whole;
+        try {
+          whole = wholeRequest(gathering);
+        } catch (e) {
+          client.destroy(e);
+          return;
+        }
+        if (!whole) return;
+        gathering = null;
+        chunk = Buffer.concat([labelledCreate(whole, scope), whole.rest]);
+      } else if (scope && LIST.test(start())) {
+        chunk = scopedList(chunk, scope);
+      }
       const create = nextHold && nextHold.pattern.exec(chunk.toString("latin1"));
       if (create) {
         const hold = nextHold;
@@ -78,6 +154,8 @@ async function startEngineProxy(dir) {
 
   return {
     dockerHost: `unix://${socketPath}`,
+    /** Names of the containers created through the proxy, in order. */
+    created,
     /**
      * Holds the engine's answer to the next container create. `arrived`
      * resolves with the container's name once the request has gone to the
@@ -97,4 +175,4 @@ async function startEngineProxy(dir) {
   };
 }
 
-module.exports = { startEngineProxy };
+module.exports = { startEngineProxy, createdThroughProxies };

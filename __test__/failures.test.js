@@ -4,6 +4,7 @@
 const fs = require("node:fs");
 const path = require("node:path");
 const h = require("./helpers");
+const { startEngineProxy } = require("./engine-proxy");
 
 const T = 60_000;
 // "At once" for a synchronous call: it must not wait on the engine (the seed's
@@ -88,27 +89,55 @@ describe("failures", () => {
     await h.expectRemoved(name);
   }, T);
 
-  test("abort right after reply() is called, before any container exists", async () => {
-    const ctx = h.makeRunner();
-    const before = Date.now();
-    const run = ctx.runner.reply(h.replyInput(ctx, "early", { extraEnv: { FIXTURE_MODE: "sleep" } }));
-    expect(ctx.runner.abort("early")).toBe(true);
-    const e = await h.rejectionOf(run);
-    expectContainerError(e, "aborted", null, "Container aborted for group early");
-    // Whether the agent got to start is hostile.test.js's concern (today it sometimes
-    // does: the run can be past its abort check before abort() arrives); here, that
-    // whatever container the run made is gone.
-    await h.waitFor("no container of this run", () => h.managedNamesSince(before).length === 0);
+  test("abort right after reply() is called: rejects as aborted, the agent never starts, any container made is removed", async () => {
+    // The abort may land before the run reaches the engine or just after its create (the contract:
+    // a run stopped before its container started never starts it). Through a proxy that records
+    // every create, so each container made is checked removed; the marker agent's first act is to
+    // leave a file, so an agent that started would show. Many rounds, as the abort races the run.
+    const proxy = await startEngineProxy(h.tempRoot());
+    try {
+      for (let round = 0; round < 10; round++) {
+        const ctx = h.makeRunner({}, { dockerHost: proxy.dockerHost });
+        const space = `early-${round}`;
+        fs.mkdirSync(path.join(ctx.config.spacesDir, space), { recursive: true });
+        const run = ctx.runner.reply(h.replyInput(ctx, space, { extraEnv: { FIXTURE_MODE: "marker" } }));
+        expect(ctx.runner.abort(space)).toBe(true);
+        const e = await h.rejectionOf(run);
+        expectContainerError(e, "aborted", null, `Container aborted for group ${space}`);
+        expect(ctx.lines.find((l) => l.msg === "Container started")).toBeUndefined();
+        expect(ctx.runner.activeCount).toBe(0);
+        expect(fs.existsSync(path.join(ctx.config.spacesDir, space, "ran-marker"))).toBe(false);
+      }
+      for (const name of proxy.created) await h.expectRemoved(name);
+    } finally {
+      await proxy.close();
+    }
   }, T);
 
   test("abort while the host's credential resolver has not answered yet", async () => {
-    const ctx = h.makeRunner({}, { resolveCredential: () => new Promise(() => {}) });
-    const run = ctx.runner.reply(h.replyInput(ctx, "stuck"));
-    await new Promise((r) => setTimeout(r, 50));
-    expect(ctx.runner.abort("stuck")).toBe(true);
-    const e = await h.rejectionOf(run);
-    expectContainerError(e, "aborted", null, "Container aborted for group stuck");
-    expect(ctx.lines.find((l) => l.msg === "Container started")).toBeUndefined();
+    // The resolver is called, never answers; the abort comes once it has been called, and the run
+    // must not go on to create a container.
+    const calls = [];
+    const proxy = await startEngineProxy(h.tempRoot());
+    try {
+      const ctx = h.makeRunner({}, {
+        dockerHost: proxy.dockerHost,
+        resolveCredential: (req) => {
+          calls.push(req);
+          return new Promise(() => {});
+        },
+      });
+      const run = ctx.runner.reply(h.replyInput(ctx, "stuck"));
+      await h.waitFor("the resolver to be called", () => calls.length === 1);
+      expect(ctx.runner.abort("stuck")).toBe(true);
+      const e = await h.rejectionOf(run);
+      expectContainerError(e, "aborted", null, "Container aborted for group stuck");
+      expect(calls).toEqual([{ provider: "anthropic", authPath: path.join(ctx.config.globalDir, "auth.json") }]);
+      expect(ctx.lines.find((l) => l.msg === "Container started")).toBeUndefined();
+      expect(proxy.created).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
   }, T);
 
   test("killAll: returns at once and every run rejects as aborted", async () => {

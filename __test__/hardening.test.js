@@ -145,21 +145,39 @@ describe("hardening options", () => {
   }, T);
 
   test("all together (the README's hardened configuration): the agent runs, and every limit holds", async () => {
-    const p = await probe(
-      {
-        pidsLimit: 64,
-        cpus: 1,
-        user: "1000:1000",
-        capDrop: ["ALL"],
-        noNewPrivileges: true,
-        readOnlyRootfs: true,
-        network: "none",
-        isolateSpaces: true,
-      },
-      { FIXTURE_FORKS: FORKS },
-    );
+    const options = {
+      pidsLimit: 64,
+      cpus: 1,
+      user: "1000:1000",
+      capDrop: ["ALL"],
+      noNewPrivileges: true,
+      readOnlyRootfs: true,
+      network: "none",
+      isolateSpaces: true,
+    };
+    const p = await probe(options, { FIXTURE_FORKS: FORKS });
     expect(p).toMatchObject({ uid: "1000", gid: "1000", nnp: "1", capeff: "0000000000000000", rootfs: "denied", tmp: "ok", ifaces: "lo," });
     expect(Number(p.forked)).toBeLessThan(64);
+    // cpus: 1 is a quota of one period per period.
+    expect(p.cpuquota).toBe("100000/100000");
+
+    // isolateSpaces: under the same options, an agent that reads and plants in another space finds
+    // nothing of it (without isolateSpaces it reads the other space's file, hostile.test.js). The
+    // agent runs as uid 1000, so its own space folder is made writable for it, as the README asks
+    // of a host that sets `user`; its own file arriving shows the turn really ran.
+    const fs = require("node:fs");
+    const path = require("node:path");
+    const ctx = h.makeRunner({}, options);
+    const other = path.join(ctx.config.spacesDir, "other");
+    fs.mkdirSync(other, { recursive: true });
+    fs.writeFileSync(path.join(other, "secret.txt"), "other-space-secret");
+    const mine = path.join(ctx.config.spacesDir, "mine");
+    fs.mkdirSync(mine);
+    fs.chmodSync(mine, 0o777);
+    const result = await ctx.runner.reply(h.replyInput(ctx, "mine", { extraEnv: { FIXTURE_MODE: "cross-space", FIXTURE_OTHER: "other" } }));
+    expect(result.reply).toBe("read=denied wrote=denied");
+    expect(fs.readFileSync(path.join(mine, "own.txt"), "utf8")).toBe("own\n");
+    expect(fs.readdirSync(other)).toEqual(["secret.txt"]);
   }, T);
 });
 

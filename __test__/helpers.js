@@ -26,6 +26,28 @@ function captureLogger() {
   return { logger, lines };
 }
 
+// Every recording of log lines made in this suite file, so that at its end the file can check
+// that each container its runs named is gone (__test__/left-nothing.js).
+const recordings = [];
+
+/** Names of the containers named in any log line this suite file recorded. */
+function namesLogged() {
+  const names = new Set();
+  for (const lines of recordings) for (const l of lines) if (l.fields && typeof l.fields.container === "string") names.add(l.fields.container);
+  return [...names];
+}
+
+/** Removes containers by id or name; one already gone is no failure. */
+function removeContainers(...ids) {
+  for (const id of ids) {
+    try {
+      docker("rm", "-f", id);
+    } catch (e) {
+      if (!/No such container/i.test(String(e.stderr))) throw e;
+    }
+  }
+}
+
 /** A runner over fresh folders, with a recording logger; `extraConfig` mimics the host's AppConfig. */
 function makeRunner(overrides = {}, options = {}) {
   const root = tempRoot();
@@ -40,6 +62,7 @@ function makeRunner(overrides = {}, options = {}) {
     ...overrides,
   };
   const { logger, lines } = captureLogger();
+  recordings.push(lines);
   const runner = new AgentContainerRunner(config, { logger, packageRoot: path.join(root, "pkg"), ...(RUNTIME && { runtime: RUNTIME }), ...options });
   return { runner, root, config, lines };
 }
@@ -151,4 +174,6 @@ module.exports = {
   rejectionOf,
   expectRemoved,
   containerOf,
+  namesLogged,
+  removeContainers,
 };

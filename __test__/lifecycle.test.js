@@ -7,6 +7,51 @@ const { startEngineProxy } = require("./engine-proxy");
 const T = 90_000;
 const PULL_IMAGE = `${h.REGISTRY}/mercury-test-agent:pull`;
 
+/** Every folder above `file` lets other users through, and `file` has the `bits` for them. */
+function othersMay(file, bits) {
+  if ((fs.statSync(file).mode & bits) !== bits) return false;
+  for (let d = path.dirname(file); ; d = path.dirname(d)) {
+    if ((fs.statSync(d).mode & 0o001) === 0) return false;
+    if (d === path.dirname(d)) return true;
+  }
+}
+
+/**
+ * The package (its loader, the addon) and the cleanup script, copied into a fresh 0755 folder under
+ * the temp folder, for a child running as nobody; and a Node it may run (this one, or a copy when
+ * this one sits under a folder only root enters, as npm test's Node 22/24 under ~/.cache do).
+ * Throws, saying why, when nobody could still not reach the copy.
+ */
+function copyForNobody() {
+  const pkg = path.join(__dirname, "..");
+  const dir = fs.mkdtempSync(path.join(require("node:os").tmpdir(), "mcr-nobody-"));
+  fs.chmodSync(dir, 0o755);
+  const addons = fs.readdirSync(pkg).filter((f) => /^container-runner\..+\.node$/.test(f));
+  if (addons.length === 0) throw new Error(`no built addon (container-runner.*.node) in ${pkg}: run npm run build`);
+  for (const f of ["package.json", "main.js", "realm.js", "index.js", ...addons]) {
+    fs.copyFileSync(path.join(pkg, f), path.join(dir, f));
+    fs.chmodSync(path.join(dir, f), 0o644);
+  }
+  // The script finds the package three folders up, as in the checkout.
+  const scripts = path.join(dir, "__test__", "fixtures", "scripts");
+  fs.mkdirSync(scripts, { recursive: true, mode: 0o755 });
+  for (let d = scripts; d !== dir; d = path.dirname(d)) fs.chmodSync(d, 0o755);
+  const script = path.join(scripts, "cleanup.js");
+  fs.copyFileSync(path.join(__dirname, "fixtures", "scripts", "cleanup.js"), script);
+  fs.chmodSync(script, 0o644);
+  let node = process.execPath;
+  if (!othersMay(node, 0o005)) {
+    node = path.join(dir, "node");
+    fs.copyFileSync(process.execPath, node);
+    fs.chmodSync(node, 0o755);
+  }
+  if (!othersMay(script, 0o004) || !othersMay(node, 0o005)) {
+    throw new Error(`${dir} is not reachable by other users (a folder above it is not searchable by them): ` +
+      "the child running as nobody could not load the package; set TMPDIR to a folder every user may enter");
+  }
+  return { dir, node, script };
+}
+
 function removeLocal(image) {
   try {
     h.docker("rmi", "-f", image);
@@ -88,35 +133,50 @@ describe("ensureImage", () => {
 });
 
 describe("cleanupOrphans", () => {
-  test("removes every labelled container, running or stopped, and counts them", async () => {
-    // Earlier runs' containers are removed in the background; let that finish first.
-    await h.waitFor("earlier runs' removal", () => h.managedContainers().length === 0);
-    const stopped = h.docker("create", "--label", "mercury.managed=true", h.IMAGE);
-    const running = h.docker("run", "-d", "--label", "mercury.managed=true", "-e", "FIXTURE_MODE=sleep", "-i", h.IMAGE);
-    const unrelated = h.docker("create", h.IMAGE);
+  // cleanupOrphans removes every labelled container on its engine. Reached through a proxy that
+  // labels this test's containers and shows it only those, it removes only what the test made:
+  // never another user's agents on a shared engine, nor the leaks of earlier tests (which the
+  // suite's own check must still see).
+  async function scoped(fn) {
+    const label = `mercury.test-run=${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    const proxy = await startEngineProxy(h.tempRoot(), { label });
     try {
-      const ctx = h.makeRunner();
-      expect(await ctx.runner.cleanupOrphans()).toBe(2);
-      expect(ctx.lines).toContainEqual({ level: "info", msg: "Found orphaned containers, cleaning up", fields: { count: 2 } });
-      expect(ctx.lines).toContainEqual({ level: "info", msg: "Cleaned up orphaned containers", fields: { count: 2 } });
-      expect(h.docker("ps", "-aq", "--no-trunc", "--filter", `id=${stopped}`)).toBe("");
-      expect(h.docker("ps", "-aq", "--no-trunc", "--filter", `id=${running}`)).toBe("");
-      expect(h.docker("ps", "-aq", "--no-trunc", "--filter", `id=${unrelated}`)).toBe(unrelated);
-      expect(await ctx.runner.cleanupOrphans()).toBe(0);
+      return await fn({ proxy, label, ctx: h.makeRunner({}, { dockerHost: proxy.dockerHost }) });
     } finally {
-      h.docker("rm", "-f", unrelated);
+      await proxy.close();
     }
-  }, T);
+  }
 
-  test("leaves this runner's own runs in flight alone", async () => {
-    const ctx = h.makeRunner();
-    const run = ctx.runner.reply(h.replyInput(ctx, "mine", { extraEnv: { FIXTURE_MODE: "sleep" } }));
-    const name = await h.runningContainer(ctx.lines);
-    expect(await ctx.runner.cleanupOrphans()).toBe(0);
-    expect(h.containersNamed(name)).toHaveLength(1);
-    ctx.runner.abort("mine");
-    await h.rejectionOf(run);
-  }, T);
+  test("removes every labelled container, running or stopped, and counts them", () =>
+    scoped(async ({ label, ctx }) => {
+      const stopped = h.docker("create", "--label", "mercury.managed=true", "--label", label, h.IMAGE);
+      const running = h.docker("run", "-d", "--label", "mercury.managed=true", "--label", label, "-e", "FIXTURE_MODE=sleep", "-i", h.IMAGE);
+      const unrelated = h.docker("create", "--label", label, h.IMAGE);
+      try {
+        expect(await ctx.runner.cleanupOrphans()).toBe(2);
+        expect(ctx.lines).toContainEqual({ level: "info", msg: "Found orphaned containers, cleaning up", fields: { count: 2 } });
+        expect(ctx.lines).toContainEqual({ level: "info", msg: "Cleaned up orphaned containers", fields: { count: 2 } });
+        expect(h.docker("ps", "-aq", "--no-trunc", "--filter", `id=${stopped}`)).toBe("");
+        expect(h.docker("ps", "-aq", "--no-trunc", "--filter", `id=${running}`)).toBe("");
+        expect(h.docker("ps", "-aq", "--no-trunc", "--filter", `id=${unrelated}`)).toBe(unrelated);
+        expect(await ctx.runner.cleanupOrphans()).toBe(0);
+      } finally {
+        h.removeContainers(stopped, running, unrelated);
+      }
+    }), T);
+
+  test("leaves this runner's own runs in flight alone", () =>
+    scoped(async ({ proxy, ctx }) => {
+      const run = ctx.runner.reply(h.replyInput(ctx, "mine", { extraEnv: { FIXTURE_MODE: "sleep" } }));
+      const name = await h.runningContainer(ctx.lines);
+      // The run's container carries the test's label, so cleanupOrphans does see it, and must skip it.
+      expect(proxy.created).toEqual([name]);
+      expect(await ctx.runner.cleanupOrphans()).toBe(0);
+      expect(h.containersNamed(name)).toHaveLength(1);
+      ctx.runner.abort("mine");
+      await h.rejectionOf(run);
+      await h.expectRemoved(name);
+    }), T);
 });
 
 describe("runs in flight", () => {
@@ -254,15 +314,27 @@ describe("construction", () => {
   }, T);
 
   test("an engine this process may not use is a failure, not 'Docker not found'", () => {
-    // As root the socket's permissions do not apply: run the child as an unprivileged user.
+    // As root the socket's permissions do not apply: run the child as an unprivileged user, from a
+    // copy of what it needs that it can read (the checkout may sit under a folder only root enters).
+    const copy = copyForNobody();
     const root = h.tempRoot();
     fs.chmodSync(root, 0o777);
-    const script = path.join(__dirname, "fixtures", "scripts", "cleanup.js");
-    const child = require("node:child_process").spawnSync(
-      "setpriv",
-      ["--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath, script, root],
-      { encoding: "utf8", timeout: 30_000, env: { ...process.env, DOCKER_HOST: "", HOME: root } },
-    );
+    let child;
+    try {
+      child = require("node:child_process").spawnSync(
+        "setpriv",
+        ["--reuid=nobody", "--regid=nogroup", "--clear-groups", copy.node, copy.script, root],
+        { encoding: "utf8", timeout: 30_000, env: { ...process.env, DOCKER_HOST: "", HOME: root } },
+      );
+    } finally {
+      fs.rmSync(copy.dir, { recursive: true, force: true });
+    }
+    if (!child.stdout || !child.stdout.includes("RESOLVED")) {
+      throw new Error(
+        `the child running as nobody from ${copy.dir} resolved nothing (status ${child.status}, signal ${child.signal}, ` +
+          `error ${child.error}); its stdout:\n${child.stdout}\nits stderr:\n${child.stderr}`,
+      );
+    }
     expect(child.stdout).toContain("RESOLVED 0");
     expect(child.stdout).toMatch(/LOG warn Failed to cleanup orphaned containers .*[Pp]ermission denied/);
     expect(child.stdout).not.toContain("Docker not found");

@@ -36,41 +36,85 @@ describe("host logger", () => {
   }, T);
 
   test("no secret value reaches a log line, at any level", async () => {
-    const saved = process.env.MERCURY_ANTHROPIC_API_KEY;
-    process.env.MERCURY_ANTHROPIC_API_KEY = "sk-never-log-this";
+    // Each secret is made to travel to the agent (checked in what it saw), on a turn that succeeds
+    // and one that fails, and then looked for in every line the host's logger received.
+    const saved = { key: process.env.MERCURY_ANTHROPIC_API_KEY, token: process.env.MERCURY_ANTHROPIC_OAUTH_TOKEN };
+    delete process.env.MERCURY_ANTHROPIC_API_KEY;
+    delete process.env.MERCURY_ANTHROPIC_OAUTH_TOKEN;
     try {
       const ctx = h.makeRunner({}, { resolveCredential: async () => "tok-never-log-this" });
-      await ctx.runner.reply(h.replyInput(ctx, "secret", { extraEnv: { EXTRA_SECRET: "xs-never-log-this", FIXTURE_MODE: "stderr-fail" } })).catch(() => {});
-      const text = JSON.stringify(ctx.lines);
-      expect(ctx.lines.length).toBeGreaterThan(1);
-      expect(text).not.toMatch(/never-log-this/);
+      const env = (space) => h.seen(ctx, space, "env.txt").split("\n");
+      // No key from the host: the resolver's OAuth token is the credential.
+      const oauth = await ctx.runner.reply(h.replyInput(ctx, "secret-token", { extraEnv: { EXTRA_SECRET: "xs-never-log-this" } }));
+      expect(oauth.reply).toBe("pong");
+      expect(env("secret-token")).toEqual(expect.arrayContaining(["ANTHROPIC_OAUTH_TOKEN=tok-never-log-this", "EXTRA_SECRET=xs-never-log-this"]));
+      // A key from the host: it is the credential.
+      process.env.MERCURY_ANTHROPIC_API_KEY = "sk-never-log-this";
+      expect((await ctx.runner.reply(h.replyInput(ctx, "secret-key"))).reply).toBe("pong");
+      expect(env("secret-key")).toContain("ANTHROPIC_API_KEY=sk-never-log-this");
+      // A failing turn with the same secrets: its lines are warn and error ones.
+      const e = await h.rejectionOf(
+        ctx.runner.reply(h.replyInput(ctx, "secret-fail", { extraEnv: { EXTRA_SECRET: "xs-never-log-this", FIXTURE_MODE: "stderr-fail" } })),
+      );
+      expect([e.reason, e.exitCode]).toEqual(["error", 3]);
+      const levels = new Set(ctx.lines.map((l) => l.level));
+      expect([...levels].sort()).toEqual(expect.arrayContaining(["debug", "error", "info"]));
+      for (const line of ctx.lines) expect(JSON.stringify(line)).not.toMatch(/never-log-this/);
     } finally {
-      if (saved === undefined) delete process.env.MERCURY_ANTHROPIC_API_KEY;
-      else process.env.MERCURY_ANTHROPIC_API_KEY = saved;
+      for (const [k, v] of [["MERCURY_ANTHROPIC_API_KEY", saved.key], ["MERCURY_ANTHROPIC_OAUTH_TOKEN", saved.token]]) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
   }, T);
 });
 
 describe("console format (no logger given)", () => {
   test("text lines: debug/info on stdout, warn/error on stderr, filtered by MERCURY_LOG_LEVEL", () => {
+    // One turn that logs at all four levels: a custom image (warn), the endpoint (debug), a pull
+    // (info) from a registry nobody serves, and the failed run's exit (error).
     const root = h.tempRoot();
-    const run = child([root, "test", "ensure"], { MERCURY_LOG_LEVEL: "debug", DOCKER_HOST: "unix:///tmp/mercury-no-engine.sock" });
+    const image = "127.0.0.1:5999/nothing-here:1";
+    const TS = "^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z ";
+    const line = (level, rest) => new RegExp(`${TS}\\[${level.padEnd(5)}\\] ${rest}`, "m");
+    const expected = {
+      DEBUG: line("DEBUG", "Docker engine endpoint "),
+      INFO: line("INFO", "Agent image not found locally, pulling\\.\\.\\. "),
+      WARN: line("WARN", "Using custom agent image image=127\\.0\\.0\\.1:5999\\/nothing-here:1 note=\"Ensure image has: bun, pi, agent-browser, napkin, mrctl\" docs=\"See docs\\/container-lifecycle\\.md for custom image requirements\"$"),
+      ERROR: line("ERROR", "Container exited .*exitCode=125 .*reason=error$"),
+    };
+    const anyLine = (level) => line(level, "");
+    const run = child([root, image, "reply"], { MERCURY_LOG_LEVEL: "debug" });
     expect(run.status).toBe(0);
-    expect(run.stderr).toMatch(
-      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[WARN \] Using custom agent image image=test note="Ensure image has: bun, pi, agent-browser, napkin, mrctl" docs="See docs\/container-lifecycle\.md for custom image requirements"$/m,
-    );
-    expect(run.stdout).toMatch(/ERROR Failed to pull agent image: test/);
+    expect(run.stdout).toMatch(/^ERROR Container failed \(exit code 125\)/m);
+    for (const level of ["DEBUG", "INFO"]) {
+      expect(run.stdout).toMatch(expected[level]);
+      expect(run.stderr).not.toMatch(anyLine(level));
+    }
+    for (const level of ["WARN", "ERROR"]) {
+      expect(run.stderr).toMatch(expected[level]);
+      expect(run.stdout).not.toMatch(anyLine(level));
+    }
 
-    const quiet = child([root, "test", "ensure"], { MERCURY_LOG_LEVEL: "error", DOCKER_HOST: "unix:///tmp/mercury-no-engine.sock" });
-    expect(quiet.stderr).not.toMatch(/Using custom agent image/);
+    const quiet = child([root, image, "reply"], { MERCURY_LOG_LEVEL: "error" });
+    expect(quiet.status).toBe(0);
+    expect(quiet.stderr).toMatch(expected.ERROR);
+    for (const level of ["DEBUG", "INFO", "WARN"]) expect(quiet.stdout + quiet.stderr).not.toMatch(anyLine(level));
   }, T);
 
   test("debug lines reach stdout at level debug only", () => {
     const root = h.tempRoot();
+    const escaped = h.IMAGE.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
     const debug = child([root, h.IMAGE, "ensure"], { MERCURY_LOG_LEVEL: "debug" });
-    expect(debug.stdout).toMatch(/\[DEBUG\] Agent image found locally image=mercury-test-agent:latest$/m);
-    const info = child([root, h.IMAGE, "ensure"]);
-    expect(info.stdout).not.toMatch(/Agent image found locally/);
+    expect(debug.status).toBe(0);
+    expect(debug.stdout).toContain("RESULT null");
+    expect(debug.stdout).toMatch(new RegExp(`\\[DEBUG\\] Agent image found locally image=${escaped}$`, "m"));
+    // At the default level (info) the same turn's info line is there, and no debug line.
+    const info = child([root, h.IMAGE, "reply"]);
+    expect(info.status).toBe(0);
+    expect(info.stdout).toContain('RESULT {"reply":"pong","files":[]}');
+    expect(info.stdout).toMatch(/\[INFO \] Container started /);
+    expect(info.stdout).not.toMatch(/\[DEBUG\]/);
   }, T);
 
   test("json lines: one object per line with ts, level, msg and the fields", () => {

@@ -231,8 +231,8 @@ describe("reply: environment", () => {
   }, T);
 
   test("built-in credential: an unexpired OAuth token from <globalDir>/auth.json", async () => {
-    delete process.env.MERCURY_ANTHROPIC_API_KEY;
-    delete process.env.MERCURY_ANTHROPIC_OAUTH_TOKEN;
+    // No key or token from the host, so auth.json's token is the one that applies (restored after).
+    setEnv({ MERCURY_ANTHROPIC_API_KEY: undefined, MERCURY_ANTHROPIC_OAUTH_TOKEN: undefined });
     const ctx = h.makeRunner();
     fs.mkdirSync(ctx.config.globalDir, { recursive: true });
     const auth = { anthropic: { type: "oauth", access: "oauth-access-1", refresh: "r", expires: Date.now() + 3_600_000 } };
@@ -243,6 +243,8 @@ describe("reply: environment", () => {
   }, T);
 
   test("built-in credential: an expired token is not used, and a warning says so once", async () => {
+    // Set here, not left over from the test before: this test must pass alone and in any order.
+    setEnv({ MERCURY_ANTHROPIC_API_KEY: undefined, MERCURY_ANTHROPIC_OAUTH_TOKEN: undefined });
     const ctx = h.makeRunner();
     fs.mkdirSync(ctx.config.globalDir, { recursive: true });
     const authPath = path.join(ctx.root, "elsewhere-auth.json");

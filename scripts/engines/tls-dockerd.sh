@@ -23,8 +23,11 @@ BRIDGE=mcr-br0
 # A /24 nothing on this machine routes (docker0 is 172.17/16, podman's is 10.88/16).
 BRIDGE_ADDR=10.213.7.1/24
 CONTEXT=mercury-tls
-# Test certificates: valid long enough for any test run, never used elsewhere.
+# Test certificates: never used elsewhere. Made afresh once fewer than CERT_MIN_LEFT_SECS of
+# their CERT_DAYS are left, so a machine that first ran the tests a month ago still passes, and a
+# certificate never expires during the run that uses it (a whole `npm test` is well under a day).
 CERT_DAYS=30
+CERT_MIN_LEFT_SECS=$((2 * 24 * 3600))
 
 print_env() {
   cat <<ENV
@@ -36,10 +39,25 @@ export MERCURY_SECOND_SOCKET=unix://$SOCK
 ENV
 }
 
+# certs_fresh: every certificate is there and valid for at least CERT_MIN_LEFT_SECS more.
+certs_fresh() {
+  [ -s "$TLS/client/key.pem" ] || return 1
+  local c
+  for c in "$TLS/ca.pem" "$TLS/server-cert.pem" "$TLS/client/cert.pem"; do
+    openssl x509 -checkend "$CERT_MIN_LEFT_SECS" -noout -in "$c" >/dev/null 2>&1 || return 1
+  done
+}
+
 make_certs() {
-  [ -s "$TLS/client/key.pem" ] && return 0
+  certs_fresh && return 0
+  # A dockerd still serving the old certificates would refuse the new client's: it goes first.
+  if pid_alive "$PIDFILE"; then
+    log "certificates near expiry: restarting dockerd with new ones"
+    stop
+  fi
   log "making a CA, a server and a client certificate in $TLS"
-  rm -rf "$TLS"; mkdir -p "$TLS/client"
+  # The docker context keeps its own copy of the client's certificates: it is made again too.
+  rm -rf "$TLS" "$CFG"; mkdir -p "$TLS/client"
   local o="$TLS"
   openssl ecparam -name prime256v1 -genkey -noout -out "$o/ca-key.pem"
   openssl req -x509 -new -key "$o/ca-key.pem" -sha256 -days "$CERT_DAYS" -subj "/CN=mercury-test-ca" \

@@ -32,20 +32,80 @@ mod tests {
 }
 
 #[cfg(test)]
-mod properties {
+mod oracle {
+    //! `container_workspace` against JavaScript's own `String.prototype.replace`, run in node
+    //! on a seeded corpus (the expected values come from JavaScript, not from a second Rust
+    //! version of the same rule).
     use super::*;
-    use proptest::prelude::*;
+    use std::io::Write;
+    use std::process::Command;
 
-    proptest! {
-        #[test]
-        fn matches_javascripts_first_occurrence_replace(prefix in ".{0,8}", dir in "/[a-z/]{1,12}", suffix in ".{0,12}") {
-            let ws = format!("{prefix}{dir}{suffix}");
-            let at = ws.find(&dir).map(|i| (i, i + dir.len()));
-            let expected = match at {
-                Some((i, j)) => format!("{}/spaces{}", &ws[..i], &ws[j..]),
-                None => ws.clone(),
+    /// Pieces the workspaces and folders are made of: separators, repeats of a folder, text
+    /// that looks like a replacement pattern, and characters beyond ASCII and the BMP.
+    const PIECES: &[&str] = &["/", "/data", "/spaces", "s1", "data", "$&", "$1", "é", "😀", ".", " ", ""];
+
+    /// xorshift64*: a fixed seed makes a failure reproducible.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
+        }
+
+        /// One to `parts` pieces, joined.
+        fn text(&mut self, parts: usize) -> String {
+            (0..self.below(parts) + 1).map(|_| PIECES[self.below(PIECES.len())]).collect()
+        }
+    }
+
+    fn corpus() -> Vec<(String, String)> {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut cases = Vec::new();
+        for _ in 0..2000 {
+            let dir = rng.text(3);
+            let workspace = match rng.below(3) {
+                // The folder inside the workspace, once or more; or not at all.
+                0 => format!("{}{dir}{}", rng.text(3), rng.text(4)),
+                1 => format!("{dir}{}{dir}{}", rng.text(2), rng.text(2)),
+                _ => rng.text(6),
             };
-            prop_assert_eq!(container_workspace(&ws, &dir), expected);
+            cases.push((workspace, dir));
+        }
+        cases
+    }
+
+    #[test]
+    fn matches_javascripts_replace_in_node() {
+        let cases = corpus();
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("cases.jsonl");
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for case in &cases {
+            writeln!(file, "{}", serde_json::to_string(case).unwrap()).unwrap();
+        }
+        file.into_inner().unwrap().sync_all().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/core/testdata/workspace_replace_oracle.js");
+        let output = Command::new("node")
+            .arg(script)
+            .arg(&input)
+            .output()
+            .expect("node must be installed: this test compares against JavaScript's replace");
+        assert!(output.status.success(), "oracle failed: {}", String::from_utf8_lossy(&output.stderr));
+        let answers: Vec<String> =
+            String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(answers.len(), cases.len());
+        // The corpus does exercise both sides: folders found and folders absent.
+        assert!(cases.iter().any(|(w, d)| !d.is_empty() && w.contains(d.as_str())));
+        assert!(cases.iter().any(|(w, d)| !w.contains(d.as_str())));
+        for ((workspace, spaces_dir), expected) in cases.iter().zip(&answers) {
+            assert_eq!(
+                &container_workspace(workspace, spaces_dir),
+                expected,
+                "workspace {workspace:?}, spacesDir {spaces_dir:?}"
+            );
         }
     }
 }

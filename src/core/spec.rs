@@ -490,8 +490,26 @@ mod properties {
             extra in proptest::collection::vec(("[A-Z_=\\x00]{0,5}", ".{0,6}"), 0..6),
             token in proptest::option::of("[a-z]{1,5}"),
         ) {
-            let request = ReplyRequest { space_id: "s".into(), caller_id: "c".into(), extra_env: extra.clone(), host_env: host, ..ReplyRequest::default() };
-            match container_env(&settings(), &request, token.as_deref()) {
+            let request = ReplyRequest { space_id: "s".into(), caller_id: "c".into(), extra_env: extra.clone(), host_env: host.clone(), ..ReplyRequest::default() };
+            let well_formed_name = |n: &str| !n.is_empty() && !n.contains('=') && !n.contains('\0');
+            // Everything the caller gave is well formed: it must be accepted (refusing all is no answer).
+            let all_well_formed = host.iter().all(|(n, v)| match n.strip_prefix("MERCURY_") {
+                Some(bare) => bare.is_empty() || (well_formed_name(bare) && !v.contains('\0')),
+                None => true,
+            }) && token.as_deref().is_none_or(|t| !t.contains('\0'))
+                && extra.iter().all(|(n, v)| well_formed_name(n) && !v.contains('\0'));
+            // The last extraEnv entry for a name always reaches the agent: a malformed one must be refused.
+            let last_extra_malformed = extra.iter().enumerate().any(|(i, (n, v))| {
+                !extra[i + 1..].iter().any(|(later, _)| later == n) && (!well_formed_name(n) || v.contains('\0'))
+            });
+            let outcome = container_env(&settings(), &request, token.as_deref());
+            if all_well_formed {
+                prop_assert!(outcome.is_ok(), "well-formed input refused: {:?}", outcome);
+            }
+            if last_extra_malformed {
+                prop_assert!(matches!(outcome, Err(RunError::InvalidInput(_))), "malformed extraEnv accepted: {:?}", outcome);
+            }
+            match outcome {
                 Ok(env) => {
                     let mut names = std::collections::HashSet::new();
                     for (name, value) in &env {
