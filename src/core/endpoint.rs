@@ -425,7 +425,18 @@ fn normalise_host(host: &str, tls: bool) -> Result<String, String> {
     }
 }
 
-/// `ssh://[user@]host[:port][/socket-path]`, parsed as the CLI's connhelper does.
+/// The punctuation an ssh socket path may hold besides ASCII letters and
+/// digits. ssh joins the remote command's words with spaces and the remote
+/// user's login shell parses the line, so the path is a word of a shell
+/// command: none of these means anything to sh, bash, zsh, fish or csh there.
+const REMOTE_SAFE_PUNCTUATION: &str = "/._-+@%,:";
+
+fn is_remote_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || REMOTE_SAFE_PUNCTUATION.contains(c)
+}
+
+/// `ssh://[user@]host[:port][/socket-path]`, parsed as the CLI's connhelper does,
+/// except that a socket path with shell metacharacters is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SshTarget {
     pub user: Option<String>,
@@ -451,6 +462,14 @@ impl SshTarget {
             None => (rest, None),
         };
         let socket_path = path.filter(|p| *p != "/").map(str::to_owned);
+        if let Some(path) = &socket_path {
+            if let Some(bad) = path.chars().find(|c| !is_remote_safe(*c)) {
+                return Err(invalid(&format!(
+                    "the socket path may hold only letters, digits and {REMOTE_SAFE_PUNCTUATION} \
+                     (ssh hands it to the remote shell), not {bad:?}"
+                )));
+            }
+        }
         let (user, hostport) = match authority.rsplit_once('@') {
             Some((user, hp)) => (Some(user), hp),
             None => (None, authority),
@@ -459,7 +478,8 @@ impl SshTarget {
             if user.contains(':') {
                 return Err(invalid("a password in the URL is not supported"));
             }
-            if user.is_empty() || user.starts_with('-') {
+            // ssh expands the user and host into ProxyCommand and Match exec lines, run by a local shell.
+            if user.is_empty() || user.starts_with('-') || !user.chars().all(|c| is_remote_safe(c) && c != '/') {
                 return Err(invalid("invalid user"));
             }
         }
@@ -474,7 +494,8 @@ impl SshTarget {
             },
         };
         // ssh takes the host as an argument; one starting with '-' would be read as an option.
-        if host.is_empty() || host.starts_with('-') || host.contains(char::is_whitespace) {
+        let host_char = |c: char| c.is_ascii_alphanumeric() || ".-_:%".contains(c);
+        if host.is_empty() || host.starts_with('-') || !host.chars().all(host_char) {
             return Err(invalid("invalid host"));
         }
         let port = match port {
@@ -813,5 +834,55 @@ mod tests {
         assert!(SshTarget::parse("ssh://h:x").is_err());
         assert!(SshTarget::parse("ssh://-lroot").is_err());
         assert!(SshTarget::parse("ssh://h?x=1").is_err());
+    }
+
+    #[test]
+    fn an_ssh_socket_path_never_carries_shell_syntax_to_the_remote_side() {
+        for path in ["/run/user/1000/docker.sock", "/var/run/docker-2_b.sock", "/srv/a+b@c%2C,d:e.sock"] {
+            let t = SshTarget::parse(&format!("ssh://me@box{path}")).unwrap();
+            assert_eq!(t.socket_path.as_deref(), Some(path));
+        }
+        let attacks = [
+            "/run/d.sock;touch /tmp/pwned",
+            "/run/d.sock;id",
+            "/x$(id)",
+            "/x`id`",
+            "/x|id",
+            "/x&id",
+            "/x>/tmp/f",
+            "/x</etc/passwd",
+            "/x'y",
+            "/x\"y",
+            "/x\\y",
+            "/x y",
+            "/x\ty",
+            "/x\ny",
+            "/x*",
+            "/x[a]",
+            "/x{a,b}",
+            "/x~",
+            "/x!1",
+            "/x=1",
+            "/x^y",
+            "/é",
+        ];
+        for path in attacks {
+            let url = format!("ssh://me@box{path}");
+            let err = SshTarget::parse(&url).unwrap_err().to_string();
+            assert!(err.contains("the socket path may hold only letters, digits and /._-+@%,:"), "{url}: {err}");
+            // Refused where the endpoint is decided, from any source, before any ssh runs.
+            let home = tempfile::tempdir().unwrap();
+            let i = EndpointInput { docker_host: Some(url.clone()), ..input(home.path()) };
+            let err = resolve(&i).unwrap_err().to_string();
+            assert!(err.starts_with("Invalid Docker host \"ssh://me@box"), "{url}: {err}");
+            assert!(err.contains("(from DOCKER_HOST)"), "{url}: {err}");
+        }
+        // The user and host reach a local shell when ssh_config has a ProxyCommand (%r, %h).
+        for url in ["ssh://me;id@box", "ssh://$(id)@box", "ssh://me@box;id", "ssh://me@b`id`ox:22", "ssh://me@[::1;id]"]
+        {
+            assert!(SshTarget::parse(url).is_err(), "{url}");
+        }
+        assert!(SshTarget::parse("ssh://svc.deploy-1@build_host.example.com:2222").is_ok());
+        assert!(SshTarget::parse("ssh://me@[fe80::1%eth0]:22").is_ok());
     }
 }
