@@ -253,6 +253,46 @@ describe("construction", () => {
     expect(pull.cause.message).toContain(endpoint);
   }, T);
 
+  test("a tcp:// endpoint's user and password reach no log line and no error, whether the engine answers or not", async () => {
+    // A plain TCP door to the engine, so a tcp:// endpoint with credentials gets answers.
+    const net = require("node:net");
+    const door = net.createServer({ allowHalfOpen: true }, (c) => {
+      const up = net.connect({ path: "/var/run/docker.sock", allowHalfOpen: true });
+      c.pipe(up).pipe(c);
+      c.on("error", () => up.destroy());
+      up.on("error", () => c.destroy());
+    });
+    await new Promise((r) => door.listen(0, "127.0.0.1", r));
+    const { port } = door.address();
+    try {
+      const up = h.makeRunner({}, { dockerHost: `tcp://deploy:s3cret-pw@127.0.0.1:${port}` });
+      await up.runner.ensureImage();
+      // (No cleanupOrphans here: on the shared engine it would remove other suites' containers.)
+      expect((await up.runner.reply(h.replyInput(up, "creds-up"))).reply).toBe("pong");
+      const named = up.lines.find((l) => l.msg === "Docker engine endpoint");
+      expect(named.fields.endpoint).toBe(`tcp://***@127.0.0.1:${port}, from the dockerHost option`);
+
+      // Nothing listens there: every "Cannot connect" says where, never with what.
+      const freePort = await new Promise((r) => {
+        const s = net.createServer().listen(0, "127.0.0.1", () => {
+          const p = s.address().port;
+          s.close(() => r(p));
+        });
+      });
+      const down = h.makeRunner({}, { dockerHost: `tcp://deploy:s3cret-pw@127.0.0.1:${freePort}` });
+      const e = await h.rejectionOf(down.runner.reply(h.replyInput(down, "creds")));
+      expect(e.exitCode).toBe(125);
+      expect(e.message).toContain(`Cannot connect to the Docker engine at tcp://***@127.0.0.1:${freePort}`);
+      const pull = await h.rejectionOf(down.runner.ensureImage());
+      expect(await down.runner.cleanupOrphans()).toBe(0);
+      const said = JSON.stringify([up.lines, down.lines, e.message, pull.message, pull.cause && pull.cause.message]);
+      expect(said).toContain("***@127.0.0.1");
+      expect(said).not.toMatch(/s3cret|deploy/);
+    } finally {
+      await new Promise((r) => door.close(r));
+    }
+  }, T);
+
   test("an engine this process may not use is a failure, not 'Docker not found'", () => {
     // As root the socket's permissions do not apply: run the child as an unprivileged user.
     const root = h.tempRoot();
