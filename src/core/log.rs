@@ -281,7 +281,7 @@ mod tests {
         let f = ConsoleFormat::from_env(None, None);
         for &c in ACTIVE {
             for value in [format!("{c}"), format!("a{c}b"), format!("out/x{c}[31m.bin")] {
-                let fields = crate::fields!("path" => value.clone(), "nested" => [value.clone()]);
+                let fields = crate::fields!("path" => value.clone(), "nested" => vec![value.clone()]);
                 let line = f.format("T", Level::Warn, &format!("m{c}"), &fields);
                 assert!(!line.chars().any(is_active), "{c:?} raw in {line:?}");
                 // The value is quoted and reads back as what was logged.
