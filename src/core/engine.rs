@@ -61,6 +61,17 @@ use bounds::{CONTAINER_SETUP, PULL, QUICK_CALL};
 /// connect timeout is longer, but a runner should not wait that long to fail).
 const CONNECT_MARGIN: Duration = Duration::from_secs(20);
 
+/// The in-memory `/tmp` of a `readOnlyRootfs` container. Without a size a
+/// tmpfs may grow to half the host's memory (its pages count against the
+/// container's `memoryLimit` when there is one, and against nothing when
+/// there is none), so it is capped. No setuid bit or device node placed
+/// there takes effect, and no binary the agent drops there runs: `noexec` is
+/// the engine's default for a tmpfs, written out so that it is a decision,
+/// not an accident. Programs of the image run as before; only a tool that
+/// extracts native code to the temp folder and loads it (a Bun single-file
+/// executable with embedded native libraries does) needs another `TMPDIR`.
+pub const READ_ONLY_TMP_OPTIONS: &str = "rw,noexec,nosuid,nodev,size=512m";
+
 /// The network a Podman container joins when none is named.
 const PODMAN_DEFAULT_NETWORK: &str = "podman";
 
@@ -312,7 +323,7 @@ impl Engine {
                 // tmpfs the permissions of the image's own /tmp (1777 in Debian or Alpine images).
                 tmpfs: hard
                     .read_only_rootfs
-                    .then(|| HashMap::from([("/tmp".to_owned(), "rw,nosuid,nodev".to_owned())])),
+                    .then(|| HashMap::from([("/tmp".to_owned(), READ_ONLY_TMP_OPTIONS.to_owned())])),
                 network_mode: hard.network.clone(),
                 runtime: hard.runtime.clone(),
                 ..HostConfig::default()
