@@ -214,6 +214,25 @@ describe("process exit", () => {
     // Checked at once, not waited for: the exit itself did the removal.
     expect(h.containersNamed(started[1])).toEqual([]);
   }, 60_000);
+
+  test("process.exit() right after a reply: its container, still being removed, is gone too", () => {
+    // The removal starts when the container ends and may still be under way when the reply settles.
+    const script = path.join(__dirname, "fixtures", "scripts", "exit-after-reply.js");
+    const left = [];
+    for (let i = 0; i < 5; i++) {
+      const root = h.tempRoot();
+      const child = require("node:child_process").spawnSync(process.execPath, [script, root, h.IMAGE, `after-${i}`], {
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+      const replied = /^REPLIED pong (mercury-\d+-\d+)$/m.exec(child.stdout);
+      expect(replied).not.toBeNull();
+      expect(child.status).toBe(0);
+      // Checked at once, not waited for: the exit itself finished the removal.
+      left.push(...h.containersNamed(replied[1]));
+    }
+    expect(left).toEqual([]);
+  }, 120_000);
 });
 
 describe("construction", () => {

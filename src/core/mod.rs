@@ -23,6 +23,7 @@ mod payload;
 mod pull_log;
 mod registry;
 mod registry_auth;
+pub mod removals;
 mod result_json;
 pub mod runner;
 pub mod spec;

@@ -26,6 +26,7 @@ use super::outbox::{
 use super::outcome::{outcome_text, Ending};
 use super::output::OutputScanner;
 use super::registry::RunControl;
+use super::removals::Removals;
 pub use super::result_json::ReplyText;
 use super::spec::{
     container_env, container_mounts, container_name, container_spec, space_folder, ContainerSpec, ReplyRequest,
@@ -78,6 +79,8 @@ pub struct TurnPlan {
     pub called: Instant,
     /// The runner's standbys, when `options.standby` is on: the turn claims its space's if the spec matches.
     pub standbys: Option<Standbys>,
+    /// The runner's removals under way, which process exit finishes.
+    pub removals: Removals,
 }
 
 /// A successful turn, as the host receives it.
@@ -112,10 +115,12 @@ pub fn settle(
 
 /// Runs one turn inside the current span (the caller's `spaceId`/`container` span).
 pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) -> TurnReport {
-    let TurnPlan { settings, request, payload, credential, container, number, started_ms, called, standbys } = plan;
+    let TurnPlan { settings, request, payload, credential, container, number, started_ms, called, standbys, removals } =
+        plan;
     let space_id = request.space_id.clone();
     // The deadline runs from the `reply` call: the credential, a pull and the container's setup all count.
-    let stop = Stop { control: &control, deadline: called + Duration::from_millis(settings.timeout_ms) };
+    let stop =
+        Stop { control: &control, deadline: called + Duration::from_millis(settings.timeout_ms), removals: &removals };
 
     let prepared = async {
         create_dirs(&settings, &request).await?;
@@ -176,7 +181,7 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
     };
     let driven = drive(&engine, &stop, &id, payload).await;
     // Removal starts once the container has ended (or was never started) and runs beside the rest of the reply.
-    let removal = spawn_removal(engine.clone(), id);
+    let removal = spawn_removal(engine.clone(), id, stop.removals);
     let (ending, output) = match driven {
         Ok(done) => done,
         Err(NotDriven::Engine(e)) => return refused(called, e, Some(removal)),
@@ -209,7 +214,7 @@ async fn finish_claimed(
     };
     tracing::info!(event = "container.start", standby = true, "Container started");
     let read = feed_and_read(&engine, stop, &id, input, output, scanner, payload).await;
-    let removal = spawn_removal(engine.clone(), id);
+    let removal = spawn_removal(engine.clone(), id, stop.removals);
     match read {
         Ok((ending, output)) => {
             conclude(stop, ending, output, spec, settings, request, called, claimed_ms, removal).await
@@ -268,6 +273,8 @@ enum Stopped {
 struct Stop<'a> {
     control: &'a RunControl,
     deadline: Instant,
+    /// Where the turn lists its container's removal (beside the stop: every step that removes has it).
+    removals: &'a Removals,
 }
 
 impl Stop<'_> {
@@ -494,11 +501,14 @@ async fn create_or_stop(engine: &Engine, spec: &ContainerSpec, stop: &Stop<'_>) 
             .unwrap_or_else(|e| Err(EngineError::Failed(format!("the create failed: {e}"))))
             .map_err(NotCreated::Engine),
         Err(stopped) => {
-            let engine = engine.clone();
+            let (engine, removals) = (engine.clone(), stop.removals.clone());
+            // Listed by name until the create has answered and its container is removed.
+            let tracked = removals.track(&spec.name);
             let left = async move {
                 if let Ok(Ok(id)) = create.await {
-                    let _ = spawn_removal(engine, id).await;
+                    let _ = spawn_removal(engine, id, &removals).await;
                 }
+                drop(tracked);
             };
             tokio::spawn(left.in_current_span().with_current_subscriber());
             Err(NotCreated::Stopped(stopped))
@@ -649,13 +659,19 @@ const REMOVAL_RETRIES: [Duration; 6] = [
 /// task is the first attempt only (bounded by the engine's removal bound); if
 /// the engine is unreachable or slow, retries go on detached, so a host that is
 /// shutting down is not held up by an engine that is down.
-fn spawn_removal(engine: Engine, id: String) -> JoinHandle<()> {
+/// Listed in `removals` until it has ended, retries included, so process exit finishes it.
+fn spawn_removal(engine: Engine, id: String, removals: &Removals) -> JoinHandle<()> {
+    let tracked = removals.track(&id);
     let first = async move {
         match engine.remove(&id).await {
             Ok(()) => {}
             // Unreachable, or not answering: keep trying, but no longer on the host's time.
             Err(EngineError::Unreachable { .. } | EngineError::TimedOut { .. }) => {
-                tokio::spawn(retry_removal(engine, id).in_current_span().with_current_subscriber());
+                let retry = async move {
+                    retry_removal(engine, id).await;
+                    drop(tracked);
+                };
+                tokio::spawn(retry.in_current_span().with_current_subscriber());
             }
             Err(e) => tracing::warn!(error = %e, "Failed to remove container"),
         }
@@ -772,7 +788,9 @@ mod tests {
         let reg = Registry::default();
         let guard = reg.register("s", "c");
         let control = guard.control();
-        let stop = Stop { control: &control, deadline: Instant::now() + Duration::from_millis(300) };
+        let removals = Removals::default();
+        let stop =
+            Stop { control: &control, deadline: Instant::now() + Duration::from_millis(300), removals: &removals };
         // An outbox scan or an engine call that hangs: settled at the deadline, not after it.
         let t0 = Instant::now();
         assert_eq!(stop.first(std::future::pending::<()>()).await, Err(Stopped::TimedOut));
@@ -781,7 +799,7 @@ mod tests {
         // Already past the deadline: not even started.
         assert_eq!(stop.first(async { 1 }).await, Err(Stopped::TimedOut));
 
-        let stop = Stop { control: &control, deadline: Instant::now() + Duration::from_secs(60) };
+        let stop = Stop { control: &control, deadline: Instant::now() + Duration::from_secs(60), removals: &removals };
         assert_eq!(stop.first(async { 7 }).await, Ok(7));
         let t0 = Instant::now();
         let aborting = async {
