@@ -38,8 +38,22 @@ function containerOf(lines) {
   return line && line.fields.container;
 }
 
-async function expectNothingLeft(ctx, name) {
+/** Whether the engine has destroyed a container of that name since `sinceMs`. */
+function destroyed(name, sinceMs) {
+  const until = Math.ceil(Date.now() / 1000) + 1;
+  const since = Math.floor(sinceMs / 1000) - 1;
+  const events = h.docker("events", "--since", String(since), "--until", String(until), "--filter", `container=${name}`, "--filter", "event=destroy", "--format", "{{.Action}}");
+  return events.split("\n").includes("destroy");
+}
+
+/**
+ * The run's container is gone once the engine answers again, before the proxy
+ * (the runner's only way to the engine) closes. A held create makes its
+ * container only after the release: wait for the engine to have destroyed it.
+ */
+async function expectNothingLeft(ctx, name, sinceMs, call) {
   expect(name).toMatch(/^mercury-\d+-\d+$/);
+  if (call === "create") await h.waitFor(`late container ${name} destroyed`, () => destroyed(name, sinceMs), 40_000);
   await h.waitFor(`container ${name} removed`, () => h.containersNamed(name).length === 0, 40_000);
 }
 
@@ -78,7 +92,7 @@ describe("the engine hangs at one call: the reply settles by its deadline plus t
         expect(settled.ms).toBeGreaterThanOrEqual(DEADLINE_MS - 50);
         expect(settled.ms).toBeLessThanOrEqual(DEADLINE_MS + GRACE_MS + SLACK_MS);
         expect(ctx.runner.activeCount).toBe(0);
-        await expectNothingLeft(ctx, containerOf(ctx.lines));
+        await expectNothingLeft(ctx, containerOf(ctx.lines), from, call);
       } finally {
         await proxy.close();
       }
@@ -109,7 +123,7 @@ describe("the engine hangs at one call: the reply settles by its deadline plus t
         expect(settled.state).toBe("rejected");
         expect(settled.error.reason).toBe("aborted");
         expect(ms).toBeLessThanOrEqual(GRACE_MS + SLACK_MS);
-        await expectNothingLeft(ctx, containerOf(ctx.lines));
+        await expectNothingLeft(ctx, containerOf(ctx.lines), from, call);
       } finally {
         await proxy.close();
       }
@@ -130,7 +144,7 @@ describe("the engine hangs at one call: the reply settles by its deadline plus t
       expect(settled.ms).toBeLessThan(DEADLINE_MS);
       await hold.arrived;
       hold.release();
-      await expectNothingLeft(ctx, containerOf(ctx.lines));
+      await expectNothingLeft(ctx, containerOf(ctx.lines), from, "remove");
     } finally {
       await proxy.close();
     }
