@@ -1,5 +1,6 @@
 // A pass-through proxy in front of the engine's unix socket that can hold the
-// engine's answer to one `POST /containers/create` until the test releases it:
+// engine's answer to one `POST /containers/create` until the test releases it
+// (or, with holdNextCall, any one call of a turn before the engine sees it):
 // the container exists on the engine, and the runner is still waiting for its
 // id. That is the window in which an abort or killAll must still stop the run
 // before the agent starts. Byte-level (no HTTP parsing beyond spotting the
@@ -23,6 +24,17 @@ const PULL = /^POST \/(?:v[\d.]+\/)?images\/create\?(\S*) HTTP\/1\.[01]\r\n/;
 const LIST = /^GET (\/(?:v[\d.]+\/)?containers\/json)(?:\?(\S*))? (HTTP\/1\.[01])\r\n/;
 // Headers end here; a create's body is JSON of a few KiB.
 const HEADERS_END = "\r\n\r\n";
+// Every call a turn makes on a container, by the request line that starts it.
+const CONTAINER = "\\/(?:v[\\d.]+\\/)?containers\\/";
+const CALLS = {
+  create: CREATE,
+  attach: new RegExp(`^POST ${CONTAINER}[^/?]+\\/attach\\?`),
+  start: new RegExp(`^POST ${CONTAINER}[^/?]+\\/start[? ]`),
+  wait: new RegExp(`^POST ${CONTAINER}[^/?]+\\/wait[? ]`),
+  kill: new RegExp(`^POST ${CONTAINER}[^/?]+\\/kill[? ]`),
+  inspect: new RegExp(`^GET ${CONTAINER}[^/?]+\\/json[? ]`),
+  remove: new RegExp(`^DELETE ${CONTAINER}[^/?]+[? ]`),
+};
 
 /** The whole request at the start of `buf` (headers and Content-Length body), and what follows it; null while incomplete. */
 function wholeRequest(buf) {
@@ -68,13 +80,16 @@ async function startEngineProxy(dir, { label } = {}) {
   // The name of every container create that went through, in order.
   const created = [];
 
-  const server = net.createServer((client) => {
-    const upstream = net.connect(ENGINE_SOCKET);
+  // Half-open both ways: an attach's stdin ends (the agent's EOF) while its output still flows back.
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = net.connect({ path: ENGINE_SOCKET, allowHalfOpen: true });
     open.add(client);
     open.add(upstream);
     // While a create answer is held, the engine's bytes for this connection wait here.
     let held = null;
     const toClient = (chunk) => (held ? held.buffer.push(chunk) : client.write(chunk));
+    // While a request is held (an engine that never saw it), the client's bytes wait here.
+    let heldRequest = null;
 
     // A create request being gathered until whole, to be labelled (scoped proxies only).
     let gathering = null;
@@ -104,25 +119,38 @@ async function startEngineProxy(dir, { label } = {}) {
       } else if (scope && LIST.test(start())) {
         chunk = scopedList(chunk, scope);
       }
-      const create = nextHold && nextHold.pattern.exec(chunk.toString("latin1"));
+      const create = !heldRequest && nextHold && nextHold.pattern.exec(chunk.toString("latin1"));
       if (create) {
         const hold = nextHold;
         nextHold = null;
-        held = { buffer: [], ended: false };
-        const query = new URLSearchParams(create[1]);
-        const name = query.get("name") || query.get("fromImage");
-        hold.release.then(() => {
-          const h = held;
-          held = null;
-          for (const c of h.buffer) client.write(c);
-          if (h.ended) client.end();
-        });
+        const query = new URLSearchParams(create[1] || "");
+        const name = query.get("name") || query.get("fromImage") || chunk.toString("latin1").split(" ")[1];
+        if (hold.request) {
+          heldRequest = [];
+          hold.release.then(() => {
+            const h = heldRequest;
+            heldRequest = null;
+            for (const c of h) {
+              if (c === null) upstream.end();
+              else upstream.write(c);
+            }
+          });
+        } else {
+          held = { buffer: [], ended: false };
+          hold.release.then(() => {
+            const h = held;
+            held = null;
+            for (const c of h.buffer) client.write(c);
+            if (h.ended) client.end();
+          });
+        }
         hold.arrived(name);
       }
-      upstream.write(chunk);
+      if (heldRequest) heldRequest.push(chunk);
+      else upstream.write(chunk);
     });
     upstream.on("data", toClient);
-    client.on("end", () => upstream.end());
+    client.on("end", () => (heldRequest ? heldRequest.push(null) : upstream.end()));
     upstream.on("end", () => (held ? (held.ended = true) : client.end()));
     const close = () => {
       client.destroy();
@@ -142,13 +170,13 @@ async function startEngineProxy(dir, { label } = {}) {
     server.listen(socketPath, resolve);
   });
 
-  const holdNext = (pattern) => {
+  const holdNext = (pattern, request = false) => {
     let arrived, release;
     const hold = {
       arrived: new Promise((r) => (arrived = r)),
       release: new Promise((r) => (release = r)),
     };
-    nextHold = { pattern, arrived, release: hold.release };
+    nextHold = { pattern, arrived, release: hold.release, request };
     return { arrived: hold.arrived, release };
   };
 
@@ -167,6 +195,17 @@ async function startEngineProxy(dir, { label } = {}) {
     /** The same for the next pull; `arrived` resolves with the image being pulled. */
     holdNextPull() {
       return holdNext(PULL);
+    },
+    /**
+     * An engine that hangs at one call: the next request of that call
+     * (create, attach, start, wait, kill, inspect or remove) is held before
+     * the engine sees it, as is everything after it on that connection, until
+     * `release()`. `arrived` resolves with the container's name (create) or
+     * the request's path.
+     */
+    holdNextCall(call) {
+      if (!CALLS[call]) throw new Error(`no such call: ${call}`);
+      return holdNext(CALLS[call], true);
     },
     async close() {
       for (const s of open) s.destroy();

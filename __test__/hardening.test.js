@@ -87,6 +87,26 @@ describe("hardening options", () => {
     expect(JSON.parse(h.seen(ctx, "ro", "payload.json")).spaceWorkspace).toBe("/spaces/ro");
   }, T);
 
+  test("readOnlyRootfs: /tmp is bounded at 512 MiB, noexec, nosuid and nodev, as the engine and the agent see it", async () => {
+    const MIB = 1024 * 1024;
+    const p = await probe({ readOnlyRootfs: true }, { FIXTURE_MODE: "tmp-probe", FIXTURE_FILL_MIB: "520" });
+    expect(p.opts.split(",")).toEqual(expect.arrayContaining(["rw", "noexec", "nosuid", "nodev", "size=524288k"]));
+    // A 520 MiB file stops at the cap (less the pages of the payload the agent keeps there); a binary copied there does not run.
+    expect(p).toMatchObject({ fill: "full", exec: "denied" });
+    expect(Number(p.filled)).toBeGreaterThan(512 * MIB - 64 * 1024);
+    expect(Number(p.filled)).toBeLessThanOrEqual(512 * MIB);
+
+    // The engine's own record of the container, while it runs.
+    const ctx = h.makeRunner({}, { readOnlyRootfs: true });
+    const reply = ctx.runner.reply(h.replyInput(ctx, "ro-inspect", { extraEnv: { FIXTURE_MODE: "sleep" } }));
+    const rejected = h.rejectionOf(reply);
+    const name = await h.runningContainer(ctx.lines);
+    const tmpfs = JSON.parse(h.docker("inspect", "-f", "{{json .HostConfig.Tmpfs}}", name));
+    ctx.runner.abort("ro-inspect");
+    expect((await rejected).reason).toBe("aborted");
+    expect(tmpfs).toEqual({ "/tmp": "rw,noexec,nosuid,nodev,size=512m" });
+  }, T);
+
   test('network: "none" leaves the agent only the loopback interface', async () => {
     const p = await probe({ network: "none" });
     expect(p.ifaces).toBe("lo,");

@@ -274,6 +274,25 @@ describe("process exit", () => {
     // Checked at once, not waited for: the exit itself did the removal.
     expect(h.containersNamed(started[1])).toEqual([]);
   }, 60_000);
+
+  test("process.exit() right after a reply: its container, still being removed, is gone too", () => {
+    // The removal starts when the container ends and may still be under way when the reply settles.
+    const script = path.join(__dirname, "fixtures", "scripts", "exit-after-reply.js");
+    const left = [];
+    for (let i = 0; i < 5; i++) {
+      const root = h.tempRoot();
+      const child = require("node:child_process").spawnSync(process.execPath, [script, root, h.IMAGE, `after-${i}`], {
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+      const replied = /^REPLIED pong (mercury-\d+-\d+)$/m.exec(child.stdout);
+      expect(replied).not.toBeNull();
+      expect(child.status).toBe(0);
+      // Checked at once, not waited for: the exit itself finished the removal.
+      left.push(...h.containersNamed(replied[1]));
+    }
+    expect(left).toEqual([]);
+  }, 120_000);
 });
 
 describe("construction", () => {
@@ -311,6 +330,46 @@ describe("construction", () => {
     const pull = await h.rejectionOf(ctx.runner.ensureImage());
     expect(pull.message).toBe(`Failed to pull agent image: ${h.IMAGE}\nRun manually: docker pull ${h.IMAGE}`);
     expect(pull.cause.message).toContain(endpoint);
+  }, T);
+
+  test("a tcp:// endpoint's user and password reach no log line and no error, whether the engine answers or not", async () => {
+    // A plain TCP door to the engine, so a tcp:// endpoint with credentials gets answers.
+    const net = require("node:net");
+    const door = net.createServer({ allowHalfOpen: true }, (c) => {
+      const up = net.connect({ path: "/var/run/docker.sock", allowHalfOpen: true });
+      c.pipe(up).pipe(c);
+      c.on("error", () => up.destroy());
+      up.on("error", () => c.destroy());
+    });
+    await new Promise((r) => door.listen(0, "127.0.0.1", r));
+    const { port } = door.address();
+    try {
+      const up = h.makeRunner({}, { dockerHost: `tcp://deploy:s3cret-pw@127.0.0.1:${port}` });
+      await up.runner.ensureImage();
+      // (No cleanupOrphans here: on the shared engine it would remove other suites' containers.)
+      expect((await up.runner.reply(h.replyInput(up, "creds-up"))).reply).toBe("pong");
+      const named = up.lines.find((l) => l.msg === "Docker engine endpoint");
+      expect(named.fields.endpoint).toBe(`tcp://***@127.0.0.1:${port}, from the dockerHost option`);
+
+      // Nothing listens there: every "Cannot connect" says where, never with what.
+      const freePort = await new Promise((r) => {
+        const s = net.createServer().listen(0, "127.0.0.1", () => {
+          const p = s.address().port;
+          s.close(() => r(p));
+        });
+      });
+      const down = h.makeRunner({}, { dockerHost: `tcp://deploy:s3cret-pw@127.0.0.1:${freePort}` });
+      const e = await h.rejectionOf(down.runner.reply(h.replyInput(down, "creds")));
+      expect(e.exitCode).toBe(125);
+      expect(e.message).toContain(`Cannot connect to the Docker engine at tcp://***@127.0.0.1:${freePort}`);
+      const pull = await h.rejectionOf(down.runner.ensureImage());
+      expect(await down.runner.cleanupOrphans()).toBe(0);
+      const said = JSON.stringify([up.lines, down.lines, e.message, pull.message, pull.cause && pull.cause.message]);
+      expect(said).toContain("***@127.0.0.1");
+      expect(said).not.toMatch(/s3cret|deploy/);
+    } finally {
+      await new Promise((r) => door.close(r));
+    }
   }, T);
 
   test("an engine this process may not use is a failure, not 'Docker not found'", () => {

@@ -117,6 +117,26 @@ describe("console format (no logger given)", () => {
     expect(info.stdout).not.toMatch(/\[DEBUG\]/);
   }, T);
 
+  test("outbox file names' ESC, BEL, CR, DEL and C1 reach the text lines escaped, never raw", () => {
+    const root = h.tempRoot();
+    const run = child([root, h.IMAGE, "reply", "console", "odd-names"]);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('RESULT {"reply":"odd names","files":[]}');
+    // Not one control character reached the terminal, but the newlines ending each line.
+    expect(run.stderr).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+    const outbox = `${root}/spaces/child/outbox`;
+    const lines = run.stderr.split("\n").filter((l) => l.includes("Outbox file exceeds max size, skipping"));
+    // Each name quoted, its characters as JSON escapes; read back as JSON, the real name.
+    const named = lines.map((l) => JSON.parse(/ path=("(?:[^"\\]|\\.)*")/.exec(l)[1]));
+    expect(named).toEqual([
+      `${outbox}/big-\x1b]0;owned\x07-\x1b[2J.bin`,
+      `${outbox}/c1-\u009b-\x7f.bin`,
+      `${outbox}/cr-\r-x.bin`,
+    ]);
+    expect(lines[0]).toContain(String.raw`/big-\u001b]0;owned\u0007-\u001b[2J.bin"`);
+    expect(lines[1]).toContain(String.raw`/c1-\u009b-\u007f.bin"`);
+  }, T);
+
   test("json lines: one object per line with ts, level, msg and the fields", () => {
     const root = h.tempRoot();
     const run = child([root, "test", "ensure"], { MERCURY_LOG_FORMAT: "json", DOCKER_HOST: "unix:///tmp/mercury-no-engine.sock" });

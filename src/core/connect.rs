@@ -32,7 +32,8 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use super::endpoint::{
-    podman_fallbacks, read_bounded, resolve, EndpointError, EndpointInput, ResolvedEndpoint, SshTarget, TlsFiles,
+    podman_fallbacks, read_bounded, redact_in, resolve, EndpointError, EndpointInput, ResolvedEndpoint, SshTarget,
+    TlsFiles,
 };
 
 /// bollard's own per-request bound (seconds), as its `connect_with_*` use. It
@@ -72,12 +73,13 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
+    // The endpoint's Display hides its credentials; a detail from bollard or hyper may quote the URL.
     fn unreachable(ep: &ResolvedEndpoint, detail: impl ToString) -> Self {
-        Self::Unreachable { endpoint: ep.to_string(), detail: detail.to_string() }
+        Self::Unreachable { endpoint: ep.to_string(), detail: redact_in(&detail.to_string(), &ep.host) }
     }
 
     fn config(ep: &ResolvedEndpoint, detail: impl ToString) -> Self {
-        Self::Config { endpoint: ep.to_string(), detail: detail.to_string() }
+        Self::Config { endpoint: ep.to_string(), detail: redact_in(&detail.to_string(), &ep.host) }
     }
 }
 
@@ -516,6 +518,31 @@ mod tests {
             msg.starts_with(&format!("Cannot connect to the Docker engine at {host}, from DOCKER_HOST: no socket at ")),
             "{msg}"
         );
+    }
+
+    #[tokio::test]
+    async fn cannot_connect_never_shows_the_hosts_credentials() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let home = tempfile::tempdir().unwrap();
+        for scheme in ["tcp", "http"] {
+            let host = format!("{scheme}://user:s3cret@127.0.0.1:{port}");
+            let input =
+                EndpointInput { docker_host: Some(host.clone()), home: Some(home.path().into()), ..Default::default() };
+            let err = connect_resolved(&input).await.unwrap_err();
+            assert!(matches!(err, ConnectError::Unreachable { .. }), "{err}");
+            let msg = err.to_string();
+            assert!(!msg.contains("s3cret"), "{msg}");
+            assert!(msg.starts_with(&format!("Cannot connect to the Docker engine at {scheme}://***@127.0.0.1:{port}")));
+            // As the engine reports it to a reply and to cleanupOrphans.
+            let engine = crate::core::engine::Engine::new(input);
+            let msg = engine.image_exists("x").await.unwrap_err().to_string();
+            assert!(!msg.contains("s3cret") && msg.contains("***@127.0.0.1"), "{msg}");
+        }
+        // TLS: the config error (an unreadable CA) names the endpoint without its credentials.
+        let mut e = ep("https://user:s3cret@127.0.0.1:1");
+        e.tls = Some(TlsFiles { ca: Some(home.path().join("none.pem")), cert: None, key: None });
+        let msg = connect(&e).await.unwrap_err().to_string();
+        assert!(!msg.contains("s3cret") && msg.contains("https://***@127.0.0.1:1"), "{msg}");
     }
 
     #[tokio::test]

@@ -171,7 +171,7 @@ pub struct ResolvedEndpoint {
 
 impl fmt::Display for ResolvedEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.host)?;
+        f.write_str(&redact_url(&self.host))?;
         if let Some(tls) = &self.tls {
             f.write_str(" (TLS")?;
             if self.skip_verify {
@@ -213,6 +213,52 @@ pub enum EndpointError {
     ContextNotFound { name: String, source_desc: String, meta: PathBuf },
     #[error("Cannot read {}: {reason}", path.display())]
     Unreadable { path: PathBuf, reason: String },
+}
+
+impl EndpointError {
+    /// An invalid host, its credentials hidden in the host and in the reason.
+    fn invalid_host(host: &str, source_desc: String, reason: &str) -> Self {
+        Self::InvalidHost { host: redact_url(host).into_owned(), source_desc, reason: redact_in(reason, host) }
+    }
+}
+
+/// The credentials a host URL carries, as they appear before its `@`: the
+/// whole userinfo of a `tcp://`, `http://` or `https://` URL (or of a host
+/// with no scheme, which means `tcp://`), since a user name there may itself
+/// be a token; only the password of an `ssh://` URL (the user is no secret
+/// and says who connects). None when there is none.
+fn url_secret(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.trim().split_once("://").unwrap_or(("tcp", url.trim()));
+    match scheme {
+        "unix" | "npipe" | "fd" => None,
+        "ssh" => {
+            let authority = rest.split('/').next().unwrap_or("");
+            let (userinfo, _) = authority.rsplit_once('@')?;
+            userinfo.split_once(':').map(|(_, password)| password)
+        }
+        // Any '@' after the scheme: a path is refused for these anyway, and hiding too much is safe.
+        _ => rest.rsplit_once('@').map(|(userinfo, _)| userinfo),
+    }
+    .filter(|secret| !secret.is_empty())
+}
+
+/// `url` with its credentials (see [`url_secret`]) shown as `***`:
+/// `tcp://***@host:2375`, `ssh://me:***@host`. For every log line and error that names an endpoint.
+pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+    match url_secret(url) {
+        Some(_) => std::borrow::Cow::Owned(redact_in(url, url)),
+        None => std::borrow::Cow::Borrowed(url),
+    }
+}
+
+/// `text` (an error's detail, say) with every `<secret>@` of `url`'s
+/// credentials written `***@`. Only the secret followed by its `@` is
+/// replaced, so a short secret does not blank out the rest of the text.
+pub fn redact_in(text: &str, url: &str) -> String {
+    match url_secret(url) {
+        Some(secret) => text.replace(&format!("{secret}@"), "***@"),
+        None => text.to_owned(),
+    }
 }
 
 /// Decides the endpoint as the CLI would (see the module doc). Reads the CLI's
@@ -282,11 +328,8 @@ fn default_endpoint(
         None if tls_on => DEFAULT_TLS_HOST,
         None => DEFAULT_HOST,
     };
-    let host = normalise_host(host, tls_on).map_err(|reason| EndpointError::InvalidHost {
-        host: host.to_owned(),
-        source_desc: source.to_string(),
-        reason,
-    })?;
+    let host = normalise_host(host, tls_on)
+        .map_err(|reason| EndpointError::invalid_host(host, source.to_string(), &reason))?;
     let https = host.starts_with("https://");
     let mut ep = ResolvedEndpoint::new(host, source);
     if (tls_on && ep.is_tcp()) || https {
@@ -333,11 +376,8 @@ fn context_endpoint(
     // As the CLI: TLS when the context carries TLS material or skips verification.
     let tls_on = !tls_files.is_empty() || skip_verify;
     let raw_host = if raw_host.is_empty() { DEFAULT_HOST } else { raw_host };
-    let host = normalise_host(raw_host, tls_on).map_err(|reason| EndpointError::InvalidHost {
-        host: raw_host.to_owned(),
-        source_desc: source_desc.clone(),
-        reason,
-    })?;
+    let host = normalise_host(raw_host, tls_on)
+        .map_err(|reason| EndpointError::invalid_host(raw_host, source_desc.clone(), &reason))?;
     let mut ep = ResolvedEndpoint::new(host, source);
     if (tls_on && ep.is_tcp()) || ep.host.starts_with("https://") {
         ep.tls = Some(tls_files);
@@ -405,13 +445,18 @@ fn normalise_host(host: &str, tls: bool) -> Result<String, String> {
             if authority.contains('/') {
                 return Err("a path is not supported".to_owned());
             }
-            let has_port = match authority.rfind(']') {
+            // The port is read after any userinfo: a password is neither a port nor quoted as one.
+            let hostport = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+            if hostport.is_empty() {
+                return Err("no address".to_owned());
+            }
+            let has_port = match hostport.rfind(']') {
                 // [ipv6]:port
-                Some(close) => authority[close..].contains(':'),
-                None => authority.contains(':'),
+                Some(close) => hostport[close..].contains(':'),
+                None => hostport.contains(':'),
             };
             if has_port {
-                let port = authority.rsplit_once(':').map(|(_, p)| p).unwrap_or("");
+                let port = hostport.rsplit_once(':').map(|(_, p)| p).unwrap_or("");
                 if port.parse::<u16>().is_err() {
                     return Err(format!("invalid port \"{port}\""));
                 }
@@ -425,7 +470,18 @@ fn normalise_host(host: &str, tls: bool) -> Result<String, String> {
     }
 }
 
-/// `ssh://[user@]host[:port][/socket-path]`, parsed as the CLI's connhelper does.
+/// The punctuation an ssh socket path may hold besides ASCII letters and
+/// digits. ssh joins the remote command's words with spaces and the remote
+/// user's login shell parses the line, so the path is a word of a shell
+/// command: none of these means anything to sh, bash, zsh, fish or csh there.
+const REMOTE_SAFE_PUNCTUATION: &str = "/._-+@%,:";
+
+fn is_remote_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || REMOTE_SAFE_PUNCTUATION.contains(c)
+}
+
+/// `ssh://[user@]host[:port][/socket-path]`, parsed as the CLI's connhelper does,
+/// except that a socket path with shell metacharacters is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SshTarget {
     pub user: Option<String>,
@@ -437,11 +493,7 @@ pub struct SshTarget {
 
 impl SshTarget {
     pub fn parse(url: &str) -> Result<Self, EndpointError> {
-        let invalid = |reason: &str| EndpointError::InvalidHost {
-            host: url.to_owned(),
-            source_desc: "ssh".to_owned(),
-            reason: reason.to_owned(),
-        };
+        let invalid = |reason: &str| EndpointError::invalid_host(url, "ssh".to_owned(), reason);
         let rest = url.strip_prefix("ssh://").ok_or_else(|| invalid("not an ssh:// URL"))?;
         if rest.contains(['?', '#']) {
             return Err(invalid("a query or fragment is not supported"));
@@ -451,6 +503,14 @@ impl SshTarget {
             None => (rest, None),
         };
         let socket_path = path.filter(|p| *p != "/").map(str::to_owned);
+        if let Some(path) = &socket_path {
+            if let Some(bad) = path.chars().find(|c| !is_remote_safe(*c)) {
+                return Err(invalid(&format!(
+                    "the socket path may hold only letters, digits and {REMOTE_SAFE_PUNCTUATION} \
+                     (ssh hands it to the remote shell), not {bad:?}"
+                )));
+            }
+        }
         let (user, hostport) = match authority.rsplit_once('@') {
             Some((user, hp)) => (Some(user), hp),
             None => (None, authority),
@@ -459,7 +519,8 @@ impl SshTarget {
             if user.contains(':') {
                 return Err(invalid("a password in the URL is not supported"));
             }
-            if user.is_empty() || user.starts_with('-') {
+            // ssh expands the user and host into ProxyCommand and Match exec lines, run by a local shell.
+            if user.is_empty() || user.starts_with('-') || !user.chars().all(|c| is_remote_safe(c) && c != '/') {
                 return Err(invalid("invalid user"));
             }
         }
@@ -474,7 +535,8 @@ impl SshTarget {
             },
         };
         // ssh takes the host as an argument; one starting with '-' would be read as an option.
-        if host.is_empty() || host.starts_with('-') || host.contains(char::is_whitespace) {
+        let host_char = |c: char| c.is_ascii_alphanumeric() || ".-_:%".contains(c);
+        if host.is_empty() || host.starts_with('-') || !host.chars().all(host_char) {
             return Err(invalid("invalid host"));
         }
         let port = match port {
@@ -813,5 +875,112 @@ mod tests {
         assert!(SshTarget::parse("ssh://h:x").is_err());
         assert!(SshTarget::parse("ssh://-lroot").is_err());
         assert!(SshTarget::parse("ssh://h?x=1").is_err());
+    }
+
+    #[test]
+    fn credentials_in_a_host_are_hidden_wherever_it_is_named() {
+        let cases = [
+            ("tcp://user:s3cret@10.0.0.1:2375", "tcp://***@10.0.0.1:2375"),
+            ("tcp://s3cret@10.0.0.1:2375", "tcp://***@10.0.0.1:2375"),
+            ("http://user:s3cret@engine.test:80", "http://***@engine.test:80"),
+            ("https://user:s3cret@engine.test:2376", "https://***@engine.test:2376"),
+            ("user:s3cret@10.0.0.1:2375", "***@10.0.0.1:2375"),
+            // A password with an '@' or a '/' in it, as people type them.
+            ("tcp://user:s3c@ret@10.0.0.1:2375", "tcp://***@10.0.0.1:2375"),
+            ("tcp://user:s3c/ret@10.0.0.1:2375", "tcp://***@10.0.0.1:2375"),
+            // ssh: the user says who connects and stays; a password never.
+            ("ssh://me:s3cret@box:22", "ssh://me:***@box:22"),
+            ("ssh://me@box:22/run/a@b.sock", "ssh://me@box:22/run/a@b.sock"),
+            ("unix:///run/a@s3cret.sock", "unix:///run/a@s3cret.sock"),
+            ("tcp://10.0.0.1:2375", "tcp://10.0.0.1:2375"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        // A one-letter secret hides only itself before its '@', not every 'p' in a message.
+        assert_eq!(redact_in("tcp://u:p@h:1 stopped: pipe", "tcp://u:p@h:1"), "tcp://***@h:1 stopped: pipe");
+
+        let home = tempfile::tempdir().unwrap();
+        // Resolved from each source: the debug line and errors use this Display.
+        let i = EndpointInput { docker_host: Some("tcp://user:s3cret@10.0.0.1".into()), ..input(home.path()) };
+        let ep = resolve(&i).unwrap();
+        assert_eq!(ep.to_string(), "tcp://***@10.0.0.1:2375, from DOCKER_HOST");
+        let cfg = home.path().join(".docker");
+        write_context(&cfg, "remote", "tcp://user:s3cret@10.0.0.2:2376", false, &["ca.pem"]);
+        let i = EndpointInput { docker_context: Some("remote".into()), ..input(home.path()) };
+        let shown = resolve(&i).unwrap().to_string();
+        assert!(shown.starts_with("tcp://***@10.0.0.2:2376 (TLS, CA "), "{shown}");
+
+        // Refused hosts: neither the host nor the reason quotes the secret.
+        for bad in [
+            "tcp://user:s3cret@10.0.0.1:notaport",
+            "tcp://user:s3cret@10.0.0.1:2375/path",
+            "tcp://user:s3cret@",
+            "gopher://user:s3cret@x",
+            "ssh://me:s3cret@box",
+            "ssh://me:s3cret@box:x",
+            "ssh://me:s3cret@box/a;b",
+        ] {
+            for i in [
+                EndpointInput { docker_host: Some(bad.into()), ..input(home.path()) },
+                EndpointInput { docker_host_option: Some(bad.into()), ..input(home.path()) },
+            ] {
+                let err = resolve(&i).unwrap_err().to_string();
+                assert!(!err.contains("s3cret"), "{bad}: {err}");
+                assert!(err.starts_with("Invalid Docker host"), "{bad}: {err}");
+            }
+        }
+        let ssh = SshTarget::parse("ssh://me:s3cret@box").unwrap_err().to_string();
+        assert_eq!(ssh, "Invalid Docker host \"ssh://me:***@box\" (ssh): a password in the URL is not supported");
+    }
+
+    #[test]
+    fn an_ssh_socket_path_never_carries_shell_syntax_to_the_remote_side() {
+        for path in ["/run/user/1000/docker.sock", "/var/run/docker-2_b.sock", "/srv/a+b@c%2C,d:e.sock"] {
+            let t = SshTarget::parse(&format!("ssh://me@box{path}")).unwrap();
+            assert_eq!(t.socket_path.as_deref(), Some(path));
+        }
+        let attacks = [
+            "/run/d.sock;touch /tmp/pwned",
+            "/run/d.sock;id",
+            "/x$(id)",
+            "/x`id`",
+            "/x|id",
+            "/x&id",
+            "/x>/tmp/f",
+            "/x</etc/passwd",
+            "/x'y",
+            "/x\"y",
+            "/x\\y",
+            "/x y",
+            "/x\ty",
+            "/x\ny",
+            "/x*",
+            "/x[a]",
+            "/x{a,b}",
+            "/x~",
+            "/x!1",
+            "/x=1",
+            "/x^y",
+            "/é",
+        ];
+        for path in attacks {
+            let url = format!("ssh://me@box{path}");
+            let err = SshTarget::parse(&url).unwrap_err().to_string();
+            assert!(err.contains("the socket path may hold only letters, digits and /._-+@%,:"), "{url}: {err}");
+            // Refused where the endpoint is decided, from any source, before any ssh runs.
+            let home = tempfile::tempdir().unwrap();
+            let i = EndpointInput { docker_host: Some(url.clone()), ..input(home.path()) };
+            let err = resolve(&i).unwrap_err().to_string();
+            assert!(err.starts_with("Invalid Docker host \"ssh://me@box"), "{url}: {err}");
+            assert!(err.contains("(from DOCKER_HOST)"), "{url}: {err}");
+        }
+        // The user and host reach a local shell when ssh_config has a ProxyCommand (%r, %h).
+        for url in ["ssh://me;id@box", "ssh://$(id)@box", "ssh://me@box;id", "ssh://me@b`id`ox:22", "ssh://me@[::1;id]"]
+        {
+            assert!(SshTarget::parse(url).is_err(), "{url}");
+        }
+        assert!(SshTarget::parse("ssh://svc.deploy-1@build_host.example.com:2222").is_ok());
+        assert!(SshTarget::parse("ssh://me@[fe80::1%eth0]:22").is_ok());
     }
 }

@@ -17,7 +17,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::OnceCell;
 
 use super::connect::{connect_resolved, ConnectError};
-use super::endpoint::EndpointInput;
+use super::endpoint::{redact_in, redact_url, EndpointInput};
 use super::image_ref::pull_parts;
 use super::pull_log::PullLog;
 use super::registry_auth::{credentials_for_image, AuthLookup};
@@ -60,6 +60,17 @@ use bounds::{CONTAINER_SETUP, PULL, QUICK_CALL};
 /// Connecting may take an ssh handshake on top of a quick call (ssh's own
 /// connect timeout is longer, but a runner should not wait that long to fail).
 const CONNECT_MARGIN: Duration = Duration::from_secs(20);
+
+/// The in-memory `/tmp` of a `readOnlyRootfs` container. Without a size a
+/// tmpfs may grow to half the host's memory (its pages count against the
+/// container's `memoryLimit` when there is one, and against nothing when
+/// there is none), so it is capped. No setuid bit or device node placed
+/// there takes effect, and no binary the agent drops there runs: `noexec` is
+/// the engine's default for a tmpfs, written out so that it is a decision,
+/// not an accident. Programs of the image run as before; only a tool that
+/// extracts native code to the temp folder and loads it (a Bun single-file
+/// executable with embedded native libraries does) needs another `TMPDIR`.
+pub const READ_ONLY_TMP_OPTIONS: &str = "rw,noexec,nosuid,nodev,size=512m";
 
 /// The network a Podman container joins when none is named.
 const PODMAN_DEFAULT_NETWORK: &str = "podman";
@@ -106,7 +117,10 @@ pub struct Engine {
 /// A client for the endpoint that answered, and how that endpoint reads in messages.
 struct Connected {
     docker: Docker,
+    /// The endpoint as messages name it: its host, credentials hidden.
     shown: String,
+    /// The endpoint's host as configured, to hide its credentials in the engine's error texts.
+    host: String,
     /// Podman's Docker-compatible API, which does not resolve `host-gateway`.
     podman: bool,
 }
@@ -131,8 +145,11 @@ impl Engine {
                 let (docker, endpoint) = match tokio::time::timeout(QUICK_CALL + CONNECT_MARGIN, connecting).await {
                     Ok(connected) => connected.map_err(EngineError::from)?,
                     Err(_) => {
-                        let endpoint =
-                            self.input.docker_host_option.clone().unwrap_or_else(|| "the Docker engine".into());
+                        let endpoint = self
+                            .input
+                            .docker_host_option
+                            .as_deref()
+                            .map_or_else(|| "the Docker engine".into(), |h| redact_url(h).into_owned());
                         return Err(EngineError::TimedOut {
                             endpoint,
                             call: "the connection",
@@ -142,7 +159,7 @@ impl Engine {
                 };
                 tracing::debug!(endpoint = %endpoint, "Docker engine endpoint");
                 let podman = is_podman(&docker).await;
-                Ok(Connected { docker, shown: endpoint.host.clone(), podman })
+                Ok(Connected { docker, shown: redact_url(&endpoint.host).into_owned(), host: endpoint.host, podman })
             })
             .await
     }
@@ -177,7 +194,7 @@ impl Engine {
     fn shown(&self) -> String {
         match self.client.get() {
             Some(connected) => connected.shown.clone(),
-            None => self.input.docker_host_option.clone().unwrap_or_default(),
+            None => self.input.docker_host_option.as_deref().map(redact_url).unwrap_or_default().into_owned(),
         }
     }
 
@@ -205,9 +222,20 @@ impl Engine {
                 EngineError::Failed(err.to_string())
             }
             E::SocketNotFoundError(_) | E::HyperLegacyError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
-                EngineError::Unreachable { endpoint: self.shown(), detail: super::connect::with_causes(&err) }
+                EngineError::Unreachable {
+                    endpoint: self.shown(),
+                    detail: self.hide(super::connect::with_causes(&err)),
+                }
             }
-            other => EngineError::Failed(other.to_string()),
+            other => EngineError::Failed(self.hide(other.to_string())),
+        }
+    }
+
+    /// A client library's text with the endpoint's credentials hidden: it may quote the URL it was given.
+    fn hide(&self, text: String) -> String {
+        match self.client.get() {
+            Some(connected) => redact_in(&text, &connected.host),
+            None => text,
         }
     }
 
@@ -295,7 +323,7 @@ impl Engine {
                 // tmpfs the permissions of the image's own /tmp (1777 in Debian or Alpine images).
                 tmpfs: hard
                     .read_only_rootfs
-                    .then(|| HashMap::from([("/tmp".to_owned(), "rw,nosuid,nodev".to_owned())])),
+                    .then(|| HashMap::from([("/tmp".to_owned(), READ_ONLY_TMP_OPTIONS.to_owned())])),
                 network_mode: hard.network.clone(),
                 runtime: hard.runtime.clone(),
                 ..HostConfig::default()

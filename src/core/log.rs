@@ -179,6 +179,7 @@ impl ConsoleFormat {
     }
 
     /// One console line, without the newline; `ts` is an ISO-8601 UTC time.
+    /// The line is inert on a terminal whatever the values hold (see [`is_active`]).
     pub fn format(&self, ts: &str, level: Level, msg: &str, fields: &Fields) -> String {
         if self.json {
             let mut obj = Map::new();
@@ -188,22 +189,57 @@ impl ConsoleFormat {
             for (k, v) in fields {
                 obj.insert(k.clone(), v.clone());
             }
-            return Value::Object(obj).to_string();
+            // Still valid JSON, and the same value once parsed.
+            return escape_active(&Value::Object(obj).to_string()).into_owned();
         }
-        let mut line = format!("{ts} [{:<5}] {msg}", level.method().to_uppercase());
+        let mut line = format!("{ts} [{:<5}] {}", level.method().to_uppercase(), escape_active(msg));
         for (k, v) in fields {
             line.push(' ');
-            line.push_str(k);
+            line.push_str(&escape_active(k));
             line.push('=');
             match v {
-                Value::String(s) if !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c == '"' || c == '=') => {
-                    line.push_str(s)
-                }
-                other => line.push_str(&other.to_string()),
+                Value::String(s) if is_bare(s) => line.push_str(s),
+                // Quoted as JSON: C0 controls come out escaped by serde_json, the rest by escape_active.
+                other => line.push_str(&escape_active(&other.to_string())),
             }
         }
         line
     }
+}
+
+/// Whether a text value can be written as is after `key=`: nothing that would
+/// split it (whitespace, `"`, `=`) and nothing a terminal acts on.
+fn is_bare(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || is_active(c))
+}
+
+/// Characters a terminal or a log viewer acts on instead of showing: every
+/// control character (C0 such as ESC, BEL, CR, LF; DEL; C1 such as the 8-bit
+/// CSI U+009B), the Unicode line and paragraph separators, and the bidi
+/// controls that reorder what follows them. Values such as outbox file names
+/// come from the agent, so none of these may reach a console line raw.
+pub fn is_active(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with every [`is_active`] character written as a JSON `\uXXXX` escape.
+/// Inside a JSON string that escape means the character itself, so a JSON
+/// text stays valid and parses to the same value.
+pub fn escape_active(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_active) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if is_active(c) {
+            // Every active character is in the Basic Multilingual Plane: one escape each.
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A sink that keeps every line, for tests of what the runner logs.
@@ -232,6 +268,46 @@ mod tests {
             r#"2026-01-01T00:00:00.000Z [INFO ] Hello image=test count=2 note="has spaces""#
         );
         assert_eq!(f.format("T", Level::Error, "m", &Fields::new()), "T [ERROR] m");
+    }
+
+    /// Every character [`is_active`] names, as a test input.
+    const ACTIVE: &[char] = &[
+        '\u{1b}', '\u{7}', '\r', '\n', '\t', '\0', '\u{8}', '\u{7f}', '\u{80}', '\u{9b}', '\u{9f}', '\u{2028}',
+        '\u{2029}', '\u{202e}', '\u{2066}', '\u{200f}',
+    ];
+
+    #[test]
+    fn text_values_never_carry_a_control_character_raw() {
+        let f = ConsoleFormat::from_env(None, None);
+        for &c in ACTIVE {
+            for value in [format!("{c}"), format!("a{c}b"), format!("out/x{c}[31m.bin")] {
+                let fields = crate::fields!("path" => value.clone(), "nested" => vec![value.clone()]);
+                let line = f.format("T", Level::Warn, &format!("m{c}"), &fields);
+                assert!(!line.chars().any(is_active), "{c:?} raw in {line:?}");
+                // The value is quoted and reads back as what was logged.
+                let quoted = line.split_once("path=").unwrap().1.split(" nested=").next().unwrap();
+                assert_eq!(serde_json::from_str::<String>(quoted).unwrap(), value, "{line:?}");
+            }
+        }
+        // ESC and BEL are not whitespace: they used to pass bare.
+        let line = f.format("T", Level::Warn, "m", &crate::fields!("path" => "/o/\u{1b}]0;pwned\u{7}x\r.bin"));
+        assert_eq!(line, r#"T [WARN ] m path="/o/\u001b]0;pwned\u0007x\r.bin""#);
+        let line = f.format("T", Level::Warn, "m", &crate::fields!("k" => "\u{9b}2J\u{7f}"));
+        assert_eq!(line, r#"T [WARN ] m k="\u009b2J\u007f""#);
+        // Plain values stay bare.
+        assert_eq!(f.format("T", Level::Info, "m", &crate::fields!("k" => "a/b-é.txt")), "T [INFO ] m k=a/b-é.txt");
+    }
+
+    #[test]
+    fn json_lines_never_carry_a_control_character_raw_and_parse_back() {
+        let f = ConsoleFormat::from_env(Some("json"), None);
+        for &c in ACTIVE {
+            let value = format!("x{c}y");
+            let line = f.format("T", Level::Warn, &value, &crate::fields!("path" => value.clone()));
+            assert!(!line.chars().any(is_active), "{c:?} raw in {line:?}");
+            let parsed: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!((parsed["msg"].as_str(), parsed["path"].as_str()), (Some(&*value), Some(&*value)));
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod plain_sources;
 mod pull_log;
 mod registry;
 mod registry_auth;
+pub mod removals;
 mod result_json;
 pub mod runner;
 pub mod spec;

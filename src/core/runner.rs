@@ -20,6 +20,7 @@ use super::outbox_copy;
 use super::paths::resolve;
 use super::payload::{caller_role, container_workspace};
 use super::registry::{Registry, RunGuard};
+use super::removals::Removals;
 use super::spec::{container_name, ReplyRequest};
 use super::standby::Standbys;
 use super::turn::{run_turn, settle, ContainerResult, CredentialResolver, CredentialSource, TurnPlan, TurnReport};
@@ -46,6 +47,8 @@ pub struct Runner {
     resolver: Option<Arc<dyn CredentialResolver>>,
     /// `options.standby`: each space's next container, prepared after its turn.
     standbys: Option<Standbys>,
+    /// Its turns' containers whose removal is under way (a settled reply's too).
+    removals: Removals,
 }
 
 /// A reply whose run is registered; [`PendingReply::run`] drives it.
@@ -102,12 +105,15 @@ pub struct ExitCleanup {
     registry: Registry,
     endpoint: EndpointInput,
     standbys: Option<Standbys>,
+    removals: Removals,
 }
 
 impl ExitCleanup {
-    /// Whether its runner has no run in flight and no standby.
+    /// Whether its runner has no run in flight, no standby and no removal under way.
     pub fn is_idle(&self) -> bool {
-        self.registry.active_count() == 0 && self.standbys.as_ref().is_none_or(Standbys::is_empty)
+        self.registry.active_count() == 0
+            && self.standbys.as_ref().is_none_or(Standbys::is_empty)
+            && self.removals.is_empty()
     }
 
     /// Blocks for at most [`EXIT_CLEANUP_BOUND`]; meant for the host's thread
@@ -128,6 +134,8 @@ impl ExitCleanup {
             }
             let mut names = self.registry.active_containers();
             names.extend(self.standbys.iter().flat_map(Standbys::names));
+            // A settled reply's container whose removal the exit would otherwise cut short.
+            names.extend(self.removals.pending());
             futures_util::future::join_all(names.iter().map(|name| engine.remove(name))).await
         };
         runtime.block_on(async {
@@ -172,6 +180,7 @@ impl Runner {
             log,
             resolver,
             standbys,
+            removals: Removals::default(),
         }
     }
 
@@ -194,6 +203,7 @@ impl Runner {
             registry: self.registry.clone(),
             endpoint: self.options.endpoint.clone(),
             standbys: self.standbys.clone(),
+            removals: self.removals.clone(),
         }
     }
 
@@ -234,6 +244,7 @@ impl Runner {
             started_ms,
             called,
             standbys: standbys.clone(),
+            removals: self.removals.clone(),
         };
         let turn =
             run_turn(self.engine.clone(), guard.control(), plan).instrument(span).with_subscriber(self.log.clone());

@@ -28,6 +28,7 @@ use super::outcome::{outcome_text, Ending};
 use super::output::OutputScanner;
 use super::plain_sources::{not_plain_folder, PlainSources};
 use super::registry::RunControl;
+use super::removals::Removals;
 pub use super::result_json::ReplyText;
 use super::spec::{
     container_env, container_mounts, container_name, container_spec, space_folder, ContainerSpec, ReplyRequest,
@@ -37,8 +38,13 @@ use super::standby::{Claimed, Input, Miss, Next, Output, Standbys};
 /// How often a run takes a new name when the engine says its name is taken.
 const MAX_RENAMES: u64 = 5;
 
-/// How long a killed container may take to go away before the run gives up on it.
-const KILL_GRACE: Duration = Duration::from_secs(10);
+/// After its deadline or an abort, how long a turn may still wait for the
+/// engine (the kill, the container's end, its exit status) before it settles
+/// anyway. Every other call of a turn gives way to the deadline or the abort
+/// at once, so a reply settles within its deadline (or its abort) plus this,
+/// whatever the engine does; what the engine still owes (a kill, a create,
+/// the removal) goes on in the background.
+pub const SETTLE_GRACE: Duration = Duration::from_secs(5);
 
 /// The host's credential resolver (`resolveCredential`), called by a turn once
 /// `globalDir` exists, with `{ provider, authPath }`.
@@ -75,6 +81,8 @@ pub struct TurnPlan {
     pub called: Instant,
     /// The runner's standbys, when `options.standby` is on: the turn claims its space's if the spec matches.
     pub standbys: Option<Standbys>,
+    /// The runner's removals under way, which process exit finishes.
+    pub removals: Removals,
 }
 
 /// A successful turn, as the host receives it.
@@ -110,10 +118,12 @@ pub fn settle(
 
 /// Runs one turn inside the current span (the caller's `spaceId`/`container` span).
 pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) -> TurnReport {
-    let TurnPlan { settings, request, payload, credential, container, number, started_ms, called, standbys } = plan;
+    let TurnPlan { settings, request, payload, credential, container, number, started_ms, called, standbys, removals } =
+        plan;
     let space_id = request.space_id.clone();
     // The deadline runs from the `reply` call: the credential, a pull and the container's setup all count.
-    let stop = Stop { control: &control, deadline: called + Duration::from_millis(settings.timeout_ms) };
+    let stop =
+        Stop { control: &control, deadline: called + Duration::from_millis(settings.timeout_ms), removals: &removals };
 
     let prepared = async {
         create_dirs(&settings, &request).await?;
@@ -176,14 +186,14 @@ pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) 
     };
     let driven = drive(&engine, &stop, &id, payload).await;
     // Removal starts once the container has ended (or was never started) and runs beside the rest of the reply.
-    let removal = spawn_removal(engine.clone(), id);
+    let removal = spawn_removal(engine.clone(), id, stop.removals);
     let (ending, output) = match driven {
         Ok(done) => done,
         Err(NotDriven::Engine(e)) => return refused(called, e, Some(removal)),
         Err(NotDriven::Stopped(stopped)) => return stopped_before_start(stopped, &space_id, called, Some(removal)),
     };
     let since = Since::from_ms(started_ms);
-    conclude(ending, output, Next { spec, sources }, &settings, &request, called, since, removal).await
+    conclude(&stop, ending, output, Next { spec, sources }, &settings, &request, called, since, removal).await
 }
 
 /// A claimed standby: the container runs already, so the turn writes its
@@ -217,9 +227,9 @@ async fn finish_claimed(
     };
     tracing::info!(event = "container.start", standby = true, "Container started");
     let read = feed_and_read(&engine, stop, &id, input, output, scanner, payload).await;
-    let removal = spawn_removal(engine.clone(), id);
+    let removal = spawn_removal(engine.clone(), id, stop.removals);
     match read {
-        Ok((ending, output)) => conclude(ending, output, next, settings, request, called, since, removal).await,
+        Ok((ending, output)) => conclude(stop, ending, output, next, settings, request, called, since, removal).await,
         Err(e) => refused(called, e, Some(removal)),
     }
 }
@@ -227,6 +237,7 @@ async fn finish_claimed(
 /// The end of a turn whose container ran: the log line, the outcome, the outbox.
 #[allow(clippy::too_many_arguments)]
 async fn conclude(
+    stop: &Stop<'_>,
     ending: Ending,
     output: OutputScanner,
     next: Next,
@@ -239,14 +250,27 @@ async fn conclude(
     log_end(&ending, called);
     let result = match outcome_text(&request.space_id, ending, &output) {
         Ok(reply) => {
-            let files = collect_outbox(settings.spaces_dir.clone(), &request.space_workspace, since).await;
-            files.map(|files| ContainerResult { reply, files })
+            let collecting = collect_outbox(settings.spaces_dir.clone(), &request.space_workspace, since);
+            match stop.first(collecting).await {
+                Ok(files) => files.map(|files| ContainerResult { reply, files }),
+                Err(why) => Err(outbox_cut_short(why, &request.space_id)),
+            }
         }
         Err(e) => Err(e),
     };
     // A container the runner killed says nothing about the space's next one.
     let next = (!ending.timed_out && !ending.aborted).then_some(next);
     TurnReport { result, removal: Some(removal), next }
+}
+
+/// The outbox was not read by the deadline or an abort: the turn settles as
+/// that stop (the scan, on a blocking thread, ends by itself).
+fn outbox_cut_short(why: Stopped, space_id: &str) -> RunError {
+    tracing::warn!(reason = ?why, "Outbox not read before the deadline or an abort; the turn settles without it");
+    match why {
+        Stopped::Aborted => RunError::Aborted { space_id: space_id.to_owned() },
+        Stopped::TimedOut => RunError::Timeout { space_id: space_id.to_owned() },
+    }
 }
 
 /// Why a turn stopped before its container started.
@@ -260,6 +284,8 @@ enum Stopped {
 struct Stop<'a> {
     control: &'a RunControl,
     deadline: Instant,
+    /// Where the turn lists its container's removal (beside the stop: every step that removes has it).
+    removals: &'a Removals,
 }
 
 impl Stop<'_> {
@@ -271,6 +297,22 @@ impl Stop<'_> {
             Some(Stopped::TimedOut)
         } else {
             None
+        }
+    }
+
+    /// `work` to its end, unless the turn is stopped first: then `Err` and
+    /// `work` is left where it is (the caller may drop it or let it finish).
+    /// Unlike [`Stop::race`], a result that came is kept, a stop beside it
+    /// notwithstanding: it may be a container that must be removed.
+    async fn first<T>(&self, work: impl Future<Output = T>) -> Result<T, Stopped> {
+        if let Some(stopped) = self.now() {
+            return Err(stopped);
+        }
+        tokio::select! {
+            biased;
+            done = work => Ok(done),
+            _ = self.control.aborted() => Err(Stopped::Aborted),
+            _ = sleep_until(self.deadline) => Err(Stopped::TimedOut),
         }
     }
 
@@ -437,8 +479,8 @@ enum NotCreated {
 /// Creates the container; a missing image (the engine's 404 to a create) is
 /// pulled first, as `docker run` does. The pull gives way to an abort or the deadline.
 async fn create_pulling(engine: &Engine, spec: &ContainerSpec, stop: &Stop<'_>) -> Result<String, NotCreated> {
-    match engine.create(spec).await {
-        Err(EngineError::NotFound(_)) => {
+    match create_or_stop(engine, spec, stop).await {
+        Err(NotCreated::Engine(EngineError::NotFound(_))) => {
             match stop.race(engine.pull(&spec.image)).await {
                 Ok(pulled) => pulled.map_err(|e| {
                     NotCreated::Engine(EngineError::Failed(format!(
@@ -448,9 +490,37 @@ async fn create_pulling(engine: &Engine, spec: &ContainerSpec, stop: &Stop<'_>) 
                 })?,
                 Err(stopped) => return Err(NotCreated::Stopped(stopped)),
             }
-            engine.create(spec).await.map_err(NotCreated::Engine)
+            create_or_stop(engine, spec, stop).await
         }
-        other => other.map_err(NotCreated::Engine),
+        other => other,
+    }
+}
+
+/// The create, given up when the turn is stopped first. The engine may still
+/// make the container after that: the create goes on in the background and
+/// what it makes is removed.
+async fn create_or_stop(engine: &Engine, spec: &ContainerSpec, stop: &Stop<'_>) -> Result<String, NotCreated> {
+    let mut create = {
+        let (engine, spec) = (engine.clone(), spec.clone());
+        tokio::spawn(async move { engine.create(&spec).await }.in_current_span().with_current_subscriber())
+    };
+    match stop.first(&mut create).await {
+        Ok(created) => created
+            .unwrap_or_else(|e| Err(EngineError::Failed(format!("the create failed: {e}"))))
+            .map_err(NotCreated::Engine),
+        Err(stopped) => {
+            let (engine, removals) = (engine.clone(), stop.removals.clone());
+            // Listed by name until the create has answered and its container is removed.
+            let tracked = removals.track(&spec.name);
+            let left = async move {
+                if let Ok(Ok(id)) = create.await {
+                    let _ = spawn_removal(engine, id, &removals).await;
+                }
+                drop(tracked);
+            };
+            tokio::spawn(left.in_current_span().with_current_subscriber());
+            Err(NotCreated::Stopped(stopped))
+        }
     }
 }
 
@@ -479,12 +549,13 @@ async fn drive(
     if let Some(stopped) = stop.now() {
         return Err(NotDriven::Stopped(stopped));
     }
-    // Attach before start, so not a byte of output is missed.
-    let attached = engine.attach(id).await?;
+    // Attach before start, so not a byte of output is missed. Both give way to a
+    // stop; a start the engine carries out after that is undone by the removal.
+    let attached = stop.first(engine.attach(id)).await.map_err(NotDriven::Stopped)??;
     if let Some(stopped) = stop.now() {
         return Err(NotDriven::Stopped(stopped));
     }
-    engine.start(id).await?;
+    stop.first(engine.start(id)).await.map_err(NotDriven::Stopped)??;
     tracing::info!(event = "container.start", "Container started");
     let output: Output = Box::pin(output_chunks(attached.output));
     Ok(feed_and_read(engine, stop, id, attached.input, output, OutputScanner::default(), payload).await?)
@@ -510,7 +581,8 @@ async fn feed_and_read(
     });
 
     let mut ending = Ending::default();
-    let mut killed_at: Option<Instant> = None;
+    // When the deadline or an abort came: from then the turn has SETTLE_GRACE left.
+    let mut stopped_at: Option<Instant> = None;
     loop {
         tokio::select! {
             chunk = output.next() => match chunk {
@@ -519,17 +591,13 @@ async fn feed_and_read(
                 // The stream ends when the container does (or the engine goes away).
                 Some(Err(_)) | None => break,
             },
-            _ = sleep_until(deadline), if killed_at.is_none() => {
-                ending.timed_out = true;
-                tracing::warn!(event = "container.timeout", "Container timeout, killing");
-                kill(engine, id).await;
-                killed_at = Some(Instant::now());
+            _ = sleep_until(deadline), if stopped_at.is_none() => {
+                stopped_at = Some(stopped(&mut ending, Stopped::TimedOut, engine, id));
             },
-            _ = control.aborted(), if killed_at.is_none() => {
-                kill(engine, id).await;
-                killed_at = Some(Instant::now());
+            _ = control.aborted(), if stopped_at.is_none() => {
+                stopped_at = Some(stopped(&mut ending, Stopped::Aborted, engine, id));
             },
-            _ = sleep_until(killed_at.map_or(deadline, |t| t + KILL_GRACE)), if killed_at.is_some() => {
+            _ = sleep_until(stopped_at.map_or(deadline, |t| t + SETTLE_GRACE)), if stopped_at.is_some() => {
                 tracing::warn!("Container did not stop after kill; giving up on its output");
                 break;
             },
@@ -537,23 +605,52 @@ async fn feed_and_read(
     }
     writer.abort();
 
-    ending.aborted = control.is_aborted();
-    ending.exit_code = match engine.wait_exit(id).await {
-        Ok(code) => code,
-        Err(e) if killed_at.is_none() => return Err(e),
-        // Killed by us: SIGKILL's code, whatever the engine now says.
-        Err(_) => KILLED_EXIT_CODE,
+    // Its exit status: by the stop's grace once stopped, else given up at a stop.
+    ending.exit_code = match stopped_at {
+        // Killed by us: SIGKILL's code, whatever the engine says or if it says nothing in time.
+        Some(at) => tokio::time::timeout_at(at + SETTLE_GRACE, engine.wait_exit(id))
+            .await
+            .map_or(KILLED_EXIT_CODE, |code| code.unwrap_or(KILLED_EXIT_CODE)),
+        None => match stop.first(engine.wait_exit(id)).await {
+            Ok(code) => code?,
+            Err(why) => {
+                stopped(&mut ending, why, engine, id);
+                KILLED_EXIT_CODE
+            }
+        },
     };
-    if ending.exit_code == KILLED_EXIT_CODE {
-        ending.oom_killed = engine.oom_killed(id).await.unwrap_or(false);
+    ending.aborted |= control.is_aborted();
+    // The engine's OOM verdict matters only to a turn neither timed out nor aborted (those take precedence).
+    if ending.exit_code == KILLED_EXIT_CODE && !ending.timed_out && !ending.aborted {
+        match stop.first(engine.oom_killed(id)).await {
+            Ok(verdict) => ending.oom_killed = verdict.unwrap_or(false),
+            Err(why) => {
+                stopped(&mut ending, why, engine, id);
+            }
+        }
     }
     Ok((ending, scanner))
 }
 
-async fn kill(engine: &Engine, id: &str) {
-    if let Err(e) = engine.kill(id).await {
-        tracing::warn!(error = %e, "Failed to kill container");
+/// The turn is stopped while its container may run: the line a timeout
+/// writes, and a kill that goes on in the background (a kill the engine does
+/// not answer must not hold the reply; the removal kills it too). Returns when.
+fn stopped(ending: &mut Ending, why: Stopped, engine: &Engine, id: &str) -> Instant {
+    match why {
+        Stopped::TimedOut => {
+            ending.timed_out = true;
+            tracing::warn!(event = "container.timeout", "Container timeout, killing");
+        }
+        Stopped::Aborted => ending.aborted = true,
     }
+    let (engine, id) = (engine.clone(), id.to_owned());
+    let kill = async move {
+        if let Err(e) = engine.kill(&id).await {
+            tracing::warn!(error = %e, "Failed to kill container");
+        }
+    };
+    tokio::spawn(kill.in_current_span().with_current_subscriber());
+    Instant::now()
 }
 
 /// How long removal keeps retrying while the engine is unreachable (it may be restarting).
@@ -570,13 +667,19 @@ const REMOVAL_RETRIES: [Duration; 6] = [
 /// task is the first attempt only (bounded by the engine's removal bound); if
 /// the engine is unreachable or slow, retries go on detached, so a host that is
 /// shutting down is not held up by an engine that is down.
-fn spawn_removal(engine: Engine, id: String) -> JoinHandle<()> {
+/// Listed in `removals` until it has ended, retries included, so process exit finishes it.
+fn spawn_removal(engine: Engine, id: String, removals: &Removals) -> JoinHandle<()> {
+    let tracked = removals.track(&id);
     let first = async move {
         match engine.remove(&id).await {
             Ok(()) => {}
             // Unreachable, or not answering: keep trying, but no longer on the host's time.
             Err(EngineError::Unreachable { .. } | EngineError::TimedOut { .. }) => {
-                tokio::spawn(retry_removal(engine, id).in_current_span().with_current_subscriber());
+                let retry = async move {
+                    retry_removal(engine, id).await;
+                    drop(tracked);
+                };
+                tokio::spawn(retry.in_current_span().with_current_subscriber());
             }
             Err(e) => tracing::warn!(error = %e, "Failed to remove container"),
         }
@@ -693,6 +796,35 @@ mod tests {
 
     fn ok() -> Result<ContainerResult, RunError> {
         Ok(ContainerResult { reply: ReplyText::Utf8("r".into()), files: vec![] })
+    }
+
+    #[tokio::test]
+    async fn a_call_that_never_ends_gives_way_to_the_deadline_and_to_an_abort() {
+        let reg = Registry::default();
+        let guard = reg.register("s", "c");
+        let control = guard.control();
+        let removals = Removals::default();
+        let stop =
+            Stop { control: &control, deadline: Instant::now() + Duration::from_millis(300), removals: &removals };
+        // An outbox scan or an engine call that hangs: settled at the deadline, not after it.
+        let t0 = Instant::now();
+        assert_eq!(stop.first(std::future::pending::<()>()).await, Err(Stopped::TimedOut));
+        let waited = t0.elapsed();
+        assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(1300), "{waited:?}");
+        // Already past the deadline: not even started.
+        assert_eq!(stop.first(async { 1 }).await, Err(Stopped::TimedOut));
+
+        let stop = Stop { control: &control, deadline: Instant::now() + Duration::from_secs(60), removals: &removals };
+        assert_eq!(stop.first(async { 7 }).await, Ok(7));
+        let t0 = Instant::now();
+        let aborting = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            reg.abort("s");
+        };
+        let (raced, ()) = tokio::join!(stop.first(std::future::pending::<()>()), aborting);
+        assert_eq!(raced, Err(Stopped::Aborted));
+        let waited = t0.elapsed();
+        assert!(waited >= Duration::from_millis(200) && waited < Duration::from_millis(1200), "{waited:?}");
     }
 
     #[test]
