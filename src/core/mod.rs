@@ -6,6 +6,10 @@ pub mod clock;
 pub mod config;
 mod connect;
 mod credentials;
+#[cfg(unix)]
+mod credentials_fs_unix;
+#[cfg(windows)]
+mod credentials_fs_windows;
 pub mod endpoint;
 pub mod engine;
 #[cfg(test)]
