@@ -354,6 +354,69 @@ mod tests {
         }
     }
 
+    /// The Windows open (credentials_fs_windows.rs), run under wine by `npm run test:windows`.
+    #[cfg(windows)]
+    mod windows_file {
+        use super::super::*;
+        use std::fs;
+
+        fn refused_with(got: AuthFile, what: &str) {
+            match got {
+                AuthFile::Refused(reason) => assert!(reason.contains(what), "{reason}"),
+                other => panic!("expected a refusal ({what}), got {other:?}"),
+            }
+        }
+
+        #[test]
+        fn a_regular_file_is_read_and_a_missing_one_is_missing() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("auth.json");
+            assert_eq!(read_auth_file(&path), AuthFile::Missing);
+            assert_eq!(read_auth_file(&dir.path().join("no-such-folder").join("auth.json")), AuthFile::Missing);
+            fs::write(&path, "{}").unwrap();
+            assert_eq!(read_auth_file(&path), AuthFile::Text("{}".into()));
+        }
+
+        #[test]
+        fn a_folder_is_refused() {
+            let dir = tempfile::tempdir().unwrap();
+            fs::create_dir(dir.path().join("auth.json")).unwrap();
+            refused_with(read_auth_file(&dir.path().join("auth.json")), "not a regular file (a folder)");
+        }
+
+        #[test]
+        fn a_symbolic_link_is_refused_not_followed() {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join("real.json"), r#"{"anthropic":{}}"#).unwrap();
+            let link = dir.path().join("auth.json");
+            let made = std::os::windows::fs::symlink_file(dir.path().join("real.json"), &link);
+            if !crate::core::outbox_fs::windows_tests::made_link(made, &link, "auth.json symbolic link") {
+                return;
+            }
+            refused_with(read_auth_file(&link), "symbolic link");
+        }
+
+        #[test]
+        fn a_2_mib_file_is_refused_by_its_size_and_one_at_the_cap_is_read() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("auth.json");
+            fs::write(&path, vec![b' '; 2 * 1024 * 1024]).unwrap();
+            refused_with(read_auth_file(&path), "2097152 bytes");
+            fs::File::options().write(true).open(&path).unwrap().set_len(MAX_AUTH_FILE_BYTES).unwrap();
+            assert!(matches!(read_auth_file(&path), AuthFile::Text(t) if t.len() == MAX_AUTH_FILE_BYTES as usize));
+        }
+
+        #[test]
+        fn a_file_open_for_writing_elsewhere_is_still_read() {
+            // The share mode: the user's login tool may hold it open.
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("auth.json");
+            fs::write(&path, "{}").unwrap();
+            let _writer = fs::File::options().write(true).open(&path).unwrap();
+            assert_eq!(read_auth_file(&path), AuthFile::Text("{}".into()));
+        }
+    }
+
     #[cfg(unix)]
     mod file {
         use super::super::*;

@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::mime::mime_for;
 use super::outbox_copy::{Copied, CopyStore};
-use super::outbox_fs_unix::{open_outbox, FileId, OutboxDir, Reopened};
+use super::outbox_fs::{open_outbox, FileId, OutboxDir, Reopened};
 use super::outbox_since::Since;
 
 /// The warn line for a refused outbox (a link, a non-folder, a workspace outside spacesDir).
@@ -359,7 +359,7 @@ fn scan_dir(
 }
 
 /// A FIFO at `path`; mkfifo(3), because rustix has no mknodat on macOS.
-#[cfg(test)]
+#[cfg(all(test, unix))]
 pub(crate) fn make_fifo(path: &std::path::Path) {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
@@ -367,7 +367,9 @@ pub(crate) fn make_fifo(path: &std::path::Path) {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
 }
 
-#[cfg(test)]
+// Unix: FIFOs, sockets and links made the unix way (the Windows calls are
+// tested in outbox_fs_windows.rs).
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::fs;
