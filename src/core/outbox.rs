@@ -5,7 +5,8 @@
 //! the agent planted (not in the workspace path, not the outbox folder, not an
 //! entry), never stats or returns anything outside the real outbox directory,
 //! and bounds what it examines and returns. The walk goes by directory
-//! descriptors (the system calls are in `outbox_fs_unix.rs`), so no component
+//! descriptors (the system calls are in `outbox_fs_unix.rs`; on Windows,
+//! handles, in `outbox_fs_windows.rs`), so no component
 //! is resolved through a path the agent could swap for a link between check
 //! and use; and what the host gets is a private copy of each file checked
 //! (`outbox_copy.rs`), never a path into the outbox.
