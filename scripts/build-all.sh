@@ -16,6 +16,11 @@
 # Missing Rust targets are added with rustup. Needs python3 with venv, rustup,
 # and binutils + llvm (readelf, llvm-objdump, llvm-nm) for the checks.
 #
+# Windows x64 (x86_64-pc-windows-msvc, napi's win32-x64-msvc package) is
+# built with Rust's x86_64-pc-windows-gnu target and Debian's mingw-w64, not
+# zig (scripts/windows-toolchain.sh says why that is sound and what it sets
+# up); `npm run test:windows` runs it under wine.
+#
 # The floors: gnu targets are built as <triple>.2.17, which makes zig link
 # against glibc 2.17's symbol versions (otherwise this machine's 2.36);
 # macOS targets get MACOSX_DEPLOYMENT_TARGET (otherwise zig stamps its
@@ -28,6 +33,8 @@ ZIGLANG_VERSION=0.17.1
 CARGO_ZIGBUILD_VERSION=0.24.1
 # shellcheck source=scripts/floors.sh
 source "$(dirname "$0")/floors.sh"
+# shellcheck source=scripts/windows-toolchain.sh
+source "$(dirname "$0")/windows-toolchain.sh"
 
 cache="${MERCURY_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mercury-container-runner}"
 venv="$cache/zig-venv-$ZIGLANG_VERSION-$CARGO_ZIGBUILD_VERSION"
@@ -38,6 +45,7 @@ die() { printf 'build:all: %s\n' "$*" >&2; exit 1; }
 for tool in python3 rustup cargo readelf llvm-objdump llvm-nm file; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found (Debian: apt-get install python3-venv binutils llvm file; Rust: rustup.rs)"
 done
+# (mingw-w64, for the Windows target and its check, is installed by windows_build_env when missing.)
 
 # ---- zig and cargo-zigbuild ----
 if [ ! -x "$venv/bin/zig" ] || [ ! -x "$venv/bin/cargo-zigbuild" ]; then
@@ -64,9 +72,16 @@ if [ "$#" -gt 0 ]; then
 else
   mapfile -t targets < <(node -p 'require("./package.json").napi.targets.join("\n")')
 fi
+# The Rust target each napi target is built with.
+rust_target() {
+  case "$1" in
+    x86_64-pc-windows-msvc) echo "$WINDOWS_RUST_TARGET" ;;
+    *) echo "$1" ;;
+  esac
+}
 installed="$(rustup target list --installed)"
 for t in "${targets[@]}"; do
-  grep -qx "$t" <<<"$installed" || rustup target add "$t"
+  grep -qx "$(rust_target "$t")" <<<"$installed" || rustup target add "$(rust_target "$t")"
 done
 
 out="$(mktemp -d "${TMPDIR:-/tmp}/build-all.XXXXXX")"
@@ -74,9 +89,11 @@ trap 'rm -rf "$out"' EXIT
 
 summary=()
 for t in "${targets[@]}"; do
-  build_target="$t"
+  build_target="$(rust_target "$t")"
+  cross=(--cross-compile)
   unset MACOSX_DEPLOYMENT_TARGET
   case "$t" in
+    x86_64-pc-windows-msvc) windows_build_env; cross=() ;;
     *-linux-gnu) build_target="$t.$GLIBC_FLOOR" ;;
     aarch64-apple-darwin) export MACOSX_DEPLOYMENT_TARGET="$MACOS_FLOOR_ARM64" ;;
     x86_64-apple-darwin) export MACOSX_DEPLOYMENT_TARGET="$MACOS_FLOOR_X64" ;;
@@ -86,7 +103,7 @@ for t in "${targets[@]}"; do
   log="$out/$t.log"
   # --output-dir keeps the build's .node, index.js and index.d.ts out of the
   # checkout; the generated loader and types are compared below.
-  if ! npx napi build --platform --release --target "$build_target" --cross-compile --output-dir "$out/$t" >"$log" 2>&1; then
+  if ! npx napi build --platform --release --target "$build_target" "${cross[@]}" --output-dir "$out/$t" >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     die "napi build --target $build_target failed (log above)"
   fi
@@ -97,6 +114,11 @@ for t in "${targets[@]}"; do
     fi
   done
   rm -f "$out/$t/index.js" "$out/$t/index.d.ts"
+  # The gnu build's file goes out under the msvc package's name, the one
+  # napi's loader requires on win32 x64.
+  if [ "$t" = x86_64-pc-windows-msvc ]; then
+    mv "$out/$t/container-runner.win32-x64-gnu.node" "$out/$t/container-runner.win32-x64-msvc.node"
+  fi
   summary+=("$t|$build_target|$secs")
 done
 

@@ -3,7 +3,8 @@
 #   scripts/check-binary.sh <file.node> <rust target triple>
 # - file type and architecture match the target;
 # - it links only what the platform itself provides: glibc/musl and the
-#   compiler runtime on Linux, /usr/lib and system frameworks on macOS;
+#   compiler runtime on Linux, /usr/lib and system frameworks on macOS,
+#   Windows' own DLLs on Windows;
 # - its floor: the newest GLIBC_ symbol version it needs (at most
 #   GLIBC_FLOOR), no glibc at all for musl, the macOS minimum (minos) it
 #   was stamped with (MACOS_FLOOR_* below);
@@ -12,7 +13,7 @@
 #   the addon loads, so no `-undefined dynamic_lookup` is needed on macOS.)
 # Prints one summary line: file, size, kind, floor, the libraries it links.
 # Tools: readelf (binutils) for ELF, llvm-objdump/llvm-nm (Debian's llvm) for
-# Mach-O.
+# Mach-O, x86_64-w64-mingw32-objdump (Debian's binutils-mingw-w64) for PE.
 set -euo pipefail
 
 # shellcheck source=scripts/floors.sh
@@ -91,6 +92,30 @@ case "$triple" in
     llvm-nm --extern-only --defined-only "$file" | grep -q ' _napi_register_module_v1$' ||
       fail "does not export _napi_register_module_v1"
     floor="macOS >= $minos"
+    ;;
+  x86_64-pc-windows-*)
+    # Built with the gnu target and mingw, shipped as napi's msvc package
+    # (scripts/windows-toolchain.sh says why that is sound).
+    kind="PE32+ DLL x86-64"
+    [[ "$desc" == "PE32+ executable (DLL)"*"x86-64"* ]] || fail "file type: $desc"
+    headers=$(x86_64-w64-mingw32-objdump -p "$file")
+    links=$(sed -n 's/^[[:space:]]*DLL Name: //p' <<<"$headers" | sort -fu | tr '\n' ' ')
+    for lib in $links; do
+      # Windows' own DLLs only: no mingw runtime DLL (libgcc_s, libwinpthread)
+      # the user would not have, and neither node.exe nor the libnode.dll
+      # stand-in (N-API is looked up in the running node.exe).
+      case "${lib,,}" in
+        kernel32.dll | ntdll.dll | advapi32.dll | ws2_32.dll | bcrypt.dll | bcryptprimitives.dll | userenv.dll | \
+          msvcrt.dll | ucrtbase.dll | api-ms-win-*.dll | crypt32.dll | secur32.dll | shell32.dll | ole32.dll | user32.dll) ;;
+        *) fail "imports $lib, which is not part of Windows" ;;
+      esac
+    done
+    # The export table lists napi's entry point by name.
+    awk '/^\[Ordinal\/Name Pointer\] Table/ {t = 1; next} t && /napi_register_module_v1$/ {found = 1} END {exit !found}' <<<"$headers" ||
+      fail "does not export napi_register_module_v1"
+    # Its floor is Rust's for the target, Windows 10 (ProcessPrng from
+    # bcryptprimitives.dll); the PE header's subsystem version (mingw's 5.2) says less.
+    floor="Windows >= 10 (Rust's floor)"
     ;;
   *) fail "no checks for $triple" ;;
 esac

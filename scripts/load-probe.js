@@ -5,7 +5,9 @@
 //
 //   node load-probe.js <platform package name>
 //
-// Checks, with DOCKER_HOST pointing at a socket that does not exist:
+// Checks, with DOCKER_HOST pointing at a socket that does not exist (on
+// Windows, with no DOCKER_HOST: Docker Desktop's default named pipe, which
+// does not exist under wine):
 // - requiring the package loads the addon, and the file napi's generated
 //   loader picked is the one in the expected platform package;
 // - a runner constructs;
@@ -15,8 +17,11 @@
 //   a second runner (dockerHost option) points at a file that exists but
 //   accepts no connection: that reply goes through a real connect on the
 //   addon's tokio runtime (hyper, the Unix connector) and must fail the
-//   same way.
+//   same way. On Windows the second runner's dockerHost is a TCP port on
+//   127.0.0.1 that was just closed (a real connect through Windows sockets).
 // Prints one line and exits 0 when all hold; otherwise says what did not.
+// (Under wine, Node cannot write to a stdout pipe, EBADF: the caller sends
+// its output to a file.)
 "use strict";
 
 const fs = require("node:fs");
@@ -28,7 +33,8 @@ const path = require("node:path");
 const REPLY_DEADLINE_MS = 30_000;
 
 const expectedPackage = process.argv[2];
-const endpoint = process.env.DOCKER_HOST;
+const WINDOWS_DEFAULT_ENDPOINT = "npipe:////./pipe/docker_engine";
+const endpoint = process.env.DOCKER_HOST || (process.platform === "win32" ? WINDOWS_DEFAULT_ENDPOINT : undefined);
 const failures = [];
 const check = (ok, what) => {
   if (!ok) failures.push(what);
@@ -54,14 +60,21 @@ async function main() {
       port: 3000,
     };
     const logger = { debug() {}, info() {}, warn() {}, error() {} };
-    const refusing = path.join(tmp, "refusing.sock");
-    fs.writeFileSync(refusing, ""); // connect(2) to a non-socket: ECONNREFUSED
+    let refusing;
+    if (process.platform === "win32") {
+      refusing = `tcp://127.0.0.1:${await closedPort()}`;
+    } else {
+      const file = path.join(tmp, "refusing.sock");
+      fs.writeFileSync(file, ""); // connect(2) to a non-socket: ECONNREFUSED
+      refusing = `unix://${file}`;
+    }
+    const first = process.env.DOCKER_HOST ? "DOCKER_HOST, no such socket" : "the default endpoint, no such pipe";
     const cases = [
-      { what: "DOCKER_HOST, no such socket", endpoint, runner: new AgentContainerRunner(config, { logger }) },
+      { what: first, endpoint, runner: new AgentContainerRunner(config, { logger }) },
       {
         what: "dockerHost, nothing listening",
-        endpoint: `unix://${refusing}`,
-        runner: new AgentContainerRunner(config, { logger, dockerHost: `unix://${refusing}` }),
+        endpoint: refusing,
+        runner: new AgentContainerRunner(config, { logger, dockerHost: refusing }),
       },
     ];
     const seen = [];
@@ -92,6 +105,19 @@ async function main() {
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** A TCP port on 127.0.0.1 that was listening a moment ago and no longer is. */
+function closedPort() {
+  const net = require("node:net");
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** The rejection of a promise (null if it resolved), bounded by REPLY_DEADLINE_MS. */

@@ -9,7 +9,7 @@
 #   20), installed once under the cache folder, listening on 127.0.0.1 on a
 #   free port, with no uplinks: only what this script publishes exists there.
 #   Started here and stopped by its pid when the script ends, however it ends.
-# - Published: the six platform packages from npm/<platform>/ (linux-x64-gnu
+# - Published: the seven platform packages from npm/<platform>/ (linux-x64-gnu
 #   with the release binary of `npm run build`; the others with the binary
 #   `npm run build:all` put there, or else as metadata only, so that every
 #   optionalDependency exists: yarn fails an install that names a missing

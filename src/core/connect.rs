@@ -175,11 +175,13 @@ fn client(ep: &ResolvedEndpoint) -> Result<(Docker, Option<SshStderr>), ConnectE
         return Ok((tls_client(ep, tls)?, None));
     }
     let docker = if host.starts_with("unix://") {
-        Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+        unix_client(host)
+    } else if host.starts_with("npipe://") {
+        named_pipe_client(host)
     } else if host.starts_with("tcp://") || host.starts_with("http://") {
         Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
     } else {
-        // npipe:// and anything else bollard knows.
+        // Anything else bollard knows.
         Docker::connect_with_host(host)
     };
     docker.map(|d| (d, None)).map_err(|e| match e {
@@ -188,6 +190,31 @@ fn client(ep: &ResolvedEndpoint) -> Result<(Docker, Option<SshStderr>), ConnectE
         }
         other => ConnectError::config(ep, other),
     })
+}
+
+#[cfg(unix)]
+fn unix_client(host: &str) -> Result<Docker, bollard::errors::Error> {
+    Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+}
+
+/// Windows' docker CLI has no unix sockets either; bollard says so in its own
+/// words ("unsupported URL scheme"), naming the endpoint.
+#[cfg(not(unix))]
+fn unix_client(host: &str) -> Result<Docker, bollard::errors::Error> {
+    Docker::connect_with_host(host)
+}
+
+/// Docker Desktop's engine on Windows (`npipe:////./pipe/docker_engine`), with
+/// this runner's request timeout (bollard's `connect_with_host` takes its own).
+#[cfg(windows)]
+fn named_pipe_client(host: &str) -> Result<Docker, bollard::errors::Error> {
+    Docker::connect_with_named_pipe(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+}
+
+/// Named pipes are Windows'; elsewhere bollard refuses the scheme.
+#[cfg(not(windows))]
+fn named_pipe_client(host: &str) -> Result<Docker, bollard::errors::Error> {
+    Docker::connect_with_host(host)
 }
 
 fn read_pem(ep: &ResolvedEndpoint, path: &Path) -> Result<Vec<u8>, ConnectError> {

@@ -11,8 +11,10 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
-use rustix::fs::{FileType, Mode, OFlags};
-use rustix::io::Errno;
+#[cfg(unix)]
+use super::credentials_fs_unix::open_auth_file;
+#[cfg(windows)]
+use super::credentials_fs_windows::open_auth_file;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -33,44 +35,21 @@ pub enum AuthFile {
 }
 
 /// Reads `path` as the built-in resolver may: the last component must not be a
-/// link (O_NOFOLLOW), must be a regular file (checked before opening, so a
-/// device or FIFO is never opened, and again on the descriptor), at most
-/// [`MAX_AUTH_FILE_BYTES`], and UTF-8. The open is O_NONBLOCK, so a FIFO swapped
-/// in between the check and the open cannot hang it either.
+/// link, must be a regular file (never a device or FIFO, and never waiting on
+/// one), at most [`MAX_AUTH_FILE_BYTES`], and UTF-8. How the file is opened and
+/// checked is the platform's (`credentials_fs_unix.rs`, `credentials_fs_windows.rs`);
+/// the bounded read and the decoding are shared.
 ///
 /// Blocking (it does file I/O): call it from `spawn_blocking` under the run's
 /// deadline. The folders above the file are the operator's and are followed.
 pub fn read_auth_file(path: &Path) -> AuthFile {
     let refused = |why: String| AuthFile::Refused(format!("{} {why}", path.display()));
-    let before = match rustix::fs::lstat(path) {
-        Ok(st) => st,
-        Err(Errno::NOENT) => return AuthFile::Missing,
-        Err(e) => return refused(format!("cannot be examined: {e}")),
+    let file = match open_auth_file(path, MAX_AUTH_FILE_BYTES) {
+        Ok(file) => file,
+        Err(Unopened::Missing) => return AuthFile::Missing,
+        Err(Unopened::Refused(why)) => return refused(why),
     };
-    match FileType::from_raw_mode(before.st_mode) {
-        FileType::RegularFile => {}
-        FileType::Symlink => return refused("is a symbolic link".into()),
-        other => return refused(format!("is not a regular file ({other:?})")),
-    }
-    let size = u64::try_from(before.st_size).unwrap_or(u64::MAX);
-    if size > MAX_AUTH_FILE_BYTES {
-        return refused(format!("is {size} bytes, over the {MAX_AUTH_FILE_BYTES} read"));
-    }
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
-    let fd = match rustix::fs::open(path, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::NOENT) => return AuthFile::Missing,
-        Err(Errno::LOOP | Errno::MLINK) => return refused("is a symbolic link".into()),
-        Err(e) => return refused(format!("cannot be opened: {e}")),
-    };
-    match rustix::fs::fstat(&fd) {
-        Ok(st)
-            if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
-                && (st.st_dev, st.st_ino) == (before.st_dev, before.st_ino) => {}
-        Ok(_) => return refused("was replaced while being opened".into()),
-        Err(e) => return refused(format!("cannot be examined: {e}")),
-    }
-    let bytes = match read_capped(std::fs::File::from(fd), MAX_AUTH_FILE_BYTES) {
+    let bytes = match read_capped(file, MAX_AUTH_FILE_BYTES) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return refused(format!("grew over the {MAX_AUTH_FILE_BYTES} bytes read")),
         Err(e) => return refused(format!("cannot be read: {e}")),
@@ -79,6 +58,14 @@ pub fn read_auth_file(path: &Path) -> AuthFile {
         Ok(text) => AuthFile::Text(text),
         Err(_) => refused("is not UTF-8".into()),
     }
+}
+
+/// Why the platform's open gave no file.
+pub(super) enum Unopened {
+    /// No such file.
+    Missing,
+    /// Not read; the reason, without the path (the caller adds it).
+    Refused(String),
 }
 
 /// Reads at most `cap + 1` bytes: `None` when there were more than `cap`.
@@ -367,6 +354,70 @@ mod tests {
         }
     }
 
+    /// The Windows open (credentials_fs_windows.rs), run under wine by `npm run test:windows`.
+    #[cfg(windows)]
+    mod windows_file {
+        use super::super::*;
+        use std::fs;
+
+        fn refused_with(got: AuthFile, what: &str) {
+            match got {
+                AuthFile::Refused(reason) => assert!(reason.contains(what), "{reason}"),
+                other => panic!("expected a refusal ({what}), got {other:?}"),
+            }
+        }
+
+        #[test]
+        fn a_regular_file_is_read_and_a_missing_one_is_missing() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("auth.json");
+            assert_eq!(read_auth_file(&path), AuthFile::Missing);
+            assert_eq!(read_auth_file(&dir.path().join("no-such-folder").join("auth.json")), AuthFile::Missing);
+            fs::write(&path, "{}").unwrap();
+            assert_eq!(read_auth_file(&path), AuthFile::Text("{}".into()));
+        }
+
+        #[test]
+        fn a_folder_is_refused() {
+            let dir = tempfile::tempdir().unwrap();
+            fs::create_dir(dir.path().join("auth.json")).unwrap();
+            refused_with(read_auth_file(&dir.path().join("auth.json")), "not a regular file (a folder)");
+        }
+
+        #[test]
+        fn a_symbolic_link_is_refused_not_followed() {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join("real.json"), r#"{"anthropic":{}}"#).unwrap();
+            let link = dir.path().join("auth.json");
+            let made = std::os::windows::fs::symlink_file(dir.path().join("real.json"), &link);
+            if !crate::core::outbox_fs::windows_tests::made_link(made, &link, "auth.json symbolic link") {
+                return;
+            }
+            refused_with(read_auth_file(&link), "symbolic link");
+        }
+
+        #[test]
+        fn a_2_mib_file_is_refused_by_its_size_and_one_at_the_cap_is_read() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("auth.json");
+            fs::write(&path, vec![b' '; 2 * 1024 * 1024]).unwrap();
+            refused_with(read_auth_file(&path), "2097152 bytes");
+            fs::File::options().write(true).open(&path).unwrap().set_len(MAX_AUTH_FILE_BYTES).unwrap();
+            assert!(matches!(read_auth_file(&path), AuthFile::Text(t) if t.len() == MAX_AUTH_FILE_BYTES as usize));
+        }
+
+        #[test]
+        fn a_file_open_for_writing_elsewhere_is_still_read() {
+            // The share mode: the user's login tool may hold it open.
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("auth.json");
+            fs::write(&path, "{}").unwrap();
+            let _writer = fs::File::options().write(true).open(&path).unwrap();
+            assert_eq!(read_auth_file(&path), AuthFile::Text("{}".into()));
+        }
+    }
+
+    #[cfg(unix)]
     mod file {
         use super::super::*;
         use std::fs;

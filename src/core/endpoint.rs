@@ -17,8 +17,16 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The CLI's default engine address on Unix.
-pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+/// The CLI's default engine address: the socket on unix, Docker Desktop's named
+/// pipe on Windows.
+#[cfg(not(windows))]
+pub const DEFAULT_HOST: &str = DEFAULT_UNIX_HOST;
+#[cfg(windows)]
+pub const DEFAULT_HOST: &str = DEFAULT_NAMED_PIPE_HOST;
+/// The socket an empty `unix://` means (on every platform, as in the CLI).
+pub const DEFAULT_UNIX_HOST: &str = "unix:///var/run/docker.sock";
+/// The pipe an empty `npipe://` means.
+pub const DEFAULT_NAMED_PIPE_HOST: &str = "npipe:////./pipe/docker_engine";
 /// The CLI's default when TLS is asked for (`DOCKER_TLS_VERIFY`) and no host is given.
 pub const DEFAULT_TLS_HOST: &str = "tcp://localhost:2376";
 /// The port the CLI adds to a `tcp://` host that has none, without and with TLS.
@@ -295,9 +303,10 @@ pub fn resolve(input: &EndpointInput) -> Result<ResolvedEndpoint, EndpointError>
 /// Podman's sockets to try, in order, when `resolved` came from nothing being
 /// configured and the Docker socket does not answer; empty otherwise (an
 /// explicit choice is never silently replaced). Rootless first: it is the
-/// user's own, while the rootful socket is usually not theirs to open.
+/// user's own, while the rootful socket is usually not theirs to open. None on
+/// Windows, whose default is a named pipe: Podman's sockets are unix ones.
 pub fn podman_fallbacks(input: &EndpointInput, resolved: &ResolvedEndpoint) -> Vec<ResolvedEndpoint> {
-    if resolved.source != EndpointSource::Default || resolved.host != DEFAULT_HOST {
+    if resolved.source != EndpointSource::Default || resolved.host != DEFAULT_UNIX_HOST {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -429,11 +438,12 @@ fn normalise_host(host: &str, tls: bool) -> Result<String, String> {
     match scheme {
         "unix" => {
             if rest.is_empty() {
-                Ok(DEFAULT_HOST.to_owned())
+                Ok(DEFAULT_UNIX_HOST.to_owned())
             } else {
                 Ok(format!("unix://{rest}"))
             }
         }
+        "npipe" if rest.is_empty() => Ok(DEFAULT_NAMED_PIPE_HOST.to_owned()),
         "npipe" => Ok(host.to_owned()),
         "ssh" => SshTarget::parse(host).map(|_| host.to_owned()).map_err(|e| e.to_string()),
         "tcp" | "http" | "https" => {
@@ -588,6 +598,16 @@ mod tests {
     }
 
     #[test]
+    #[cfg(windows)]
+    fn nothing_configured_on_windows_is_docker_desktops_named_pipe() {
+        let home = tempfile::tempdir().unwrap();
+        let ep = resolve(&input(home.path())).unwrap();
+        assert_eq!((ep.host.as_str(), &ep.source), ("npipe:////./pipe/docker_engine", &EndpointSource::Default));
+        assert!(podman_fallbacks(&input(home.path()), &ep).is_empty());
+    }
+
+    #[test]
+    #[cfg(not(windows))]
     fn nothing_configured_is_the_default_socket() {
         let home = tempfile::tempdir().unwrap();
         let ep = resolve(&input(home.path())).unwrap();
@@ -777,7 +797,9 @@ mod tests {
         assert_eq!(normalise_host("1.2.3.4:99", false).unwrap(), "tcp://1.2.3.4:99");
         assert_eq!(normalise_host("tcp://[::1]", false).unwrap(), "tcp://[::1]:2375");
         assert_eq!(normalise_host("tcp://[::1]:7", false).unwrap(), "tcp://[::1]:7");
-        assert_eq!(normalise_host("unix://", false).unwrap(), DEFAULT_HOST);
+        assert_eq!(normalise_host("unix://", false).unwrap(), DEFAULT_UNIX_HOST);
+        assert_eq!(normalise_host("npipe://", false).unwrap(), "npipe:////./pipe/docker_engine");
+        assert_eq!(normalise_host("npipe:////./pipe/other", false).unwrap(), "npipe:////./pipe/other");
         assert!(normalise_host("tcp://h:notaport", false).is_err());
         assert!(normalise_host("fd://", false).is_err());
         assert!(normalise_host("gopher://x", false).is_err());

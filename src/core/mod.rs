@@ -6,9 +6,13 @@ pub mod clock;
 pub mod config;
 mod connect;
 mod credentials;
+#[cfg(unix)]
+mod credentials_fs_unix;
+#[cfg(windows)]
+mod credentials_fs_windows;
 pub mod endpoint;
 pub mod engine;
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod engine_matrix;
 pub mod error;
 mod image_ref;
@@ -17,8 +21,10 @@ pub mod log;
 mod mime;
 pub mod outbox;
 pub mod outbox_copy;
-#[cfg(unix)]
-mod outbox_fs_unix;
+// The outbox's system calls: one interface, a file per platform.
+#[cfg_attr(unix, path = "outbox_fs_unix.rs")]
+#[cfg_attr(windows, path = "outbox_fs_windows.rs")]
+mod outbox_fs;
 pub mod outbox_since;
 mod outcome;
 mod output;

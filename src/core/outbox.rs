@@ -5,7 +5,8 @@
 //! the agent planted (not in the workspace path, not the outbox folder, not an
 //! entry), never stats or returns anything outside the real outbox directory,
 //! and bounds what it examines and returns. The walk goes by directory
-//! descriptors (the system calls are in `outbox_fs_unix.rs`), so no component
+//! descriptors (the system calls are in `outbox_fs_unix.rs`; on Windows,
+//! handles, in `outbox_fs_windows.rs`), so no component
 //! is resolved through a path the agent could swap for a link between check
 //! and use; and what the host gets is a private copy of each file checked
 //! (`outbox_copy.rs`), never a path into the outbox.
@@ -18,7 +19,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::mime::mime_for;
 use super::outbox_copy::{Copied, CopyStore};
-use super::outbox_fs_unix::{open_outbox, FileId, OutboxDir, Reopened};
+use super::outbox_fs::{open_outbox, FileId, OutboxDir, Reopened};
 use super::outbox_since::Since;
 
 /// The warn line for a refused outbox (a link, a non-folder, a workspace outside spacesDir).
@@ -359,7 +360,7 @@ fn scan_dir(
 }
 
 /// A FIFO at `path`; mkfifo(3), because rustix has no mknodat on macOS.
-#[cfg(test)]
+#[cfg(all(test, unix))]
 pub(crate) fn make_fifo(path: &std::path::Path) {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
@@ -367,7 +368,9 @@ pub(crate) fn make_fifo(path: &std::path::Path) {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
 }
 
-#[cfg(test)]
+// Unix: FIFOs, sockets and links made the unix way (the Windows calls are
+// tested in outbox_fs_windows.rs).
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::fs;

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::outbox_fs_unix::{create_private_file, left_by_dead_process, make_private_dir};
+use super::outbox_fs::{create_private_file, left_by_dead_process, make_private_dir};
 
 /// A copy is removed at the latest this long after it was made. The host reads
 /// (uploads) the files right after the reply settles, which takes seconds; ten
@@ -199,7 +199,7 @@ impl CopyStore {
     }
 
     /// The folders of the turns kept now, oldest first.
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     fn folders(&self) -> Vec<PathBuf> {
         self.state().kept.iter().map(|k| k.folder.clone()).collect()
     }
@@ -320,7 +320,8 @@ impl Drop for TurnCopies {
     }
 }
 
-#[cfg(test)]
+// Unix: they check modes and make links the unix way.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

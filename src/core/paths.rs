@@ -39,6 +39,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // a unix symlink
     fn finds_the_nearest_package_json_through_links() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("pkg");

@@ -74,7 +74,8 @@ pub fn not_plain_folder(folder: &Path) -> String {
     format!("{} is not a plain folder (a link?): refusing to mount it", folder.display())
 }
 
-#[cfg(test)]
+// Unix: links made the unix way.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;

@@ -371,7 +371,11 @@ async fn create_dirs(settings: &RunnerSettings, request: &ReplyRequest) -> Resul
         own_folder(&space_folder(&settings.spaces_dir, &request.space_id)?).await?;
         // Only the runner reads the sessions folders' parent: no container mounts it.
         let mut parent = tokio::fs::DirBuilder::new();
-        parent.recursive(true).mode(0o700);
+        parent.recursive(true);
+        // On Windows the folder takes its parent's ACL (under the user's profile
+        // by default); there is no mode to give.
+        #[cfg(unix)]
+        parent.mode(0o700);
         parent
             .create(&settings.sessions_dir)
             .await
