@@ -342,9 +342,10 @@ describe("stopped before the agent starts", () => {
   }
 
   test("abort() right after reply(): the agent never runs, no container is left", async () => {
+    // Before the runner: its containers' names carry its creation time, which must not be earlier.
+    const since = Date.now();
     const ctx = h.makeRunner();
     fs.mkdirSync(path.join(ctx.config.spacesDir, "early"), { recursive: true });
-    const since = Date.now();
     const run = ctx.runner.reply(input(ctx, "early", { FIXTURE_MODE: "marker" }));
     expect(ctx.runner.abort("early")).toBe(true);
     await expectNeverRan(ctx, "early", run, since, "12a abort() right after reply()");
@@ -355,9 +356,10 @@ describe("stopped before the agent starts", () => {
       const root = h.tempRoot();
       const proxy = await startEngineProxy(root);
       try {
+        // Before the runner, as above: the late container's removal is waited for before the proxy closes.
+        const since = Date.now();
         const ctx = h.makeRunner({}, { dockerHost: proxy.dockerHost });
         fs.mkdirSync(path.join(ctx.config.spacesDir, "creating"), { recursive: true });
-        const since = Date.now();
         const hold = proxy.holdNextCreate();
         const run = ctx.runner.reply(input(ctx, "creating", { FIXTURE_MODE: "marker" }));
         // The create request has reached the engine; its answer is held.
