@@ -9,12 +9,13 @@ use super::js_fields::{
     check_type, opt_bool, opt_number, opt_object, opt_string, opt_strings, opt_value, string, typed, FieldResult,
 };
 use super::realm::Realm;
-use crate::core::config::{
-    memory_limit, nano_cpus, pids_limit, port_text, standby_options, Hardening, PackageRoot, RunnerConfig,
-    RunnerOptions, StandbyOptions,
-};
-use crate::core::endpoint::EndpointInput;
+use crate::core::engine::container::Hardening;
+use crate::core::engine::endpoint::EndpointInput;
 use crate::core::log::ConsoleFormat;
+use crate::core::turn::config::{
+    memory_limit, nano_cpus, pids_limit, port_text, standby_options, PackageRoot, RunnerConfig, RunnerOptions,
+    StandbyOptions,
+};
 
 pub fn read_config(config: &Object) -> FieldResult<RunnerConfig> {
     const WHAT: &str = "config";

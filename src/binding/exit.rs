@@ -42,5 +42,5 @@ pub fn run_exit_cleanups() {
             cleanup.run();
         }
     });
-    crate::core::outbox_copy::global().remove_all();
+    crate::core::untrusted::outbox_copy::global().remove_all();
 }

@@ -11,7 +11,7 @@ use super::js_fields::{
 };
 use super::realm::Realm;
 use crate::core::runner::ReplyHost;
-use crate::core::spec::ReplyRequest;
+use crate::core::turn::spec::ReplyRequest;
 
 const WHAT: &str = "input";
 

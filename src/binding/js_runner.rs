@@ -18,9 +18,9 @@ use super::realm::{self, Realm};
 use super::resolver::JsCredentialResolver;
 use crate::core::error::RunError;
 use crate::core::log::{dispatch, Level};
-use crate::core::outbox::EgressFile;
 use crate::core::runner::{custom_image_warning, Removal, Runner};
-use crate::core::turn::{ContainerResult, CredentialResolver, ReplyText};
+use crate::core::turn::one_turn::{ContainerResult, CredentialResolver, ReplyText};
+use crate::core::untrusted::outbox::EgressFile;
 
 /// A file the agent left in the space's outbox during the run.
 #[napi(object, js_name = "EgressFile")]

@@ -12,8 +12,8 @@ use super::logger::log_now;
 use super::realm;
 use crate::core::clock::now_ms;
 use crate::core::log::{ConsoleFormat, Level};
-use crate::core::outbox::{scan_workspace, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
-use crate::core::outbox_copy;
+use crate::core::untrusted::outbox::{scan_workspace, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
+use crate::core::untrusted::outbox_copy;
 use crate::fields;
 
 /// The files in `<workspacePath>/outbox` modified at or after `startTimeMs`:

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::realm::Realm;
 use crate::core::error::{HostFailure, RunError};
-use crate::core::turn::CredentialResolver;
+use crate::core::turn::one_turn::CredentialResolver;
 
 // Weak: a runner that is not replying must not keep the host's process alive.
 type ResolverTsfn = ThreadsafeFunction<Value, Promise<Option<String>>, FnArgs<(Value,)>, Status, false, true>;

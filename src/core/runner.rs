@@ -11,19 +11,21 @@ use tracing::instrument::WithSubscriber;
 use tracing::{Dispatch, Instrument};
 
 use super::clock::now_ms;
-use super::config::{RunnerConfig, RunnerOptions};
-use super::endpoint::EndpointInput;
-use super::engine::{Engine, EngineError};
+use super::engine::client::{Engine, EngineError};
+use super::engine::endpoint::EndpointInput;
 use super::error::RunError;
 use super::log::Fields;
-use super::outbox_copy;
 use super::paths::resolve;
-use super::payload::{caller_role, container_workspace};
-use super::registry::{Registry, RunGuard};
-use super::removals::Removals;
-use super::spec::{container_name, ReplyRequest};
-use super::standby::Standbys;
-use super::turn::{run_turn, settle, ContainerResult, CredentialResolver, CredentialSource, TurnPlan, TurnReport};
+use super::turn::config::{RunnerConfig, RunnerOptions};
+use super::turn::one_turn::{
+    run_turn, settle, ContainerResult, CredentialResolver, CredentialSource, TurnPlan, TurnReport,
+};
+use super::turn::payload::{caller_role, container_workspace};
+use super::turn::registry::{Registry, RunGuard};
+use super::turn::removals::Removals;
+use super::turn::spec::{container_name, ReplyRequest};
+use super::turn::standby::Standbys;
+use super::untrusted::outbox_copy;
 use crate::fields;
 
 /// What only the host's side can do for a reply, on its thread, during the `reply` call.

@@ -144,8 +144,8 @@ fn coarse_tick_ms() -> Option<u64> {
 mod tests {
     use super::*;
     use crate::core::clock::now_ms;
-    use crate::core::outbox::{scan_outbox_since, MAX_OUTBOX_FILE_BYTES};
-    use crate::core::outbox_copy::CopyStore;
+    use crate::core::untrusted::outbox::{scan_outbox_since, MAX_OUTBOX_FILE_BYTES};
+    use crate::core::untrusted::outbox_copy::CopyStore;
     use std::fs;
     use std::path::PathBuf;
     use std::time::{Duration, UNIX_EPOCH};

@@ -15,25 +15,26 @@ use tracing::instrument::WithSubscriber;
 use tracing::Instrument;
 
 use super::agent_dir::{self, auth_path_writable_by_agents, sessions_folder, AgentDirView};
-use super::clock::now_ms;
 use super::config::RunnerSettings;
-use super::credentials::{builtin_applies, builtin_credential, read_auth_file, AuthFile, BuiltinCredential};
-use super::engine::{output_chunks, Chunk, Engine, EngineError};
-use super::error::RunError;
-use super::outbox::{
-    scan_outbox_since, EgressFile, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE,
-};
-use super::outbox_since::{self, Since};
 use super::outcome::{outcome_text, Ending};
-use super::output::OutputScanner;
 use super::plain_sources::{not_plain_folder, PlainSources};
 use super::registry::RunControl;
 use super::removals::Removals;
-pub use super::result_json::ReplyText;
-use super::spec::{
-    container_env, container_mounts, container_name, container_spec, space_folder, ContainerSpec, ReplyRequest,
-};
+use super::spec::{container_env, container_mounts, container_name, container_spec, space_folder, ReplyRequest};
 use super::standby::{Claimed, Input, Miss, Next, Output, Standbys};
+use crate::core::clock::now_ms;
+use crate::core::engine::client::{output_chunks, Chunk, Engine, EngineError};
+use crate::core::engine::container::ContainerSpec;
+use crate::core::error::RunError;
+use crate::core::untrusted::credentials::{
+    builtin_applies, builtin_credential, read_auth_file, AuthFile, BuiltinCredential,
+};
+use crate::core::untrusted::outbox::{
+    scan_outbox_since, EgressFile, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE,
+};
+use crate::core::untrusted::outbox_since::{self, Since};
+use crate::core::untrusted::output::OutputScanner;
+pub use crate::core::untrusted::result_json::ReplyText;
 
 /// How often a run takes a new name when the engine says its name is taken.
 const MAX_RENAMES: u64 = 5;
@@ -758,7 +759,7 @@ async fn collect_outbox(spaces_dir: PathBuf, workspace: &str, since: Since) -> R
     let workspace = PathBuf::from(workspace);
     let outbox = workspace.join("outbox");
     // Off the host's thread: the scan copies each file it returns (see outbox_copy).
-    let copies = super::outbox_copy::global();
+    let copies = crate::core::untrusted::outbox_copy::global();
     let scan = tokio::task::spawn_blocking(move || {
         scan_outbox_since(&spaces_dir, &workspace, &since, now_ms(), MAX_OUTBOX_FILE_BYTES, copies)
     })
@@ -796,7 +797,7 @@ async fn collect_outbox(spaces_dir: PathBuf, workspace: &str, since: Since) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::registry::Registry;
+    use crate::core::turn::registry::Registry;
 
     fn ok() -> Result<ContainerResult, RunError> {
         Ok(ContainerResult { reply: ReplyText::Utf8("r".into()), files: vec![] })

@@ -390,7 +390,7 @@ mod tests {
             fs::write(dir.path().join("real.json"), r#"{"anthropic":{}}"#).unwrap();
             let link = dir.path().join("auth.json");
             let made = std::os::windows::fs::symlink_file(dir.path().join("real.json"), &link);
-            if !crate::core::outbox_fs::windows_tests::made_link(made, &link, "auth.json symbolic link") {
+            if !crate::core::untrusted::outbox_fs::windows_tests::made_link(made, &link, "auth.json symbolic link") {
                 return;
             }
             refused_with(read_auth_file(&link), "symbolic link");
@@ -459,7 +459,7 @@ mod tests {
         fn a_fifo_is_refused_promptly() {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("auth.json");
-            crate::core::outbox::make_fifo(&path);
+            crate::core::untrusted::outbox::make_fifo(&path);
             let started = Instant::now();
             refused_with(read_promptly(&path), "not a regular file");
             assert!(started.elapsed() < Duration::from_secs(5));

@@ -516,7 +516,7 @@ impl Connection for SshStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::endpoint::EndpointSource;
+    use crate::core::engine::endpoint::EndpointSource;
 
     fn ep(host: &str) -> ResolvedEndpoint {
         ResolvedEndpoint { host: host.into(), tls: None, skip_verify: false, source: EndpointSource::DockerHostEnv }
@@ -561,7 +561,7 @@ mod tests {
             assert!(!msg.contains("s3cret"), "{msg}");
             assert!(msg.starts_with(&format!("Cannot connect to the Docker engine at {scheme}://***@127.0.0.1:{port}")));
             // As the engine reports it to a reply and to cleanupOrphans.
-            let engine = crate::core::engine::Engine::new(input);
+            let engine = crate::core::engine::client::Engine::new(input);
             let msg = engine.image_exists("x").await.unwrap_err().to_string();
             assert!(!msg.contains("s3cret") && msg.contains("***@127.0.0.1"), "{msg}");
         }

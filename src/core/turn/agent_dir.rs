@@ -37,8 +37,8 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::config::RunnerSettings;
-use super::error::RunError;
 use super::spec::space_folder;
+use crate::core::error::RunError;
 
 /// Where the agent folder is mounted, and where pi looks for it (`PI_CODING_AGENT_DIR`).
 pub const AGENT_DIR_TARGET: &str = "/root/.pi/agent";
@@ -194,7 +194,8 @@ pub fn auth_path_writable_by_agents(settings: &RunnerSettings) -> Option<&'stati
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::{Hardening, PackageRoot};
+    use crate::core::engine::container::Hardening;
+    use crate::core::turn::config::PackageRoot;
 
     fn settings(global: &Path) -> RunnerSettings {
         RunnerSettings {

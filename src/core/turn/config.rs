@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use super::agent_dir::{check_apart, default_sessions_dir};
-use super::endpoint::EndpointInput;
-use super::log::ConsoleFormat;
-use super::paths::resolve;
+use crate::core::engine::container::Hardening;
+use crate::core::engine::endpoint::EndpointInput;
+use crate::core::log::ConsoleFormat;
+use crate::core::paths::resolve;
 
 /// A message naming the field that is missing or wrong (the host sees a `TypeError`).
 pub type ConfigResult<T> = Result<T, String>;
@@ -85,30 +86,6 @@ pub fn standby_options(idle_ms: Option<f64>, max: Option<f64>) -> ConfigResult<S
         options.max = n as usize;
     }
     Ok(options)
-}
-
-/// Opt-in limits on what an agent container may do. Each is off by default,
-/// so the host's agent image keeps working as it always has.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Hardening {
-    /// At most this many processes (a fork bomb stops here).
-    pub pids_limit: Option<i64>,
-    /// CPU share in billionths of a CPU (`options.cpus: 1.5` is 1 500 000 000).
-    pub nano_cpus: Option<i64>,
-    /// `user[:group]` the agent runs as, instead of the image's (usually root).
-    pub user: Option<String>,
-    pub cap_drop: Vec<String>,
-    pub cap_add: Vec<String>,
-    /// No privilege gain through setuid binaries or file capabilities.
-    pub no_new_privileges: bool,
-    /// The image's file system read-only, with a writable `/tmp` in memory.
-    pub read_only_rootfs: bool,
-    /// `"none"` (no network at all) or the name of an engine network.
-    pub network: Option<String>,
-    /// An OCI runtime the engine knows, e.g. `runsc` (gVisor).
-    pub runtime: Option<String>,
-    /// Mount only the space's own folder, at `/spaces/<spaceId>`, instead of every space's.
-    pub isolate_spaces: bool,
 }
 
 /// `options.pidsLimit`: a positive whole number.
@@ -231,7 +208,7 @@ impl PackageRoot {
     pub fn locate(&self) -> Option<PathBuf> {
         match self {
             PackageRoot::Dir(dir) => Some(dir.clone()),
-            PackageRoot::NearestTo(script) => super::paths::package_root_of(script),
+            PackageRoot::NearestTo(script) => crate::core::paths::package_root_of(script),
             PackageRoot::None => None,
         }
     }

@@ -1,8 +1,8 @@
 //! Turns how a container ended, and what it printed, into the run's result.
 
-use super::error::RunError;
-use super::output::{OutputScanner, ResultSpan};
-use super::result_json::{reply_of, ReplyText};
+use crate::core::error::RunError;
+use crate::core::untrusted::output::{OutputScanner, ResultSpan};
+use crate::core::untrusted::result_json::{reply_of, ReplyText};
 
 /// How the container ended, with what the runner did to it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -23,12 +23,13 @@ use tokio::time::Instant;
 use tracing::instrument::WithSubscriber;
 use tracing::{Dispatch, Instrument};
 
-use super::clock::now_ms;
 use super::config::StandbyOptions;
-use super::engine::{output_chunks, Chunk, Engine};
-use super::output::OutputScanner;
 use super::plain_sources::PlainSources;
-use super::spec::{container_name, ContainerSpec};
+use super::spec::container_name;
+use crate::core::clock::now_ms;
+use crate::core::engine::client::{output_chunks, Chunk, Engine};
+use crate::core::engine::container::ContainerSpec;
+use crate::core::untrusted::output::OutputScanner;
 
 /// What an idle standby may print before its turn (an agent that talks before
 /// reading its input). Kept for the turn's error text, never as its result;
@@ -578,8 +579,7 @@ async fn keep_until_done(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::Hardening;
-    use crate::core::spec::BindMount;
+    use crate::core::engine::container::{BindMount, Hardening};
 
     fn spec(env: &[&str]) -> ContainerSpec {
         ContainerSpec {
@@ -601,7 +601,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_waits_to_be_read_at_the_claim_is_drained_and_the_stream_goes_on() {
-        use crate::core::output::ResultSpan;
+        use crate::core::untrusted::output::ResultSpan;
         // Printed before the claim and not read yet, then nothing for now.
         let mut output: Output = Box::pin(
             futures_util::stream::iter([stdout("boot "), stdout(FORGED)]).chain(futures_util::stream::pending()),

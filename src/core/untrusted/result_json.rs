@@ -13,7 +13,7 @@
 
 use std::ops::Range;
 
-use super::js_string::js_prefix;
+use crate::core::js_string::js_prefix;
 
 /// How many UTF-16 units of the trimmed span the Malformed message quotes.
 pub const MALFORMED_QUOTE_UNITS: usize = 200;

@@ -4,7 +4,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::engine::PullEvent;
+/// One progress message of a pull, as the engine sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullEvent {
+    pub layer: Option<String>,
+    pub status: String,
+    pub progress: Option<String>,
+}
 
 /// How often one layer's unchanged status is logged again, with its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);

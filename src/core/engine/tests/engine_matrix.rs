@@ -9,9 +9,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::core::connect::connect_resolved;
-use crate::core::endpoint::{EndpointInput, EndpointSource, ResolvedEndpoint};
-use crate::core::registry_auth::{credentials_for_image, AuthLookup};
+use crate::core::engine::connect::connect_resolved;
+use crate::core::engine::endpoint::{EndpointInput, EndpointSource, ResolvedEndpoint};
+use crate::core::engine::registry_auth::{credentials_for_image, AuthLookup};
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,

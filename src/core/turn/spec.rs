@@ -4,11 +4,9 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::agent_dir::{AgentDirView, AGENT_DIR_TARGET, SESSIONS_ENTRY};
-use super::config::{Hardening, RunnerSettings};
-use super::error::RunError;
-
-/// The label every container of ours carries, so orphans can be found.
-pub const MANAGED_LABEL: (&str, &str) = ("mercury.managed", "true");
+use super::config::RunnerSettings;
+use crate::core::engine::container::{BindMount, ContainerSpec};
+use crate::core::error::RunError;
 
 /// The parts of `reply`'s input the runner itself reads.
 #[derive(Debug, Clone, Default)]
@@ -22,28 +20,6 @@ pub struct ReplyRequest {
     pub claimed_env_sources: HashSet<String>,
     /// The host process's `MERCURY_*` variables, read at the call.
     pub host_env: Vec<(String, String)>,
-}
-
-/// One host folder mounted into the container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BindMount {
-    pub source: String,
-    pub target: String,
-    pub read_only: bool,
-}
-
-/// Everything the engine needs to create one agent container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerSpec {
-    pub name: String,
-    pub image: String,
-    /// `NAME=value` entries, in the contract's order.
-    pub env: Vec<String>,
-    pub mounts: Vec<BindMount>,
-    /// `host.docker.internal` pointing at the host, as `--add-host host.docker.internal:host-gateway`.
-    pub extra_hosts: Vec<String>,
-    pub memory_limit: Option<i64>,
-    pub hardening: Hardening,
 }
 
 /// The host folder of one space, for `isolateSpaces`: the space id must be one
@@ -215,7 +191,8 @@ pub fn container_spec(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::PackageRoot;
+    use crate::core::engine::container::Hardening;
+    use crate::core::turn::config::PackageRoot;
 
     fn settings() -> RunnerSettings {
         RunnerSettings {
@@ -464,7 +441,8 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use crate::core::config::PackageRoot;
+    use crate::core::engine::container::Hardening;
+    use crate::core::turn::config::PackageRoot;
     use proptest::prelude::*;
 
     fn settings() -> RunnerSettings {

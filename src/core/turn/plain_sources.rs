@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use super::agent_dir::{sessions_folder, AgentDirView};
 use super::config::RunnerSettings;
-use super::error::RunError;
 use super::spec::space_folder;
+use crate::core::error::RunError;
 
 /// The paths to check, each by its own type (a link is never followed).
 /// Empty without isolation: then every source is the operator's own folder.
@@ -80,7 +80,8 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    use crate::core::config::{Hardening, PackageRoot};
+    use crate::core::engine::container::Hardening;
+    use crate::core::turn::config::PackageRoot;
 
     fn settings(root: &Path, isolate_spaces: bool) -> RunnerSettings {
         RunnerSettings {

@@ -17,11 +17,11 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::OnceCell;
 
 use super::connect::{connect_resolved, ConnectError};
+use super::container::{ContainerSpec, MANAGED_LABEL};
 use super::endpoint::{redact_in, redact_url, EndpointInput};
 use super::image_ref::pull_parts;
-use super::pull_log::PullLog;
+use super::pull_log::{PullEvent, PullLog};
 use super::registry_auth::{credentials_for_image, AuthLookup};
-use super::spec::{ContainerSpec, MANAGED_LABEL};
 
 /// An engine call that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,14 +123,6 @@ struct Connected {
     host: String,
     /// Podman's Docker-compatible API, which does not resolve `host-gateway`.
     podman: bool,
-}
-
-/// Progress of a pull, for the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PullEvent {
-    pub layer: Option<String>,
-    pub status: String,
-    pub progress: Option<String>,
 }
 
 impl Engine {

@@ -1,0 +1,20 @@
+//! One reply's life: the runner's settings, the container spec, the runs in flight,
+//! standby containers, the turn itself, and how its ending reads.
+//!
+//! Owns: settings (`config`), the agent folder (`agent_dir`, `plain_sources`), the
+//! container to create (`spec`, `payload`), runs in flight (`registry`), standby
+//! containers (`standby`), one turn (`one_turn`), its outcome (`outcome`) and the
+//! removals still owed (`removals`).
+//! May use: `engine` (to run the container), `untrusted` (to read what it wrote),
+//! and the shared pieces of `core`.
+
+pub mod agent_dir;
+pub mod config;
+pub mod one_turn;
+pub(crate) mod outcome;
+pub(crate) mod payload;
+pub(crate) mod plain_sources;
+pub(crate) mod registry;
+pub mod removals;
+pub mod spec;
+pub mod standby;
