@@ -21,8 +21,8 @@ use super::turn::one_turn::{
     run_turn, settle, ContainerResult, CredentialResolver, CredentialSource, TurnPlan, TurnReport,
 };
 use super::turn::payload::{caller_role, container_workspace};
-use super::turn::registry::{Registry, RunGuard};
 use super::turn::removals::Removals;
+use super::turn::runs::{RunGuard, Runs};
 use super::turn::spec::{container_name, ReplyRequest};
 use super::turn::standby::Standbys;
 use super::untrusted::outbox_copy;
@@ -40,7 +40,7 @@ pub struct Runner {
     options: RunnerOptions,
     image: Mutex<String>,
     engine: Engine,
-    registry: Registry,
+    runs: Runs,
     /// The `<n>` of `mercury-<ms>-<n>`, shared with the standbys (named by the same scheme).
     counter: Arc<AtomicU64>,
     /// This runner's subscriber: where its log lines go.
@@ -104,7 +104,7 @@ pub const EXIT_CLEANUP_BOUND: std::time::Duration = std::time::Duration::from_se
 /// What must still happen for a runner when the host's process exits: its
 /// runs in flight have their containers killed and removed.
 pub struct ExitCleanup {
-    registry: Registry,
+    runs: Runs,
     endpoint: EndpointInput,
     standbys: Option<Standbys>,
     removals: Removals,
@@ -113,7 +113,7 @@ pub struct ExitCleanup {
 impl ExitCleanup {
     /// Whether its runner has no run in flight, no standby and no removal under way.
     pub fn is_idle(&self) -> bool {
-        self.registry.active_count() == 0
+        self.runs.active_count() == 0
             && self.standbys.as_ref().is_none_or(Standbys::is_empty)
             && self.removals.is_empty()
     }
@@ -134,7 +134,7 @@ impl ExitCleanup {
             if let Some(standbys) = &self.standbys {
                 standbys.settle_creates(EXIT_CLEANUP_BOUND / 2).await;
             }
-            let mut names = self.registry.active_containers();
+            let mut names = self.runs.active_containers();
             names.extend(self.standbys.iter().flat_map(Standbys::names));
             // A settled reply's container whose removal the exit would otherwise cut short.
             names.extend(self.removals.pending());
@@ -177,7 +177,7 @@ impl Runner {
             engine,
             config,
             options,
-            registry: Registry::default(),
+            runs: Runs::default(),
             counter,
             log,
             resolver,
@@ -195,14 +195,14 @@ impl Runner {
         *self.image.lock().unwrap_or_else(|p| p.into_inner()) = image;
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    pub fn runs(&self) -> &Runs {
+        &self.runs
     }
 
     /// The work process exit must do for this runner (see [`ExitCleanup`]).
     pub fn exit_cleanup(&self) -> ExitCleanup {
         ExitCleanup {
-            registry: self.registry.clone(),
+            runs: self.runs.clone(),
             endpoint: self.options.endpoint.clone(),
             standbys: self.standbys.clone(),
             removals: self.removals.clone(),
@@ -229,7 +229,7 @@ impl Runner {
         let started_ms = now_ms();
         let number = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
         let container = container_name(started_ms, number);
-        let guard = self.registry.register(&request.space_id, &container);
+        let guard = self.runs.register(&request.space_id, &container);
         let space_id = request.space_id.clone();
         // Made under this runner's subscriber, so the span is the subscriber's (this is the host's thread).
         let span = tracing::dispatcher::with_default(&self.log, || {
@@ -257,7 +257,7 @@ impl Runner {
     /// next container is one of its containers too. True when it had a run.
     pub fn abort(&self, space_id: &str) -> bool {
         // Marked first: a run ending now then sees the abort, or its standby is booked before the discard.
-        let had_run = self.registry.abort(space_id);
+        let had_run = self.runs.abort(space_id);
         if let Some(standbys) = &self.standbys {
             standbys.discard(space_id);
         }
@@ -267,7 +267,7 @@ impl Runner {
     /// Aborts every run and discards every standby (their containers are removed in the background).
     /// The private outbox copies of this runner's spaces go too, on a thread of their own.
     pub fn kill_all(&self) {
-        self.registry.abort_all();
+        self.runs.abort_all();
         if let Some(standbys) = &self.standbys {
             standbys.discard_all();
         }
@@ -333,7 +333,7 @@ impl Runner {
                 return 0;
             }
         };
-        let ours = self.registry.active_containers();
+        let ours = self.runs.active_containers();
         let orphans: Vec<_> = listed.into_iter().filter(|(_, name)| !ours.contains(name)).collect();
         if orphans.is_empty() {
             return 0;

@@ -2,7 +2,7 @@
 //! standby containers, the turn itself, and how its ending reads.
 //!
 //! Owns: settings (`config`), the agent folder (`agent_dir`, `plain_sources`), the
-//! container to create (`spec`, `payload`), runs in flight (`registry`), standby
+//! container to create (`spec`, `payload`), runs in flight (`runs`), standby
 //! containers (`standby`), one turn (`one_turn`), its outcome (`outcome`) and the
 //! removals still owed (`removals`).
 //! May use: `engine` (to run the container), `untrusted` (to read what it wrote),
@@ -14,7 +14,7 @@ pub mod one_turn;
 pub(crate) mod outcome;
 pub(crate) mod payload;
 pub(crate) mod plain_sources;
-pub(crate) mod registry;
 pub mod removals;
+pub(crate) mod runs;
 pub mod spec;
 pub mod standby;

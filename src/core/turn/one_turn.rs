@@ -18,15 +18,15 @@ use super::agent_dir::{self, auth_path_writable_by_agents, sessions_folder, Agen
 use super::config::RunnerSettings;
 use super::outcome::{outcome_text, Ending};
 use super::plain_sources::{not_plain_folder, PlainSources};
-use super::registry::RunControl;
 use super::removals::Removals;
+use super::runs::RunControl;
 use super::spec::{container_env, container_mounts, container_name, container_spec, space_folder, ReplyRequest};
 use super::standby::{Claimed, Input, Miss, Next, Output, Standbys};
 use crate::core::clock::now_ms;
 use crate::core::engine::client::{output_chunks, Chunk, Engine, EngineError};
 use crate::core::engine::container::ContainerSpec;
 use crate::core::error::RunError;
-use crate::core::untrusted::credentials::{
+use crate::core::untrusted::auth_json::{
     builtin_applies, builtin_credential, read_auth_file, AuthFile, BuiltinCredential,
 };
 use crate::core::untrusted::outbox::{
@@ -797,7 +797,7 @@ async fn collect_outbox(spaces_dir: PathBuf, workspace: &str, since: Since) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::turn::registry::Registry;
+    use crate::core::turn::runs::Runs;
 
     fn ok() -> Result<ContainerResult, RunError> {
         Ok(ContainerResult { reply: ReplyText::Utf8("r".into()), files: vec![] })
@@ -805,8 +805,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_that_never_ends_gives_way_to_the_deadline_and_to_an_abort() {
-        let reg = Registry::default();
-        let guard = reg.register("s", "c");
+        let runs = Runs::default();
+        let guard = runs.register("s", "c");
         let control = guard.control();
         let removals = Removals::default();
         let stop =
@@ -824,7 +824,7 @@ mod tests {
         let t0 = Instant::now();
         let aborting = async {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            reg.abort("s");
+            runs.abort("s");
         };
         let (raced, ()) = tokio::join!(stop.first(std::future::pending::<()>()), aborting);
         assert_eq!(raced, Err(Stopped::Aborted));
@@ -834,10 +834,10 @@ mod tests {
 
     #[test]
     fn an_abort_after_the_result_still_rejects_as_aborted() {
-        let reg = Registry::default();
-        let guard = reg.register("s", "c");
+        let runs = Runs::default();
+        let guard = runs.register("s", "c");
         assert_eq!(settle(ok(), &guard.control(), "s"), ok());
-        reg.abort("s");
+        runs.abort("s");
         assert_eq!(settle(ok(), &guard.control(), "s"), Err(RunError::Aborted { space_id: "s".into() }));
         let failed = Err(RunError::Failed { exit_code: 1, output: "x".into() });
         assert_eq!(settle(failed, &guard.control(), "s"), Err(RunError::Aborted { space_id: "s".into() }));

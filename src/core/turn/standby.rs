@@ -5,7 +5,7 @@
 //! same (the name aside) claims it and only writes its payload; any difference
 //! discards it and the turn starts cold.
 //!
-//! A standby is not a run: the registry never sees it. Each lives in a keeper
+//! A standby is not a run: the runs in flight (`runs`) never count it. Each lives in a keeper
 //! task that owns its attach streams and removes its container when it is
 //! discarded, evicted, idle too long, or found dead. [`Book`] is the
 //! bookkeeping (one per space, least recently used out beyond `max`, idle

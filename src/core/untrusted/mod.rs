@@ -5,14 +5,14 @@
 //!
 //! Owns: output scanning (`output`), the result span's JSON (`result_json`), the outbox
 //! (`outbox`, `outbox_since`, `outbox_copy`, the system calls in `outbox_fs`), the
-//! `auth.json` token (`credentials`), MIME types (`mime`).
+//! `auth.json` token (`auth_json`), MIME types (`mime`).
 //! May use: the shared pieces of `core` only; nothing of `engine` or `turn`.
 
-pub(crate) mod credentials;
+pub(crate) mod auth_json;
 #[cfg(unix)]
-mod credentials_fs_unix;
+mod auth_json_fs_unix;
 #[cfg(windows)]
-mod credentials_fs_windows;
+mod auth_json_fs_windows;
 pub(crate) mod mime;
 pub mod outbox;
 pub mod outbox_copy;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
-/// The abort signal of one run, shared between the registry and the run's task.
+/// The abort signal of one run, shared between [`Runs`] and the run's task.
 #[derive(Debug)]
 pub struct RunControl {
     aborted: watch::Sender<bool>,
@@ -50,22 +50,22 @@ struct Entry {
 }
 
 #[derive(Debug, Default)]
-struct Runs {
+struct Table {
     next_id: u64,
     // Keyed by a per-run id, so two runs of one space never share an entry.
     by_id: BTreeMap<u64, Entry>,
 }
 
-/// Cheap-clone registry of the runs in flight.
+/// Cheap-clone set of the runs in flight.
 #[derive(Debug, Clone, Default)]
-pub struct Registry {
-    runs: Arc<Mutex<Runs>>,
+pub struct Runs {
+    table: Arc<Mutex<Table>>,
 }
 
-impl Registry {
-    fn lock(&self) -> MutexGuard<'_, Runs> {
+impl Runs {
+    fn lock(&self) -> MutexGuard<'_, Table> {
         // A panic while holding this lock cannot leave the map half-written, so a poisoned lock is still usable.
-        self.runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Registers a run; it counts until the returned guard is dropped.
@@ -75,7 +75,7 @@ impl Registry {
         runs.next_id += 1;
         let id = runs.next_id;
         runs.by_id.insert(id, Entry { space_id: space_id.to_owned(), control: control.clone() });
-        RunGuard { registry: self.clone(), id, control }
+        RunGuard { runs: self.clone(), id, control }
     }
 
     pub fn is_running(&self, space_id: &str) -> bool {
@@ -123,10 +123,10 @@ impl Registry {
     }
 }
 
-/// A run's place in the registry; dropping it removes the run.
+/// A run's place among the runs in flight; dropping it removes the run.
 #[derive(Debug)]
 pub struct RunGuard {
-    registry: Registry,
+    runs: Runs,
     id: u64,
     control: Arc<RunControl>,
 }
@@ -139,7 +139,7 @@ impl RunGuard {
 
 impl Drop for RunGuard {
     fn drop(&mut self) {
-        self.registry.lock().by_id.remove(&self.id);
+        self.runs.lock().by_id.remove(&self.id);
     }
 }
 
@@ -149,49 +149,49 @@ mod tests {
 
     #[test]
     fn a_run_counts_until_its_guard_drops() {
-        let reg = Registry::default();
-        assert!(!reg.is_running("a"));
-        let guard = reg.register("a", "c1");
-        assert!(reg.is_running("a"));
-        assert_eq!(reg.active_count(), 1);
-        assert_eq!(reg.active_spaces(), ["a"]);
+        let runs = Runs::default();
+        assert!(!runs.is_running("a"));
+        let guard = runs.register("a", "c1");
+        assert!(runs.is_running("a"));
+        assert_eq!(runs.active_count(), 1);
+        assert_eq!(runs.active_spaces(), ["a"]);
         drop(guard);
-        assert!(!reg.is_running("a"));
-        assert_eq!(reg.active_count(), 0);
+        assert!(!runs.is_running("a"));
+        assert_eq!(runs.active_count(), 0);
     }
 
     #[test]
     fn a_second_run_of_a_space_does_not_clobber_the_first() {
-        let reg = Registry::default();
-        let first = reg.register("a", "c1");
-        let second = reg.register("a", "c2");
-        assert_eq!(reg.active_spaces(), ["a"]);
-        assert_eq!(reg.active_count(), 2);
+        let runs = Runs::default();
+        let first = runs.register("a", "c1");
+        let second = runs.register("a", "c2");
+        assert_eq!(runs.active_spaces(), ["a"]);
+        assert_eq!(runs.active_count(), 2);
         drop(first);
-        assert!(reg.is_running("a"), "the second run is still in flight");
-        assert_eq!(reg.active_containers(), ["c2"]);
+        assert!(runs.is_running("a"), "the second run is still in flight");
+        assert_eq!(runs.active_containers(), ["c2"]);
         drop(second);
-        assert!(!reg.is_running("a"));
+        assert!(!runs.is_running("a"));
     }
 
     #[test]
     fn abort_signals_only_that_space() {
-        let reg = Registry::default();
-        let a = reg.register("a", "c1");
-        let b = reg.register("b", "c2");
-        assert!(!reg.abort("zzz"));
-        assert!(reg.abort("a"));
+        let runs = Runs::default();
+        let a = runs.register("a", "c1");
+        let b = runs.register("b", "c2");
+        assert!(!runs.abort("zzz"));
+        assert!(runs.abort("a"));
         assert!(a.control().is_aborted());
         assert!(!b.control().is_aborted());
-        reg.abort_all();
+        runs.abort_all();
         assert!(b.control().is_aborted());
     }
 
     #[tokio::test]
     async fn aborted_resolves_even_if_signalled_before_waiting() {
-        let reg = Registry::default();
-        let a = reg.register("a", "c1");
-        reg.abort("a");
+        let runs = Runs::default();
+        let a = runs.register("a", "c1");
+        runs.abort("a");
         tokio::time::timeout(std::time::Duration::from_secs(1), a.control().aborted()).await.unwrap();
     }
 }

@@ -1,5 +1,5 @@
-//! How `auth.json` is opened on Windows (see `credentials::read_auth_file`);
-//! the twin of `credentials_fs_unix.rs`.
+//! How `auth.json` is opened on Windows (see `auth_json::read_auth_file`);
+//! the twin of `auth_json_fs_unix.rs`.
 //!
 //! The open never follows a reparse point (`FILE_FLAG_OPEN_REPARSE_POINT`: a
 //! symbolic link, junction or mount point is opened as itself, then refused),
@@ -24,7 +24,7 @@ use windows_sys::Win32::Storage::FileSystem::{
     FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TYPE_DISK,
 };
 
-use super::credentials::Unopened;
+use super::auth_json::Unopened;
 
 /// `path` opened for reading, checked as above.
 pub(super) fn open_auth_file(path: &Path, cap: u64) -> Result<File, Unopened> {

@@ -12,9 +12,9 @@ use std::io::Read;
 use std::path::Path;
 
 #[cfg(unix)]
-use super::credentials_fs_unix::open_auth_file;
+use super::auth_json_fs_unix::open_auth_file;
 #[cfg(windows)]
-use super::credentials_fs_windows::open_auth_file;
+use super::auth_json_fs_windows::open_auth_file;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -37,7 +37,7 @@ pub enum AuthFile {
 /// Reads `path` as the built-in resolver may: the last component must not be a
 /// link, must be a regular file (never a device or FIFO, and never waiting on
 /// one), at most [`MAX_AUTH_FILE_BYTES`], and UTF-8. How the file is opened and
-/// checked is the platform's (`credentials_fs_unix.rs`, `credentials_fs_windows.rs`);
+/// checked is the platform's (`auth_json_fs_unix.rs`, `auth_json_fs_windows.rs`);
 /// the bounded read and the decoding are shared.
 ///
 /// Blocking (it does file I/O): call it from `spawn_blocking` under the run's
@@ -354,7 +354,7 @@ mod tests {
         }
     }
 
-    /// The Windows open (credentials_fs_windows.rs), run under wine by `npm run test:windows`.
+    /// The Windows open (auth_json_fs_windows.rs), run under wine by `npm run test:windows`.
     #[cfg(windows)]
     mod windows_file {
         use super::super::*;

@@ -1,5 +1,5 @@
-//! How `auth.json` is opened on unix (see `credentials::read_auth_file`); the
-//! Windows twin is `credentials_fs_windows.rs`.
+//! How `auth.json` is opened on unix (see `auth_json::read_auth_file`); the
+//! Windows twin is `auth_json_fs_windows.rs`.
 //!
 //! The last component must not be a link (O_NOFOLLOW), must be a regular file
 //! (checked before opening, so a device or FIFO is never opened, and again on
@@ -12,7 +12,7 @@ use std::path::Path;
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::credentials::Unopened;
+use super::auth_json::Unopened;
 
 /// `path` opened for reading, checked as above.
 pub(super) fn open_auth_file(path: &Path, cap: u64) -> Result<File, Unopened> {
