@@ -9,10 +9,10 @@ use super::js_fields::{
     check_type, opt_bool, opt_number, opt_object, opt_string, opt_strings, opt_value, string, typed, FieldResult,
 };
 use super::realm::Realm;
-use crate::core::engine::container::Hardening;
-use crate::core::engine::endpoint::EndpointInput;
-use crate::core::log::ConsoleFormat;
-use crate::core::turn::config::{
+use crate::core::ConsoleFormat;
+use crate::core::EndpointInput;
+use crate::core::Hardening;
+use crate::core::{
     memory_limit, nano_cpus, pids_limit, port_text, standby_options, PackageRoot, RunnerConfig, RunnerOptions,
     StandbyOptions,
 };

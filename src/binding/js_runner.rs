@@ -16,11 +16,11 @@ use super::js_fields::{is_nothing, object_arg, string_arg, FieldResult};
 use super::logger::{log_now, JsLogSink};
 use super::realm::{self, Realm};
 use super::resolver::JsCredentialResolver;
-use crate::core::error::RunError;
-use crate::core::log::{dispatch, Level};
-use crate::core::runner::{custom_image_warning, Removal, Runner};
-use crate::core::turn::one_turn::{ContainerResult, CredentialResolver, ReplyText};
-use crate::core::untrusted::outbox::EgressFile;
+use crate::core::EgressFile;
+use crate::core::RunError;
+use crate::core::{custom_image_warning, Removal, Runner};
+use crate::core::{dispatch, Level};
+use crate::core::{ContainerResult, CredentialResolver, ReplyText};
 
 /// A file the agent left in the space's outbox during the run.
 #[napi(object, js_name = "EgressFile")]

@@ -9,14 +9,33 @@
 //!   the outcome). Uses the engine and the untrusted wing.
 //! - Shared pieces beside them: [`error`], [`log`], [`clock`], [`paths`], [`js_string`].
 //!
-//! The binding goes through [`runner::Runner`], which stands above the wings.
+//! [`runner::Runner`] stands above the wings. The binding sees only what is re-exported
+//! below: the modules are private to `core`, so the compiler holds the binding to it,
+//! and everything else here is the core's own (`pub(crate)` at most, and reported dead
+//! when nothing uses it).
 
-pub mod clock;
-pub mod engine;
-pub mod error;
+mod clock;
+mod engine;
+mod error;
 mod js_string;
-pub mod log;
+mod log;
 mod paths;
-pub mod runner;
-pub mod turn;
-pub mod untrusted;
+mod runner;
+mod turn;
+mod untrusted;
+
+// The surface the binding uses.
+pub(crate) use clock::{iso_timestamp, now_ms};
+pub(crate) use engine::container::Hardening;
+pub(crate) use engine::endpoint::EndpointInput;
+pub(crate) use error::{message, HostFailure, RunError};
+pub(crate) use log::{dispatch, ConsoleFormat, Fields, Level, LogSink};
+pub(crate) use runner::{custom_image_warning, ExitCleanup, Removal, ReplyHost, Runner};
+pub(crate) use turn::config::{
+    memory_limit, nano_cpus, pids_limit, port_text, standby_options, PackageRoot, RunnerConfig, RunnerOptions,
+    StandbyOptions,
+};
+pub(crate) use turn::one_turn::{ContainerResult, CredentialResolver, ReplyText};
+pub(crate) use turn::spec::ReplyRequest;
+pub(crate) use untrusted::outbox::{scan_workspace, EgressFile, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
+pub(crate) use untrusted::outbox_copy::global as outbox_copy_store;

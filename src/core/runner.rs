@@ -29,13 +29,13 @@ use super::untrusted::outbox_copy;
 use crate::fields;
 
 /// What only the host's side can do for a reply, on its thread, during the `reply` call.
-pub trait ReplyHost {
+pub(crate) trait ReplyHost {
     /// The agent's stdin: the whole input as `JSON.stringify` writes it, with
     /// `spaceWorkspace` as the container sees it and the caller's role filled in.
     fn payload(&mut self, workspace_in_container: &str, caller_role: &str) -> Result<bytes::Bytes, String>;
 }
 
-pub struct Runner {
+pub(crate) struct Runner {
     config: RunnerConfig,
     options: RunnerOptions,
     image: Mutex<String>,
@@ -54,7 +54,7 @@ pub struct Runner {
 }
 
 /// A reply whose run is registered; [`PendingReply::run`] drives it.
-pub struct PendingReply {
+pub(crate) struct PendingReply {
     guard: RunGuard,
     space_id: String,
     turn: Pin<Box<dyn Future<Output = TurnReport> + Send>>,
@@ -62,17 +62,17 @@ pub struct PendingReply {
 }
 
 /// A reply whose turn has ended, waiting to settle on the host's thread.
-pub struct FinishedReply {
+pub(crate) struct FinishedReply {
     guard: RunGuard,
     space_id: String,
     report: TurnReport,
 }
 
 /// The container's removal, still going on when a reply settles.
-pub type Removal = tokio::task::JoinHandle<()>;
+pub(crate) type Removal = tokio::task::JoinHandle<()>;
 
 impl PendingReply {
-    pub async fn run(self) -> FinishedReply {
+    pub(crate) async fn run(self) -> FinishedReply {
         let mut report = self.turn.await;
         if let (Some(standbys), Some(next)) = (&self.standbys, report.next.take()) {
             // Not after an abort or killAll: those stop the space's containers, the next one included.
@@ -91,7 +91,7 @@ impl PendingReply {
 impl FinishedReply {
     /// The reply's result. The run stops counting as in flight here, so call
     /// it where the host's promise settles.
-    pub fn finish(self) -> (Result<ContainerResult, RunError>, Option<Removal>) {
+    pub(crate) fn finish(self) -> (Result<ContainerResult, RunError>, Option<Removal>) {
         let result = settle(self.report.result, &self.guard.control(), &self.space_id);
         drop(self.guard);
         (result, self.report.removal)
@@ -99,11 +99,11 @@ impl FinishedReply {
 }
 
 /// How long process exit may wait for the removal of the containers of runs in flight.
-pub const EXIT_CLEANUP_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const EXIT_CLEANUP_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What must still happen for a runner when the host's process exits: its
 /// runs in flight have their containers killed and removed.
-pub struct ExitCleanup {
+pub(crate) struct ExitCleanup {
     runs: Runs,
     endpoint: EndpointInput,
     standbys: Option<Standbys>,
@@ -112,7 +112,7 @@ pub struct ExitCleanup {
 
 impl ExitCleanup {
     /// Whether its runner has no run in flight, no standby and no removal under way.
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.runs.active_count() == 0
             && self.standbys.as_ref().is_none_or(Standbys::is_empty)
             && self.removals.is_empty()
@@ -120,7 +120,7 @@ impl ExitCleanup {
 
     /// Blocks for at most [`EXIT_CLEANUP_BOUND`]; meant for the host's thread
     /// as its process exits, when nothing else will run again.
-    pub fn run(&self) {
+    pub(crate) fn run(&self) {
         if self.is_idle() {
             return;
         }
@@ -147,7 +147,7 @@ impl ExitCleanup {
 }
 
 /// The warning the host has always printed for an image that is not its own.
-pub fn custom_image_warning(image: &str) -> Option<(&'static str, Fields)> {
+pub(crate) fn custom_image_warning(image: &str) -> Option<(&'static str, Fields)> {
     if image.starts_with("mercury-agent:") || image.contains("/mercury-agent:") {
         return None;
     }
@@ -163,7 +163,7 @@ pub fn custom_image_warning(image: &str) -> Option<(&'static str, Fields)> {
 
 impl Runner {
     /// Connects to nothing yet: the engine is reached on first use.
-    pub fn new(
+    pub(crate) fn new(
         config: RunnerConfig,
         options: RunnerOptions,
         log: Dispatch,
@@ -187,20 +187,20 @@ impl Runner {
     }
 
     /// The image runs use now: the last `set_image`, else the configured one.
-    pub fn image(&self) -> String {
+    pub(crate) fn image(&self) -> String {
         self.image.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn set_image(&self, image: String) {
+    pub(crate) fn set_image(&self, image: String) {
         *self.image.lock().unwrap_or_else(|p| p.into_inner()) = image;
     }
 
-    pub fn runs(&self) -> &Runs {
+    pub(crate) fn runs(&self) -> &Runs {
         &self.runs
     }
 
     /// The work process exit must do for this runner (see [`ExitCleanup`]).
-    pub fn exit_cleanup(&self) -> ExitCleanup {
+    pub(crate) fn exit_cleanup(&self) -> ExitCleanup {
         ExitCleanup {
             runs: self.runs.clone(),
             endpoint: self.options.endpoint.clone(),
@@ -212,7 +212,7 @@ impl Runner {
     /// Starts a reply: settings for now, the payload from the host, then the
     /// run is registered (it counts from here) and named.
     /// Bad input fails here, before anything is registered.
-    pub fn start(&self, request: ReplyRequest, host: &mut impl ReplyHost) -> Result<PendingReply, RunError> {
+    pub(crate) fn start(&self, request: ReplyRequest, host: &mut impl ReplyHost) -> Result<PendingReply, RunError> {
         let called = tokio::time::Instant::now();
         let cwd =
             std::env::current_dir().map_err(|e| RunError::Io(format!("cannot read the current directory: {e}")))?;
@@ -255,7 +255,7 @@ impl Runner {
 
     /// Aborts the runs of `space_id` and discards its standby: the space's
     /// next container is one of its containers too. True when it had a run.
-    pub fn abort(&self, space_id: &str) -> bool {
+    pub(crate) fn abort(&self, space_id: &str) -> bool {
         // Marked first: a run ending now then sees the abort, or its standby is booked before the discard.
         let had_run = self.runs.abort(space_id);
         if let Some(standbys) = &self.standbys {
@@ -266,7 +266,7 @@ impl Runner {
 
     /// Aborts every run and discards every standby (their containers are removed in the background).
     /// The private outbox copies of this runner's spaces go too, on a thread of their own.
-    pub fn kill_all(&self) {
+    pub(crate) fn kill_all(&self) {
         self.runs.abort_all();
         if let Some(standbys) = &self.standbys {
             standbys.discard_all();
@@ -284,13 +284,8 @@ impl Runner {
         }
     }
 
-    /// How many standbys this runner keeps now (preparing or idle); not runs.
-    pub fn standby_count(&self) -> usize {
-        self.standbys.as_ref().map_or(0, Standbys::count)
-    }
-
     /// Pulls the image unless it is there already.
-    pub fn ensure_image(self: &Arc<Self>) -> impl Future<Output = Result<(), RunError>> + Send + 'static {
+    pub(crate) fn ensure_image(self: &Arc<Self>) -> impl Future<Output = Result<(), RunError>> + Send + 'static {
         let runner = self.clone();
         async move { runner.ensure_image_now().await }.with_subscriber(self.log.clone())
     }
@@ -312,7 +307,7 @@ impl Runner {
     }
 
     /// Removes every labelled container but those of this runner's own runs in flight.
-    pub fn cleanup_orphans(self: &Arc<Self>) -> impl Future<Output = usize> + Send + 'static {
+    pub(crate) fn cleanup_orphans(self: &Arc<Self>) -> impl Future<Output = usize> + Send + 'static {
         let runner = self.clone();
         async move { runner.cleanup_orphans_now().await }.with_subscriber(self.log.clone())
     }

@@ -25,7 +25,7 @@ use super::registry_auth::{credentials_for_image, AuthLookup};
 
 /// An engine call that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EngineError {
+pub(crate) enum EngineError {
     /// The engine answered 404: no such image or container.
     #[error("{0}")]
     NotFound(String),
@@ -45,15 +45,15 @@ pub enum EngineError {
 
 /// How long an engine call may take before it is given up as [`EngineError::TimedOut`].
 /// Each bound is stated here once; a run's own deadline and abort still cut any call short.
-pub mod bounds {
+pub(crate) mod bounds {
     use std::time::Duration;
 
     /// Look-ups, kills, removals, listings, and the exit status of a container whose output has ended.
-    pub const QUICK_CALL: Duration = Duration::from_secs(10);
+    pub(crate) const QUICK_CALL: Duration = Duration::from_secs(10);
     /// Creating, attaching to and starting a container: slower than a look-up on a loaded engine.
-    pub const CONTAINER_SETUP: Duration = Duration::from_secs(60);
+    pub(crate) const CONTAINER_SETUP: Duration = Duration::from_secs(60);
     /// The seed's bound on `docker pull`.
-    pub const PULL: Duration = Duration::from_secs(300);
+    pub(crate) const PULL: Duration = Duration::from_secs(300);
 }
 use bounds::{CONTAINER_SETUP, PULL, QUICK_CALL};
 
@@ -70,7 +70,7 @@ const CONNECT_MARGIN: Duration = Duration::from_secs(20);
 /// not an accident. Programs of the image run as before; only a tool that
 /// extracts native code to the temp folder and loads it (a Bun single-file
 /// executable with embedded native libraries does) needs another `TMPDIR`.
-pub const READ_ONLY_TMP_OPTIONS: &str = "rw,noexec,nosuid,nodev,size=512m";
+pub(crate) const READ_ONLY_TMP_OPTIONS: &str = "rw,noexec,nosuid,nodev,size=512m";
 
 /// The network a Podman container joins when none is named.
 const PODMAN_DEFAULT_NETWORK: &str = "podman";
@@ -109,7 +109,7 @@ fn is_permission_denied(detail: &str) -> bool {
 /// connects on first use, so a runner can be built while no engine runs; the
 /// client reconnects per request, so it survives an engine restart.
 #[derive(Clone)]
-pub struct Engine {
+pub(crate) struct Engine {
     input: Arc<EndpointInput>,
     client: Arc<OnceCell<Connected>>,
 }
@@ -126,7 +126,7 @@ struct Connected {
 }
 
 impl Engine {
-    pub fn new(input: EndpointInput) -> Self {
+    pub(crate) fn new(input: EndpointInput) -> Self {
         Self { input: Arc::new(input), client: Arc::new(OnceCell::new()) }
     }
 
@@ -231,7 +231,7 @@ impl Engine {
         }
     }
 
-    pub async fn image_exists(&self, image: &str) -> Result<bool, EngineError> {
+    pub(crate) async fn image_exists(&self, image: &str) -> Result<bool, EngineError> {
         let docker = self.docker().await?;
         match self.bounded("the image look-up", QUICK_CALL, docker.inspect_image(image)).await {
             Ok(_) => Ok(true),
@@ -241,7 +241,7 @@ impl Engine {
     }
 
     /// Pulls a missing `image`, logging that it does and its progress, within [`bounds::PULL`].
-    pub async fn pull(&self, image: &str) -> Result<(), EngineError> {
+    pub(crate) async fn pull(&self, image: &str) -> Result<(), EngineError> {
         tracing::info!(image, "Agent image not found locally, pulling...");
         let docker = self.docker().await?;
         let (from_image, tag) = pull_parts(image);
@@ -272,7 +272,7 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn create(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+    pub(crate) async fn create(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
         let extra_hosts = self.extra_hosts(spec).await?;
         let docker = self.docker().await?;
         let hard = &spec.hardening;
@@ -327,20 +327,20 @@ impl Engine {
         Ok(created.id)
     }
 
-    pub async fn attach(&self, id: &str) -> Result<AttachContainerResults, EngineError> {
+    pub(crate) async fn attach(&self, id: &str) -> Result<AttachContainerResults, EngineError> {
         let options =
             AttachContainerOptionsBuilder::default().stream(true).stdin(true).stdout(true).stderr(true).build();
         let docker = self.docker().await?;
         self.bounded("the attach", CONTAINER_SETUP, docker.attach_container(id, Some(options))).await
     }
 
-    pub async fn start(&self, id: &str) -> Result<(), EngineError> {
+    pub(crate) async fn start(&self, id: &str) -> Result<(), EngineError> {
         let docker = self.docker().await?;
         self.bounded("the start", CONTAINER_SETUP, docker.start_container(id, None)).await
     }
 
     /// SIGKILL; a container that has already stopped is not an error.
-    pub async fn kill(&self, id: &str) -> Result<(), EngineError> {
+    pub(crate) async fn kill(&self, id: &str) -> Result<(), EngineError> {
         let options = KillContainerOptionsBuilder::default().signal("SIGKILL").build();
         let docker = self.docker().await?;
         match self.bounded("the kill", QUICK_CALL, docker.kill_container(id, Some(options))).await {
@@ -351,7 +351,7 @@ impl Engine {
     }
 
     /// The exit code of a container that is no longer running (called once its output has ended).
-    pub async fn wait_exit(&self, id: &str) -> Result<i64, EngineError> {
+    pub(crate) async fn wait_exit(&self, id: &str) -> Result<i64, EngineError> {
         let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
         let docker = self.docker().await?;
         let mut stream = docker.wait_container(id, Some(options));
@@ -368,13 +368,13 @@ impl Engine {
     }
 
     /// The engine's `State.OOMKilled` verdict.
-    pub async fn oom_killed(&self, id: &str) -> Result<bool, EngineError> {
+    pub(crate) async fn oom_killed(&self, id: &str) -> Result<bool, EngineError> {
         let docker = self.docker().await?;
         let info = self.bounded("the inspect", QUICK_CALL, docker.inspect_container(id, None)).await?;
         Ok(info.state.and_then(|s| s.oom_killed).unwrap_or(false))
     }
 
-    pub async fn remove(&self, id: &str) -> Result<(), EngineError> {
+    pub(crate) async fn remove(&self, id: &str) -> Result<(), EngineError> {
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
         let docker = self.docker().await?;
         match self.bounded("the removal", QUICK_CALL, docker.remove_container(id, Some(options))).await {
@@ -385,7 +385,7 @@ impl Engine {
     }
 
     /// Names (without the leading `/`) of every container, running or not, that carries our label.
-    pub async fn list_managed(&self) -> Result<Vec<(String, String)>, EngineError> {
+    pub(crate) async fn list_managed(&self) -> Result<Vec<(String, String)>, EngineError> {
         let filters = HashMap::from([("label", vec![format!("{}={}", MANAGED_LABEL.0, MANAGED_LABEL.1)])]);
         let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
         let docker = self.docker().await?;
@@ -402,13 +402,13 @@ impl Engine {
 }
 
 /// One chunk of the container's output.
-pub enum Chunk {
+pub(crate) enum Chunk {
     Stdout(bytes::Bytes),
     Stderr(bytes::Bytes),
 }
 
 /// The attach stream as stdout/stderr chunks; stdin echoes are dropped.
-pub fn output_chunks(
+pub(crate) fn output_chunks(
     output: impl Stream<Item = Result<LogOutput, bollard::errors::Error>>,
 ) -> impl Stream<Item = Result<Chunk, String>> {
     output.filter_map(|item| async move {

@@ -39,28 +39,28 @@ use super::endpoint::{
 /// bollard's own per-request bound (seconds), as its `connect_with_*` use. It
 /// covers a request up to its response headers; the engine module bounds each
 /// call more tightly where it matters.
-pub const REQUEST_TIMEOUT_SECS: u64 = 120;
+pub(crate) const REQUEST_TIMEOUT_SECS: u64 = 120;
 /// How long the first request (version negotiation) may take. ssh has its own
 /// `ConnectTimeout` below, so this is that plus a margin.
-pub const NEGOTIATE_TIMEOUT: Duration = Duration::from_secs(40);
+pub(crate) const NEGOTIATE_TIMEOUT: Duration = Duration::from_secs(40);
 /// ssh's own connection timeout, as the docker CLI sets it.
-pub const SSH_CONNECT_TIMEOUT_SECS: u32 = 30;
+pub(crate) const SSH_CONNECT_TIMEOUT_SECS: u32 = 30;
 /// An idle ssh connection (one ssh process, one remote dial-stdio) is kept this
 /// long for the next request, then closed: a run makes a burst of calls.
-pub const SSH_IDLE: Duration = Duration::from_secs(30);
+pub(crate) const SSH_IDLE: Duration = Duration::from_secs(30);
 /// At most this many idle ssh connections are kept.
-pub const SSH_MAX_IDLE: usize = 2;
+pub(crate) const SSH_MAX_IDLE: usize = 2;
 /// What ssh writes on stderr is kept for error messages up to this size.
-pub const SSH_STDERR_MAX: usize = 4096;
+pub(crate) const SSH_STDERR_MAX: usize = 4096;
 /// After a failed ssh request, how long to wait for ssh's stderr to close so
 /// the error can say why (ssh exits right after printing it).
 const SSH_STDERR_WAIT: Duration = Duration::from_millis(500);
 /// PEM files of a TLS endpoint: certificates and keys are a few KiB; a CA bundle may be larger.
-pub const MAX_PEM_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_PEM_BYTES: u64 = 1024 * 1024;
 
 /// Why no client could be made or the engine did not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConnectError {
+pub(crate) enum ConnectError {
     /// The endpoint could not be decided (bad host, missing context, garbled config).
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
@@ -85,7 +85,7 @@ impl ConnectError {
 
 /// An error's text followed by its causes' (hyper's "client error (Connect)"
 /// alone does not say that the socket refused us, or why).
-pub fn with_causes(e: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -103,7 +103,7 @@ pub fn with_causes(e: &dyn std::error::Error) -> String {
 /// and the default Docker socket does not exist or refuses connections,
 /// Podman's sockets are tried. Returns the endpoint that answered (for the
 /// debug line: its Display says which and why).
-pub async fn connect_resolved(input: &EndpointInput) -> Result<(Docker, ResolvedEndpoint), ConnectError> {
+pub(crate) async fn connect_resolved(input: &EndpointInput) -> Result<(Docker, ResolvedEndpoint), ConnectError> {
     let primary = resolve(input)?;
     let first_err = match connect(&primary).await {
         Ok(docker) => return Ok((docker, primary)),
@@ -144,7 +144,7 @@ fn socket_absent(ep: &ResolvedEndpoint) -> bool {
 }
 
 /// A client for `ep`, version-negotiated. Fails if the engine does not answer.
-pub async fn connect(ep: &ResolvedEndpoint) -> Result<Docker, ConnectError> {
+pub(crate) async fn connect(ep: &ResolvedEndpoint) -> Result<Docker, ConnectError> {
     let (docker, ssh_stderr) = client(ep)?;
     let negotiated = tokio::time::timeout(NEGOTIATE_TIMEOUT, docker.negotiate_version()).await;
     match negotiated {
@@ -390,7 +390,7 @@ fn ssh_client(target: SshTarget, stderr: SshStderr) -> Result<Docker, bollard::e
 
 /// The ssh command line for `target`, as the docker CLI builds it (plus
 /// `BatchMode`: a runner has no terminal to answer a password or host-key prompt).
-pub fn ssh_args(target: &SshTarget) -> Vec<String> {
+pub(crate) fn ssh_args(target: &SshTarget) -> Vec<String> {
     let mut args = vec![
         "-o".to_owned(),
         format!("ConnectTimeout={SSH_CONNECT_TIMEOUT_SECS}"),

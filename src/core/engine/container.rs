@@ -2,11 +2,11 @@
 //! takes. The turn wing fills it in (`turn::spec`); the engine only reads it.
 
 /// The label every container of ours carries, so orphans can be found.
-pub const MANAGED_LABEL: (&str, &str) = ("mercury.managed", "true");
+pub(crate) const MANAGED_LABEL: (&str, &str) = ("mercury.managed", "true");
 
 /// One host folder mounted into the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BindMount {
+pub(crate) struct BindMount {
     pub source: String,
     pub target: String,
     pub read_only: bool,
@@ -14,7 +14,7 @@ pub struct BindMount {
 
 /// Everything the engine needs to create one agent container.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerSpec {
+pub(crate) struct ContainerSpec {
     pub name: String,
     pub image: String,
     /// `NAME=value` entries, in the contract's order.
@@ -29,7 +29,7 @@ pub struct ContainerSpec {
 /// Opt-in limits on what an agent container may do. Each is off by default,
 /// so the host's agent image keeps working as it always has.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Hardening {
+pub(crate) struct Hardening {
     /// At most this many processes (a fork bomb stops here).
     pub pids_limit: Option<i64>,
     /// CPU share in billionths of a CPU (`options.cpus: 1.5` is 1 500 000 000).

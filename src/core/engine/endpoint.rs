@@ -20,33 +20,33 @@ use sha2::{Digest, Sha256};
 /// The CLI's default engine address: the socket on unix, Docker Desktop's named
 /// pipe on Windows.
 #[cfg(not(windows))]
-pub const DEFAULT_HOST: &str = DEFAULT_UNIX_HOST;
+pub(crate) const DEFAULT_HOST: &str = DEFAULT_UNIX_HOST;
 #[cfg(windows)]
-pub const DEFAULT_HOST: &str = DEFAULT_NAMED_PIPE_HOST;
+pub(crate) const DEFAULT_HOST: &str = DEFAULT_NAMED_PIPE_HOST;
 /// The socket an empty `unix://` means (on every platform, as in the CLI).
-pub const DEFAULT_UNIX_HOST: &str = "unix:///var/run/docker.sock";
+pub(crate) const DEFAULT_UNIX_HOST: &str = "unix:///var/run/docker.sock";
 /// The pipe an empty `npipe://` means.
-pub const DEFAULT_NAMED_PIPE_HOST: &str = "npipe:////./pipe/docker_engine";
+pub(crate) const DEFAULT_NAMED_PIPE_HOST: &str = "npipe:////./pipe/docker_engine";
 /// The CLI's default when TLS is asked for (`DOCKER_TLS_VERIFY`) and no host is given.
-pub const DEFAULT_TLS_HOST: &str = "tcp://localhost:2376";
+pub(crate) const DEFAULT_TLS_HOST: &str = "tcp://localhost:2376";
 /// The port the CLI adds to a `tcp://` host that has none, without and with TLS.
 const DEFAULT_HTTP_PORT: u16 = 2375;
 const DEFAULT_TLS_PORT: u16 = 2376;
 /// The context name that means "no context": the default endpoint.
-pub const DEFAULT_CONTEXT: &str = "default";
+pub(crate) const DEFAULT_CONTEXT: &str = "default";
 /// Podman's rootful API socket.
-pub const PODMAN_ROOTFUL_SOCKET: &str = "/run/podman/podman.sock";
+pub(crate) const PODMAN_ROOTFUL_SOCKET: &str = "/run/podman/podman.sock";
 
 /// The CLI's config.json holds logins too, so it can be large-ish; anything past
 /// this is not a config file a person wrote.
-pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 /// A context's meta.json is a few hundred bytes.
-pub const MAX_META_BYTES: u64 = 256 * 1024;
+pub(crate) const MAX_META_BYTES: u64 = 256 * 1024;
 
 /// What the resolution reads: the runner's option and the environment variables
 /// the CLI consults, captured once. Empty strings count as unset, as in the CLI.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EndpointInput {
+pub(crate) struct EndpointInput {
     /// The runner's `dockerHost` option (the CLI's `-H`).
     pub docker_host_option: Option<String>,
     /// `DOCKER_HOST`.
@@ -70,36 +70,10 @@ pub struct EndpointInput {
 }
 
 impl EndpointInput {
-    /// The input from this process's environment, with the runner's option.
-    pub fn from_env(docker_host_option: Option<String>) -> Self {
-        let var = |name: &str| std::env::var(name).ok();
-        let path = |name: &str| std::env::var_os(name).map(PathBuf::from);
-        Self {
-            docker_host_option,
-            docker_host: var("DOCKER_HOST"),
-            docker_context: var("DOCKER_CONTEXT"),
-            docker_config: path("DOCKER_CONFIG"),
-            docker_tls_verify: var("DOCKER_TLS_VERIFY"),
-            docker_tls: var("DOCKER_TLS"),
-            docker_cert_path: path("DOCKER_CERT_PATH"),
-            xdg_runtime_dir: path("XDG_RUNTIME_DIR"),
-            home: home_dir(),
-            search_path: std::env::var_os("PATH"),
-        }
-    }
-
     /// The CLI's config folder: `DOCKER_CONFIG`, else `~/.docker`.
-    pub fn config_dir(&self) -> Option<PathBuf> {
+    pub(crate) fn config_dir(&self) -> Option<PathBuf> {
         non_empty_path(&self.docker_config).or_else(|| self.home.as_ref().map(|h| h.join(".docker")))
     }
-}
-
-fn home_dir() -> Option<PathBuf> {
-    #[cfg(windows)]
-    let var = "USERPROFILE";
-    #[cfg(not(windows))]
-    let var = "HOME";
-    std::env::var_os(var).filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
 fn non_empty(v: &Option<String>) -> Option<&str> {
@@ -114,7 +88,7 @@ fn non_empty_path(v: &Option<PathBuf>) -> Option<PathBuf> {
 /// the CLI drops the ones that don't: no CA means the public roots, no cert/key
 /// means no client certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsFiles {
+pub(crate) struct TlsFiles {
     pub ca: Option<PathBuf>,
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
@@ -133,7 +107,7 @@ impl TlsFiles {
 
 /// Why an endpoint was chosen: for the debug line and for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EndpointSource {
+pub(crate) enum EndpointSource {
     /// The runner's `dockerHost` option.
     Option,
     /// `DOCKER_HOST`.
@@ -166,7 +140,7 @@ impl fmt::Display for EndpointSource {
 
 /// The engine to talk to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolvedEndpoint {
+pub(crate) struct ResolvedEndpoint {
     /// Normalised: `unix:///path`, `tcp://host:port`, `https://host:port`, `ssh://[user@]host[:port][/path]`, `npipe://…`.
     pub host: String,
     /// `Some` when the connection uses TLS.
@@ -207,14 +181,14 @@ impl ResolvedEndpoint {
     }
 
     /// The ssh target when the host is `ssh://…`.
-    pub fn ssh_target(&self) -> Option<Result<SshTarget, EndpointError>> {
+    pub(crate) fn ssh_target(&self) -> Option<Result<SshTarget, EndpointError>> {
         self.host.starts_with("ssh://").then(|| SshTarget::parse(&self.host))
     }
 }
 
 /// Why no endpoint could be decided.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EndpointError {
+pub(crate) enum EndpointError {
     #[error("Invalid Docker host \"{host}\" ({source_desc}): {reason}")]
     InvalidHost { host: String, source_desc: String, reason: String },
     #[error("Docker context \"{name}\" ({source_desc}) not found: no {}", meta.display())]
@@ -252,7 +226,7 @@ fn url_secret(url: &str) -> Option<&str> {
 
 /// `url` with its credentials (see [`url_secret`]) shown as `***`:
 /// `tcp://***@host:2375`, `ssh://me:***@host`. For every log line and error that names an endpoint.
-pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
     match url_secret(url) {
         Some(_) => std::borrow::Cow::Owned(redact_in(url, url)),
         None => std::borrow::Cow::Borrowed(url),
@@ -262,7 +236,7 @@ pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
 /// `text` (an error's detail, say) with every `<secret>@` of `url`'s
 /// credentials written `***@`. Only the secret followed by its `@` is
 /// replaced, so a short secret does not blank out the rest of the text.
-pub fn redact_in(text: &str, url: &str) -> String {
+pub(crate) fn redact_in(text: &str, url: &str) -> String {
     match url_secret(url) {
         Some(secret) => text.replace(&format!("{secret}@"), "***@"),
         None => text.to_owned(),
@@ -271,7 +245,7 @@ pub fn redact_in(text: &str, url: &str) -> String {
 
 /// Decides the endpoint as the CLI would (see the module doc). Reads the CLI's
 /// config file and context metadata; touches no engine.
-pub fn resolve(input: &EndpointInput) -> Result<ResolvedEndpoint, EndpointError> {
+pub(crate) fn resolve(input: &EndpointInput) -> Result<ResolvedEndpoint, EndpointError> {
     // As the CLI: an explicit host (option or DOCKER_HOST) means the default
     // context with that host, and the TLS variables apply to it.
     if let Some(host) = non_empty(&input.docker_host_option) {
@@ -305,7 +279,7 @@ pub fn resolve(input: &EndpointInput) -> Result<ResolvedEndpoint, EndpointError>
 /// explicit choice is never silently replaced). Rootless first: it is the
 /// user's own, while the rootful socket is usually not theirs to open. None on
 /// Windows, whose default is a named pipe: Podman's sockets are unix ones.
-pub fn podman_fallbacks(input: &EndpointInput, resolved: &ResolvedEndpoint) -> Vec<ResolvedEndpoint> {
+pub(crate) fn podman_fallbacks(input: &EndpointInput, resolved: &ResolvedEndpoint) -> Vec<ResolvedEndpoint> {
     if resolved.source != EndpointSource::Default || resolved.host != DEFAULT_UNIX_HOST {
         return Vec::new();
     }
@@ -351,7 +325,7 @@ fn default_endpoint(
 }
 
 /// The sha256 hex of a context name: the folder its files live in.
-pub fn context_dir_name(name: &str) -> String {
+pub(crate) fn context_dir_name(name: &str) -> String {
     Sha256::digest(name.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -402,7 +376,7 @@ fn current_context(config: &Path) -> Result<Option<String>, EndpointError> {
 }
 
 /// The CLI's config file as JSON; `None` when it does not exist.
-pub fn read_config(config: &Path) -> Result<Option<Value>, EndpointError> {
+pub(crate) fn read_config(config: &Path) -> Result<Option<Value>, EndpointError> {
     let Some(bytes) = read_bounded(config, MAX_CONFIG_BYTES)? else { return Ok(None) };
     // The CLI treats an empty file as an empty config.
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -493,7 +467,7 @@ fn is_remote_safe(c: char) -> bool {
 /// `ssh://[user@]host[:port][/socket-path]`, parsed as the CLI's connhelper does,
 /// except that a socket path with shell metacharacters is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SshTarget {
+pub(crate) struct SshTarget {
     pub user: Option<String>,
     pub host: String,
     pub port: Option<u16>,
@@ -502,7 +476,7 @@ pub struct SshTarget {
 }
 
 impl SshTarget {
-    pub fn parse(url: &str) -> Result<Self, EndpointError> {
+    pub(crate) fn parse(url: &str) -> Result<Self, EndpointError> {
         let invalid = |reason: &str| EndpointError::invalid_host(url, "ssh".to_owned(), reason);
         let rest = url.strip_prefix("ssh://").ok_or_else(|| invalid("not an ssh:// URL"))?;
         if rest.contains(['?', '#']) {

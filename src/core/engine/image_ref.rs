@@ -3,7 +3,7 @@
 /// `(fromImage, tag)` for `POST /images/create`. Without a tag the engine
 /// would pull every tag of the repository, so a bare name gets `latest`; a
 /// digest reference travels whole, with no tag.
-pub fn pull_parts(image: &str) -> (String, Option<String>) {
+pub(crate) fn pull_parts(image: &str) -> (String, Option<String>) {
     if image.contains('@') {
         return (image.to_owned(), None);
     }

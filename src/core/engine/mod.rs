@@ -6,10 +6,10 @@
 //! (`pull_log`), image references (`image_ref`).
 //! May use: the shared pieces of `core` only; nothing of `turn` or `untrusted`.
 
-pub mod client;
+pub(crate) mod client;
 pub(crate) mod connect;
-pub mod container;
-pub mod endpoint;
+pub(crate) mod container;
+pub(crate) mod endpoint;
 pub(crate) mod image_ref;
 pub(crate) mod pull_log;
 pub(crate) mod registry_auth;

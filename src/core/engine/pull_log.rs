@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 /// One progress message of a pull, as the engine sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PullEvent {
+pub(crate) struct PullEvent {
     pub layer: Option<String>,
     pub status: String,
     pub progress: Option<String>,
@@ -15,18 +15,18 @@ pub struct PullEvent {
 /// How often one layer's unchanged status is logged again, with its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
-pub struct PullLog {
+pub(crate) struct PullLog {
     image: String,
     /// Per layer: its last status and when progress was last logged.
     layers: HashMap<String, (String, Instant)>,
 }
 
 impl PullLog {
-    pub fn new(image: &str) -> Self {
+    pub(crate) fn new(image: &str) -> Self {
         Self { image: image.to_owned(), layers: HashMap::new() }
     }
 
-    pub fn event(&mut self, event: PullEvent) {
+    pub(crate) fn event(&mut self, event: PullEvent) {
         let image = self.image.as_str();
         let Some(layer) = event.layer else {
             // Image-wide lines ("Pulling from ...", "Digest: ...", "Status: ...").

@@ -19,11 +19,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::endpoint::{read_config, EndpointError};
 
 /// The key Docker Hub credentials are stored under (the CLI's `registry.IndexServer`).
-pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+pub(crate) const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 /// A credential helper may have to unlock a keychain, but a pull must not hang on it.
-pub const CRED_HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CRED_HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 /// A helper answers with one small JSON object; more than this is not an answer.
-pub const MAX_HELPER_OUTPUT: u64 = 64 * 1024;
+pub(crate) const MAX_HELPER_OUTPUT: u64 = 64 * 1024;
 /// What a helper prints when it has nothing for that registry (the credential helpers' protocol).
 const HELPER_NOT_FOUND: &str = "credentials not found in native keychain";
 /// The username a helper returns to say its secret is an identity token, not a password.
@@ -32,7 +32,7 @@ const TOKEN_USERNAME: &str = "<token>";
 /// Why credentials could not be looked up. A registry with no credentials is
 /// not an error: the pull goes anonymous, as the CLI's does.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RegistryAuthError {
+pub(crate) enum RegistryAuthError {
     #[error(transparent)]
     Config(#[from] EndpointError),
     #[error("Invalid credential helper name \"{0}\" in the Docker config file")]
@@ -47,14 +47,14 @@ pub enum RegistryAuthError {
 /// see `EndpointInput::config_dir`) and, for tests, the `PATH` the helpers are
 /// searched in (`None`: this process's).
 #[derive(Debug, Clone, Default)]
-pub struct AuthLookup {
+pub(crate) struct AuthLookup {
     pub config_dir: Option<PathBuf>,
     pub helper_path: Option<OsString>,
 }
 
 /// The key the CLI stores an image's registry credentials under: Docker Hub's
 /// index URL for Hub images, else the registry's `host[:port]`.
-pub fn registry_key(image: &str) -> String {
+pub(crate) fn registry_key(image: &str) -> String {
     // As the reference library: the first component is a registry only if it
     // looks like a host (a dot, a port, `localhost`, or upper case).
     let domain = match image.split_once('/') {
@@ -73,7 +73,7 @@ pub fn registry_key(image: &str) -> String {
 }
 
 /// The credentials the CLI would send when pulling `image`; `None` when it has none.
-pub async fn credentials_for_image(
+pub(crate) async fn credentials_for_image(
     lookup: &AuthLookup,
     image: &str,
 ) -> Result<Option<DockerCredentials>, RegistryAuthError> {

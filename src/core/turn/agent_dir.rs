@@ -41,23 +41,23 @@ use super::spec::space_folder;
 use crate::core::error::RunError;
 
 /// Where the agent folder is mounted, and where pi looks for it (`PI_CODING_AGENT_DIR`).
-pub const AGENT_DIR_TARGET: &str = "/root/.pi/agent";
+pub(crate) const AGENT_DIR_TARGET: &str = "/root/.pi/agent";
 
 /// The entry pi writes its sessions to: never bound from the shared folder
 /// under isolation; the space's own folder is mounted there instead.
-pub const SESSIONS_ENTRY: &str = "sessions";
+pub(crate) const SESSIONS_ENTRY: &str = "sessions";
 
 /// The login pi keeps in the agent folder, hidden under isolation whatever `authPath` says.
-pub const AUTH_ENTRY: &str = "auth.json";
+pub(crate) const AUTH_ENTRY: &str = "auth.json";
 
 /// At most this many entries in `globalDir` under isolation: each is one
 /// mount in every container's start, so a folder with more fails the turn
 /// (a pi agent folder has about a dozen).
-pub const MAX_AGENT_DIR_ENTRIES: usize = 64;
+pub(crate) const MAX_AGENT_DIR_ENTRIES: usize = 64;
 
 /// What the container mounts of the agent folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AgentDirView {
+pub(crate) enum AgentDirView {
     /// The whole folder, read-write (the default, as the TypeScript runner).
     Shared,
     /// These entries of the folder, each read-only, sorted; `sessions` is the
@@ -68,13 +68,13 @@ pub enum AgentDirView {
 /// The agent folder's listing under isolation: what is bound, and what was
 /// left out for being a link, neither a file nor a folder, or not a plain name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Listing {
+pub(crate) struct Listing {
     pub entries: Vec<String>,
     pub skipped: Vec<String>,
 }
 
 /// The default `sessionsDir`: beside `globalDir`, as `<globalDir>-sessions`.
-pub fn default_sessions_dir(global_dir: &Path) -> PathBuf {
+pub(crate) fn default_sessions_dir(global_dir: &Path) -> PathBuf {
     let mut name = global_dir.as_os_str().to_owned();
     name.push("-sessions");
     PathBuf::from(name)
@@ -104,7 +104,7 @@ fn plain_name(name: &str) -> bool {
 /// files by their own type (a link is never followed: the engine follows one
 /// in a bind's source, wherever it points by then), the hidden names left
 /// out, sorted. Blocking: call it off the async threads.
-pub fn list(settings: &RunnerSettings) -> Result<Listing, RunError> {
+pub(crate) fn list(settings: &RunnerSettings) -> Result<Listing, RunError> {
     let dir = &settings.global_dir;
     let io = |e: std::io::Error| RunError::Io(format!("cannot list {}: {e}", dir.display()));
     let mut listing = Listing::default();
@@ -138,7 +138,7 @@ pub fn list(settings: &RunnerSettings) -> Result<Listing, RunError> {
 
 /// The space's own sessions folder, `<sessionsDir>/<spaceId>` (the space id
 /// follows the space folder's rules).
-pub fn sessions_folder(settings: &RunnerSettings, space_id: &str) -> Result<PathBuf, RunError> {
+pub(crate) fn sessions_folder(settings: &RunnerSettings, space_id: &str) -> Result<PathBuf, RunError> {
     space_folder(&settings.sessions_dir, space_id)
 }
 
@@ -152,7 +152,7 @@ fn nested(a: &Path, b: &Path) -> bool {
 /// a space folder or sessions folder that held the agent folder (or another
 /// space's) would hand it to that space read-write, and an agent folder that
 /// held either would show them to every space.
-pub fn check_apart(settings: &RunnerSettings) -> Result<(), String> {
+pub(crate) fn check_apart(settings: &RunnerSettings) -> Result<(), String> {
     if !settings.hardening.isolate_spaces {
         return Ok(());
     }
@@ -177,7 +177,7 @@ pub fn check_apart(settings: &RunnerSettings) -> Result<(), String> {
 
 /// Under isolation, the folder a container can write that holds `authPath`, if
 /// any: the built-in resolver does not read a login an agent could have written.
-pub fn auth_path_writable_by_agents(settings: &RunnerSettings) -> Option<&'static str> {
+pub(crate) fn auth_path_writable_by_agents(settings: &RunnerSettings) -> Option<&'static str> {
     if !settings.hardening.isolate_spaces {
         return None;
     }

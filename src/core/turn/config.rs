@@ -10,13 +10,13 @@ use crate::core::log::ConsoleFormat;
 use crate::core::paths::resolve;
 
 /// A message naming the field that is missing or wrong (the host sees a `TypeError`).
-pub type ConfigResult<T> = Result<T, String>;
+pub(crate) type ConfigResult<T> = Result<T, String>;
 
 /// The fields of the host's `AppConfig` the runner reads; any others are ignored.
 /// Only the image is required up front: a host's tests build runners from
 /// partial configs, and a missing field is reported when a reply needs it.
 #[derive(Debug, Clone, Default)]
-pub struct RunnerConfig {
+pub(crate) struct RunnerConfig {
     pub image: String,
     pub timeout_ms: Option<f64>,
     pub global_dir: Option<String>,
@@ -30,7 +30,7 @@ pub struct RunnerConfig {
 /// The optional second constructor argument, less its JavaScript parts
 /// (the logger and the credential resolver stay with the binding).
 #[derive(Debug, Clone)]
-pub struct RunnerOptions {
+pub(crate) struct RunnerOptions {
     pub package_root: PackageRoot,
     /// What decides the engine endpoint: the `dockerHost` option and the
     /// environment the docker CLI reads (`DOCKER_HOST`, `DOCKER_CONTEXT`, ...).
@@ -50,7 +50,7 @@ pub struct RunnerOptions {
 /// `options.standby`: after a space's turn, its next container is created,
 /// attached and started in the background, waiting on stdin for the next turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StandbyOptions {
+pub(crate) struct StandbyOptions {
     /// An idle standby is removed after this long.
     pub idle: std::time::Duration,
     /// At most this many standbys at once (one per space); beyond it the least recently used goes.
@@ -58,10 +58,10 @@ pub struct StandbyOptions {
 }
 
 /// How long a standby waits for its space's next turn unless `idleMs` says otherwise.
-pub const DEFAULT_STANDBY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+pub(crate) const DEFAULT_STANDBY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 /// How many idle containers a runner keeps unless `max` says otherwise: each holds
 /// an agent process in memory, so a busy host with many spaces keeps only its most recent few.
-pub const DEFAULT_STANDBY_MAX: usize = 4;
+pub(crate) const DEFAULT_STANDBY_MAX: usize = 4;
 
 impl Default for StandbyOptions {
     fn default() -> Self {
@@ -71,7 +71,7 @@ impl Default for StandbyOptions {
 
 /// `options.standby`'s `{ idleMs, max }`, each optional: a positive whole
 /// number of milliseconds, and a positive whole count.
-pub fn standby_options(idle_ms: Option<f64>, max: Option<f64>) -> ConfigResult<StandbyOptions> {
+pub(crate) fn standby_options(idle_ms: Option<f64>, max: Option<f64>) -> ConfigResult<StandbyOptions> {
     let mut options = StandbyOptions::default();
     if let Some(ms) = idle_ms {
         if ms < 1.0 || ms.fract() != 0.0 || ms > u32::MAX as f64 {
@@ -89,7 +89,7 @@ pub fn standby_options(idle_ms: Option<f64>, max: Option<f64>) -> ConfigResult<S
 }
 
 /// `options.pidsLimit`: a positive whole number.
-pub fn pids_limit(n: f64) -> ConfigResult<i64> {
+pub(crate) fn pids_limit(n: f64) -> ConfigResult<i64> {
     if n < 1.0 || n.fract() != 0.0 || n > i64::MAX as f64 {
         return Err("options.pidsLimit must be a positive whole number".into());
     }
@@ -97,7 +97,7 @@ pub fn pids_limit(n: f64) -> ConfigResult<i64> {
 }
 
 /// `options.cpus`: a positive number of CPUs, in the engine's billionths.
-pub fn nano_cpus(cpus: f64) -> ConfigResult<i64> {
+pub(crate) fn nano_cpus(cpus: f64) -> ConfigResult<i64> {
     let nanos = cpus * 1e9;
     if cpus <= 0.0 || nanos < 1.0 || nanos > i64::MAX as f64 {
         return Err("options.cpus must be a positive number of CPUs".into());
@@ -106,7 +106,7 @@ pub fn nano_cpus(cpus: f64) -> ConfigResult<i64> {
 }
 
 /// The text of a numeric `port` as JavaScript's template literal writes it.
-pub fn port_text(port: f64) -> String {
+pub(crate) fn port_text(port: f64) -> String {
     if port.fract() == 0.0 {
         format!("{port:.0}")
     } else {
@@ -115,7 +115,7 @@ pub fn port_text(port: f64) -> String {
 }
 
 /// `options.memoryLimit`: a positive whole number of bytes.
-pub fn memory_limit(bytes: f64) -> ConfigResult<i64> {
+pub(crate) fn memory_limit(bytes: f64) -> ConfigResult<i64> {
     if bytes <= 0.0 || bytes.fract() != 0.0 || bytes > i64::MAX as f64 {
         return Err("options.memoryLimit must be a positive whole number of bytes".into());
     }
@@ -124,7 +124,7 @@ pub fn memory_limit(bytes: f64) -> ConfigResult<i64> {
 
 impl RunnerConfig {
     /// Settings for a turn starting now; relative folders resolve against `cwd`.
-    pub fn settings(&self, cwd: &Path, image: String, options: &RunnerOptions) -> ConfigResult<RunnerSettings> {
+    pub(crate) fn settings(&self, cwd: &Path, image: String, options: &RunnerOptions) -> ConfigResult<RunnerSettings> {
         let need = |v: &Option<String>, name: &str| {
             v.clone().ok_or_else(|| format!("config.{name} is required to run an agent"))
         };
@@ -158,7 +158,7 @@ impl RunnerConfig {
 
 /// The runner's configuration as one turn uses it, with its folders absolute.
 #[derive(Debug, Clone)]
-pub struct RunnerSettings {
+pub(crate) struct RunnerSettings {
     pub image: String,
     pub timeout_ms: u64,
     pub global_dir: PathBuf,
@@ -177,14 +177,14 @@ pub struct RunnerSettings {
 
 impl RunnerSettings {
     /// `config.authPath ?? <globalDir>/auth.json`.
-    pub fn auth_path(&self) -> PathBuf {
+    pub(crate) fn auth_path(&self) -> PathBuf {
         self.auth_path.clone().unwrap_or_else(|| self.global_dir.join("auth.json"))
     }
 }
 
 /// Whose `README.md` and `docs/` are mounted into the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PackageRoot {
+pub(crate) enum PackageRoot {
     /// Given by the host.
     Dir(PathBuf),
     /// The folder of the nearest `package.json` above this script (the host's main).
@@ -196,7 +196,7 @@ pub enum PackageRoot {
 impl PackageRoot {
     /// `options.packageRoot` when given, else found from the host's main script
     /// (`process.argv[1]`) when there is one; relative paths resolve against `cwd`.
-    pub fn from_option(given: Option<&str>, main_script: Option<&str>, cwd: &Path) -> Self {
+    pub(crate) fn from_option(given: Option<&str>, main_script: Option<&str>, cwd: &Path) -> Self {
         match (given, main_script) {
             (Some(dir), _) => PackageRoot::Dir(resolve(cwd, dir)),
             (None, Some(main)) => PackageRoot::NearestTo(resolve(cwd, main)),
@@ -205,7 +205,7 @@ impl PackageRoot {
     }
 
     /// Touches the file system, so call it off the JavaScript thread.
-    pub fn locate(&self) -> Option<PathBuf> {
+    pub(crate) fn locate(&self) -> Option<PathBuf> {
         match self {
             PackageRoot::Dir(dir) => Some(dir.clone()),
             PackageRoot::NearestTo(script) => crate::core::paths::package_root_of(script),

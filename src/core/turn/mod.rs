@@ -8,13 +8,13 @@
 //! May use: `engine` (to run the container), `untrusted` (to read what it wrote),
 //! and the shared pieces of `core`.
 
-pub mod agent_dir;
-pub mod config;
-pub mod one_turn;
+pub(crate) mod agent_dir;
+pub(crate) mod config;
+pub(crate) mod one_turn;
 pub(crate) mod outcome;
 pub(crate) mod payload;
 pub(crate) mod plain_sources;
-pub mod removals;
+pub(crate) mod removals;
 pub(crate) mod runs;
-pub mod spec;
-pub mod standby;
+pub(crate) mod spec;
+pub(crate) mod standby;

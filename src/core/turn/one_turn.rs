@@ -34,7 +34,7 @@ use crate::core::untrusted::outbox::{
 };
 use crate::core::untrusted::outbox_since::{self, Since};
 use crate::core::untrusted::output::OutputScanner;
-pub use crate::core::untrusted::result_json::ReplyText;
+pub(crate) use crate::core::untrusted::result_json::ReplyText;
 
 /// How often a run takes a new name when the engine says its name is taken.
 const MAX_RENAMES: u64 = 5;
@@ -45,11 +45,11 @@ const MAX_RENAMES: u64 = 5;
 /// at once, so a reply settles within its deadline (or its abort) plus this,
 /// whatever the engine does; what the engine still owes (a kill, a create,
 /// the removal) goes on in the background.
-pub const SETTLE_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const SETTLE_GRACE: Duration = Duration::from_secs(5);
 
 /// The host's credential resolver (`resolveCredential`), called by a turn once
 /// `globalDir` exists, with `{ provider, authPath }`.
-pub trait CredentialResolver: Send + Sync {
+pub(crate) trait CredentialResolver: Send + Sync {
     fn resolve(
         &self,
         provider: &str,
@@ -58,7 +58,7 @@ pub trait CredentialResolver: Send + Sync {
 }
 
 /// Where the OAuth token comes from.
-pub enum CredentialSource {
+pub(crate) enum CredentialSource {
     /// The runner reads `auth.json` itself.
     Builtin,
     /// The host's resolver.
@@ -66,7 +66,7 @@ pub enum CredentialSource {
 }
 
 /// Everything one turn needs, taken from the `reply` call.
-pub struct TurnPlan {
+pub(crate) struct TurnPlan {
     pub settings: RunnerSettings,
     pub request: ReplyRequest,
     /// The agent's stdin: the input as `JSON.stringify` wrote it, already rewritten.
@@ -88,13 +88,13 @@ pub struct TurnPlan {
 
 /// A successful turn, as the host receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerResult {
+pub(crate) struct ContainerResult {
     pub reply: ReplyText,
     pub files: Vec<EgressFile>,
 }
 
 /// The result, and the container's removal, which goes on after the result is known.
-pub struct TurnReport {
+pub(crate) struct TurnReport {
     pub result: Result<ContainerResult, RunError>,
     pub removal: Option<JoinHandle<()>>,
     /// The spec the turn's container ran with, and what the turn checked of its
@@ -105,7 +105,7 @@ pub struct TurnReport {
 
 /// A run aborted after its result was known still rejects as aborted, since
 /// `abort` already told the host it would (a timeout keeps its precedence).
-pub fn settle(
+pub(crate) fn settle(
     result: Result<ContainerResult, RunError>,
     control: &RunControl,
     space_id: &str,
@@ -118,7 +118,7 @@ pub fn settle(
 }
 
 /// Runs one turn inside the current span (the caller's `spaceId`/`container` span).
-pub async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) -> TurnReport {
+pub(crate) async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) -> TurnReport {
     let TurnPlan { settings, request, payload, credential, container, number, started_ms, called, standbys, removals } =
         plan;
     let space_id = request.space_id.clone();

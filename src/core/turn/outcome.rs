@@ -6,7 +6,7 @@ use crate::core::untrusted::result_json::{reply_of, ReplyText};
 
 /// How the container ended, with what the runner did to it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Ending {
+pub(crate) struct Ending {
     pub exit_code: i64,
     pub timed_out: bool,
     pub aborted: bool,
@@ -23,7 +23,7 @@ fn outcome(space_id: &str, ending: Ending, output: &OutputScanner) -> Result<Str
 
 /// The contract's precedence: timeout, abort, 137, other non-zero, then the
 /// result, its reply exactly as `JSON.parse` gives it, lone surrogates included.
-pub fn outcome_text(space_id: &str, ending: Ending, output: &OutputScanner) -> Result<ReplyText, RunError> {
+pub(crate) fn outcome_text(space_id: &str, ending: Ending, output: &OutputScanner) -> Result<ReplyText, RunError> {
     let space_id = space_id.to_owned();
     if ending.timed_out {
         return Err(RunError::Timeout { space_id });

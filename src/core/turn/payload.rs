@@ -2,13 +2,13 @@
 
 /// The workspace as the container sees it: the first occurrence of the host's
 /// absolute `spacesDir` replaced by `/spaces` (JavaScript's `String.replace`).
-pub fn container_workspace(host_workspace: &str, spaces_dir: &str) -> String {
+pub(crate) fn container_workspace(host_workspace: &str, spaces_dir: &str) -> String {
     // `"abc".replace("", x)` inserts x at the front in JavaScript; replacen does the same.
     host_workspace.replacen(spaces_dir, "/spaces", 1)
 }
 
 /// `callerRole ?? "member"`.
-pub fn caller_role(given: Option<&str>) -> &str {
+pub(crate) fn caller_role(given: Option<&str>) -> &str {
     given.unwrap_or("member")
 }
 

@@ -21,7 +21,7 @@ use crate::core::error::RunError;
 /// The paths to check, each by its own type (a link is never followed).
 /// Empty without isolation: then every source is the operator's own folder.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PlainSources {
+pub(crate) struct PlainSources {
     /// Each must be a folder: the space's, and its sessions folder.
     folders: Vec<PathBuf>,
     /// Each must be a folder or a regular file: the agent folder's entries.
@@ -30,7 +30,7 @@ pub struct PlainSources {
 
 impl PlainSources {
     /// What a turn of `space_id` checked, for the mounts `agent_dir` gives.
-    pub fn of_turn(
+    pub(crate) fn of_turn(
         settings: &RunnerSettings,
         space_id: &str,
         agent_dir: &AgentDirView,
@@ -48,7 +48,7 @@ impl PlainSources {
 
     /// The first source that is no longer what the turn found, and why.
     /// Blocking: call it off the async threads.
-    pub fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         for folder in &self.folders {
             match std::fs::symlink_metadata(folder) {
                 Ok(meta) if meta.file_type().is_dir() => {}
@@ -70,7 +70,7 @@ impl PlainSources {
 }
 
 /// What a turn and a standby say of a folder that is not a plain one.
-pub fn not_plain_folder(folder: &Path) -> String {
+pub(crate) fn not_plain_folder(folder: &Path) -> String {
     format!("{} is not a plain folder (a link?): refusing to mount it", folder.display())
 }
 

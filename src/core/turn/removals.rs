@@ -9,25 +9,25 @@ use std::sync::{Arc, Mutex};
 
 /// One runner's removals under way, by container id or name (either is what the engine removes by).
 #[derive(Clone, Default)]
-pub struct Removals {
+pub(crate) struct Removals {
     pending: Arc<Mutex<HashMap<u64, String>>>,
     next: Arc<AtomicU64>,
 }
 
 impl Removals {
     /// Lists `container` until the returned token is dropped (when its removal has ended).
-    pub fn track(&self, container: &str) -> Tracked {
+    pub(crate) fn track(&self, container: &str) -> Tracked {
         let key = self.next.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(key, container.to_owned());
         Tracked { removals: self.clone(), key }
     }
 
     /// The containers listed now.
-    pub fn pending(&self) -> Vec<String> {
+    pub(crate) fn pending(&self) -> Vec<String> {
         self.lock().values().cloned().collect()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }
 
@@ -37,7 +37,7 @@ impl Removals {
 }
 
 /// A listed removal; dropping it takes the container off the list.
-pub struct Tracked {
+pub(crate) struct Tracked {
     removals: Removals,
     key: u64,
 }

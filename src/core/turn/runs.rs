@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 /// The abort signal of one run, shared between [`Runs`] and the run's task.
 #[derive(Debug)]
-pub struct RunControl {
+pub(crate) struct RunControl {
     aborted: watch::Sender<bool>,
     /// The container's name; a run renames it if the engine already has one by that name.
     container: Mutex<String>,
@@ -19,24 +19,24 @@ impl RunControl {
         Self { aborted: watch::Sender::new(false), container: Mutex::new(container.to_owned()) }
     }
 
-    pub fn container(&self) -> String {
+    pub(crate) fn container(&self) -> String {
         self.container.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn rename(&self, container: &str) {
+    pub(crate) fn rename(&self, container: &str) {
         *self.container.lock().unwrap_or_else(|p| p.into_inner()) = container.to_owned();
     }
 
-    pub fn abort(&self) {
+    pub(crate) fn abort(&self) {
         self.aborted.send_replace(true);
     }
 
-    pub fn is_aborted(&self) -> bool {
+    pub(crate) fn is_aborted(&self) -> bool {
         *self.aborted.borrow()
     }
 
     /// Resolves once the run is aborted (at once if it already is).
-    pub async fn aborted(&self) {
+    pub(crate) async fn aborted(&self) {
         let mut rx = self.aborted.subscribe();
         // The sender lives as long as `self`, so wait_for cannot fail while we are borrowed.
         let _ = rx.wait_for(|aborted| *aborted).await;
@@ -58,7 +58,7 @@ struct Table {
 
 /// Cheap-clone set of the runs in flight.
 #[derive(Debug, Clone, Default)]
-pub struct Runs {
+pub(crate) struct Runs {
     table: Arc<Mutex<Table>>,
 }
 
@@ -69,7 +69,7 @@ impl Runs {
     }
 
     /// Registers a run; it counts until the returned guard is dropped.
-    pub fn register(&self, space_id: &str, container: &str) -> RunGuard {
+    pub(crate) fn register(&self, space_id: &str, container: &str) -> RunGuard {
         let control = Arc::new(RunControl::new(container));
         let mut runs = self.lock();
         runs.next_id += 1;
@@ -78,17 +78,17 @@ impl Runs {
         RunGuard { runs: self.clone(), id, control }
     }
 
-    pub fn is_running(&self, space_id: &str) -> bool {
+    pub(crate) fn is_running(&self, space_id: &str) -> bool {
         self.lock().by_id.values().any(|e| e.space_id == space_id)
     }
 
     /// The number of runs in flight.
-    pub fn active_count(&self) -> usize {
+    pub(crate) fn active_count(&self) -> usize {
         self.lock().by_id.len()
     }
 
     /// Spaces with a run in flight, each once, oldest run first.
-    pub fn active_spaces(&self) -> Vec<String> {
+    pub(crate) fn active_spaces(&self) -> Vec<String> {
         let runs = self.lock();
         let mut spaces: Vec<String> = Vec::new();
         for entry in runs.by_id.values() {
@@ -100,12 +100,12 @@ impl Runs {
     }
 
     /// Container names of the runs in flight.
-    pub fn active_containers(&self) -> Vec<String> {
+    pub(crate) fn active_containers(&self) -> Vec<String> {
         self.lock().by_id.values().map(|e| e.control.container()).collect()
     }
 
     /// Signals every run of `space_id`; false when it has none.
-    pub fn abort(&self, space_id: &str) -> bool {
+    pub(crate) fn abort(&self, space_id: &str) -> bool {
         let runs = self.lock();
         let mut found = false;
         for entry in runs.by_id.values().filter(|e| e.space_id == space_id) {
@@ -116,7 +116,7 @@ impl Runs {
     }
 
     /// Signals every run.
-    pub fn abort_all(&self) {
+    pub(crate) fn abort_all(&self) {
         for entry in self.lock().by_id.values() {
             entry.control.abort();
         }
@@ -125,14 +125,14 @@ impl Runs {
 
 /// A run's place among the runs in flight; dropping it removes the run.
 #[derive(Debug)]
-pub struct RunGuard {
+pub(crate) struct RunGuard {
     runs: Runs,
     id: u64,
     control: Arc<RunControl>,
 }
 
 impl RunGuard {
-    pub fn control(&self) -> Arc<RunControl> {
+    pub(crate) fn control(&self) -> Arc<RunControl> {
         self.control.clone()
     }
 }

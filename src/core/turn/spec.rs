@@ -10,7 +10,7 @@ use crate::core::error::RunError;
 
 /// The parts of `reply`'s input the runner itself reads.
 #[derive(Debug, Clone, Default)]
-pub struct ReplyRequest {
+pub(crate) struct ReplyRequest {
     pub space_id: String,
     pub space_workspace: String,
     pub caller_id: String,
@@ -24,7 +24,7 @@ pub struct ReplyRequest {
 
 /// The host folder of one space, for `isolateSpaces`: the space id must be one
 /// plain path component, or the mount could reach outside `spacesDir`.
-pub fn space_folder(spaces_dir: &Path, space_id: &str) -> Result<std::path::PathBuf, RunError> {
+pub(crate) fn space_folder(spaces_dir: &Path, space_id: &str) -> Result<std::path::PathBuf, RunError> {
     let plain = !space_id.is_empty()
         && space_id != "."
         && space_id != ".."
@@ -39,7 +39,7 @@ pub fn space_folder(spaces_dir: &Path, space_id: &str) -> Result<std::path::Path
 }
 
 /// `mercury-<Date.now()>-<counter>`.
-pub fn container_name(now_ms: u64, counter: u64) -> String {
+pub(crate) fn container_name(now_ms: u64, counter: u64) -> String {
     format!("mercury-{now_ms}-{counter}")
 }
 
@@ -49,7 +49,7 @@ pub fn container_name(now_ms: u64, counter: u64) -> String {
 /// entries with an empty value are dropped; `extraEnv` entries pass as given
 /// (`K=` reaches the agent as an empty variable, as `-e K=` does). A later entry
 /// for a name replaces an earlier one, as `docker run -e` does.
-pub fn container_env(
+pub(crate) fn container_env(
     settings: &RunnerSettings,
     request: &ReplyRequest,
     oauth_token: Option<&str>,
@@ -120,7 +120,7 @@ impl EnvList {
 /// as `agent_dir` says (see [`super::agent_dir`]), and the host's docs. The docs
 /// mounts are left out when their source is missing, instead of letting the
 /// engine create an empty folder in its place.
-pub fn container_mounts(
+pub(crate) fn container_mounts(
     settings: &RunnerSettings,
     request: &ReplyRequest,
     agent_dir: &AgentDirView,
@@ -167,7 +167,7 @@ fn path_text(path: &Path) -> String {
 }
 
 /// Assembles the spec of one run.
-pub fn container_spec(
+pub(crate) fn container_spec(
     settings: &RunnerSettings,
     name: String,
     env: Vec<(String, String)>,

@@ -35,7 +35,7 @@ use crate::core::untrusted::output::OutputScanner;
 /// reading its input). Kept for the turn's error text, never as its result;
 /// past this the standby is discarded, so an idle container cannot make the
 /// runner hold its output. Also what the claim reads at most of what waits.
-pub const MAX_IDLE_OUTPUT_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_IDLE_OUTPUT_BYTES: usize = 64 * 1024;
 
 /// How often process exit looks whether a standby's create has been answered.
 const CREATE_POLL: Duration = Duration::from_millis(5);
@@ -43,7 +43,7 @@ const CREATE_POLL: Duration = Duration::from_millis(5);
 /// What a space's standby is prepared from: the spec of its turn that just
 /// ended, and the bind sources that turn checked, checked again before the create.
 #[derive(Debug, Clone)]
-pub struct Next {
+pub(crate) struct Next {
     pub spec: ContainerSpec,
     pub sources: PlainSources,
 }
@@ -51,7 +51,7 @@ pub struct Next {
 /// Why a turn did not claim its space's standby. Names only: an environment
 /// value may be a secret, so a reason never shows one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Miss {
+pub(crate) enum Miss {
     Image,
     /// The variables whose value differs or that only one side has.
     Env(Vec<String>),
@@ -79,7 +79,7 @@ impl std::fmt::Display for Miss {
 
 /// Whether a turn whose spec is `turn` may claim a standby prepared with
 /// `standby`: every field equal but the name.
-pub fn compare(standby: &ContainerSpec, turn: &ContainerSpec) -> Result<(), Miss> {
+pub(crate) fn compare(standby: &ContainerSpec, turn: &ContainerSpec) -> Result<(), Miss> {
     if standby.image != turn.image {
         return Err(Miss::Image);
     }
@@ -118,7 +118,7 @@ fn env_difference(a: &[String], b: &[String]) -> Miss {
 
 /// One standby in the book, with `slot`, what the runner keeps to reach it.
 #[derive(Debug)]
-pub struct Entry<T> {
+pub(crate) struct Entry<T> {
     pub key: u64,
     pub space_id: String,
     pub name: String,
@@ -130,7 +130,7 @@ pub struct Entry<T> {
 
 /// The standbys of one runner: at most one per space, at most `max` in all.
 #[derive(Debug)]
-pub struct Book<T> {
+pub(crate) struct Book<T> {
     /// Least recently used first: a space's standby is booked right after its latest turn.
     entries: Vec<Entry<T>>,
     /// Containers being removed after leaving the book (process exit removes them too).
@@ -143,13 +143,13 @@ pub struct Book<T> {
 }
 
 impl<T> Book<T> {
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Self { entries: Vec::new(), leaving: Vec::new(), creating: Vec::new(), next_key: 0, max: max.max(1) }
     }
 
     /// Books the next standby of `space_id`. Returns its key and the entries it
     /// pushed out: the space's previous standby, and the least recently used beyond `max`.
-    pub fn book(
+    pub(crate) fn book(
         &mut self,
         space_id: &str,
         name: &str,
@@ -171,7 +171,7 @@ impl<T> Book<T> {
     }
 
     /// The standby is up: its idle time starts now.
-    pub fn ready(&mut self, key: u64, now: Instant) -> bool {
+    pub(crate) fn ready(&mut self, key: u64, now: Instant) -> bool {
         match self.entries.iter_mut().find(|e| e.key == key) {
             Some(entry) => {
                 entry.since = now;
@@ -183,64 +183,65 @@ impl<T> Book<T> {
 
     /// Takes the standby of `space_id` out of the book, whatever the claim's verdict:
     /// it never serves two turns, and one that does not match is discarded.
-    pub fn take(&mut self, space_id: &str) -> Option<Entry<T>> {
+    pub(crate) fn take(&mut self, space_id: &str) -> Option<Entry<T>> {
         let i = self.entries.iter().position(|e| e.space_id == space_id)?;
         Some(self.entries.remove(i))
     }
 
-    pub fn remove(&mut self, key: u64) -> Option<Entry<T>> {
+    pub(crate) fn remove(&mut self, key: u64) -> Option<Entry<T>> {
         let i = self.entries.iter().position(|e| e.key == key)?;
         Some(self.entries.remove(i))
     }
 
     /// Removes the standby `key` if it has been idle for `idle` by `now`.
-    pub fn expire(&mut self, key: u64, now: Instant, idle: Duration) -> Option<Entry<T>> {
+    pub(crate) fn expire(&mut self, key: u64, now: Instant, idle: Duration) -> Option<Entry<T>> {
         let i = self.entries.iter().position(|e| e.key == key && now >= e.since + idle)?;
         Some(self.entries.remove(i))
     }
 
     /// Every standby, out of the book (`killAll`, `cleanupOrphans`); their
     /// containers count as leaving until their keepers say they are gone.
-    pub fn drain(&mut self) -> Vec<Entry<T>> {
+    pub(crate) fn drain(&mut self) -> Vec<Entry<T>> {
         let drained = std::mem::take(&mut self.entries);
         self.leaving.extend(drained.iter().map(|e| e.name.clone()));
         drained
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty() && self.leaving.is_empty()
     }
 
     /// A container now being removed; process exit removes it if its keeper cannot.
-    pub fn leaving(&mut self, name: &str) {
+    pub(crate) fn leaving(&mut self, name: &str) {
         self.leaving.push(name.to_owned());
     }
 
-    pub fn left(&mut self, name: &str) {
+    pub(crate) fn left(&mut self, name: &str) {
         self.leaving.retain(|n| n != name);
     }
 
     /// Its create request is going to the engine.
-    pub fn creating(&mut self, name: &str) {
+    pub(crate) fn creating(&mut self, name: &str) {
         self.creating.push(name.to_owned());
     }
 
     /// Its create request was answered (or failed).
-    pub fn created(&mut self, name: &str) {
+    pub(crate) fn created(&mut self, name: &str) {
         self.creating.retain(|n| n != name);
     }
 
     /// Whether a create request is in flight.
-    pub fn any_creating(&self) -> bool {
+    pub(crate) fn any_creating(&self) -> bool {
         !self.creating.is_empty()
     }
 
     /// The containers of every standby, booked or being removed.
-    pub fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         self.entries.iter().map(|e| e.name.clone()).chain(self.leaving.iter().cloned()).collect()
     }
 }
@@ -248,15 +249,15 @@ impl<T> Book<T> {
 /// A claimed standby: its container and attach streams, now the turn's.
 /// Dropped unused, its container is removed (streams held until then, so the
 /// agent never sees its stdin close and runs with no input).
-pub struct Claimed {
+pub(crate) struct Claimed {
     pub id: String,
     pub name: String,
     parts: Option<Parts>,
     engine: Engine,
 }
 
-pub type Input = Pin<Box<dyn AsyncWrite + Send>>;
-pub type Output = Pin<Box<dyn Stream<Item = Result<Chunk, String>> + Send>>;
+pub(crate) type Input = Pin<Box<dyn AsyncWrite + Send>>;
+pub(crate) type Output = Pin<Box<dyn Stream<Item = Result<Chunk, String>> + Send>>;
 
 struct Parts {
     input: Input,
@@ -270,7 +271,7 @@ impl Claimed {
     /// What the agent printed before the claim, read while it was idle or
     /// already waiting to be read, is kept for error text, but no result in it
     /// counts: a turn's result is what its agent prints once it has its payload.
-    pub fn take(mut self) -> Option<(Input, Output, OutputScanner)> {
+    pub(crate) fn take(mut self) -> Option<(Input, Output, OutputScanner)> {
         let mut parts = self.parts.take()?;
         drain_ready(&mut parts.output, &mut parts.scanner);
         parts.scanner.forget_result();
@@ -323,13 +324,13 @@ impl Drop for Claimed {
 
 /// A claim sent to a standby's keeper; resolves once the keeper hands it over
 /// (at once when it is idle, or when its preparation is done).
-pub struct Claiming {
+pub(crate) struct Claiming {
     reply: oneshot::Receiver<Claimed>,
 }
 
 impl Claiming {
     /// None when the standby ended or failed to come up before it was handed over.
-    pub async fn claimed(self) -> Option<Claimed> {
+    pub(crate) async fn claimed(self) -> Option<Claimed> {
         self.reply.await.ok()
     }
 }
@@ -339,7 +340,7 @@ type ClaimSender = oneshot::Sender<oneshot::Sender<Claimed>>;
 
 /// The standbys of one runner. Cheap to clone; keepers hold a clone.
 #[derive(Clone)]
-pub struct Standbys {
+pub(crate) struct Standbys {
     book: Arc<Mutex<Book<ClaimSender>>>,
     options: StandbyOptions,
     engine: Engine,
@@ -349,7 +350,7 @@ pub struct Standbys {
 }
 
 impl Standbys {
-    pub fn new(options: StandbyOptions, engine: Engine, counter: Arc<AtomicU64>, log: Dispatch) -> Self {
+    pub(crate) fn new(options: StandbyOptions, engine: Engine, counter: Arc<AtomicU64>, log: Dispatch) -> Self {
         Self { book: Arc::new(Mutex::new(Book::new(options.max))), options, engine, counter, log }
     }
 
@@ -360,7 +361,7 @@ impl Standbys {
 
     /// Books the next container of `space_id`, from its turn that just ended,
     /// and prepares it in the background. Call inside the runtime.
-    pub fn prepare(&self, space_id: &str, next: Next) {
+    pub(crate) fn prepare(&self, space_id: &str, next: Next) {
         let name = container_name(now_ms(), self.counter.fetch_add(1, Ordering::Relaxed) + 1);
         let spec = ContainerSpec { name: name.clone(), ..next.spec };
         let (claims, claimed) = oneshot::channel();
@@ -388,7 +389,7 @@ impl Standbys {
     /// The claim of a turn whose spec is `spec`, when its space has a standby
     /// with the same spec. The space's standby leaves the book either way; the
     /// decision is logged at debug.
-    pub fn claim(&self, space_id: &str, spec: &ContainerSpec) -> Option<Claiming> {
+    pub(crate) fn claim(&self, space_id: &str, spec: &ContainerSpec) -> Option<Claiming> {
         let entry = self.lock().take(space_id)?;
         if let Err(miss) = compare(&entry.spec, spec) {
             tracing::debug!(standby = entry.name.as_str(), reason = %miss, "Standby not used");
@@ -403,7 +404,7 @@ impl Standbys {
     }
 
     /// Discards the standby of `space_id`, if it has one (`abort`); its container is removed in the background.
-    pub fn discard(&self, space_id: &str) {
+    pub(crate) fn discard(&self, space_id: &str) {
         let taken = {
             let mut book = self.lock();
             let taken = book.take(space_id);
@@ -418,31 +419,26 @@ impl Standbys {
     }
 
     /// Discards every standby (`killAll`, `cleanupOrphans`); their containers are removed in the background.
-    pub fn discard_all(&self) {
+    pub(crate) fn discard_all(&self) {
         drop(self.lock().drain());
     }
 
     /// The containers of every standby, for process exit.
-    pub fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         self.lock().names()
     }
 
     /// Waits (up to `bound`) until no standby's create request is in flight, so
     /// that the removals process exit makes reach containers that exist.
-    pub async fn settle_creates(&self, bound: Duration) {
+    pub(crate) async fn settle_creates(&self, bound: Duration) {
         let deadline = Instant::now() + bound;
         while self.lock().any_creating() && Instant::now() < deadline {
             tokio::time::sleep(CREATE_POLL).await;
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.lock().is_empty()
-    }
-
-    /// How many standbys are booked (preparing or idle).
-    pub fn count(&self) -> usize {
-        self.lock().len()
     }
 
     fn gone(&self, key: u64) {

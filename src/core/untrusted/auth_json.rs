@@ -20,11 +20,11 @@ use serde::Deserialize;
 
 /// The largest `auth.json` read. A real one is a few hundred bytes; the cap
 /// keeps a file the agent inflated from costing the host its size on every reply.
-pub const MAX_AUTH_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_AUTH_FILE_BYTES: u64 = 1024 * 1024;
 
 /// What reading `auth.json` gave.
 #[derive(Debug, PartialEq, Eq)]
-pub enum AuthFile {
+pub(crate) enum AuthFile {
     /// No such file (nothing to say: the user simply has no login there).
     Missing,
     /// The file's text.
@@ -42,7 +42,7 @@ pub enum AuthFile {
 ///
 /// Blocking (it does file I/O): call it from `spawn_blocking` under the run's
 /// deadline. The folders above the file are the operator's and are followed.
-pub fn read_auth_file(path: &Path) -> AuthFile {
+pub(crate) fn read_auth_file(path: &Path) -> AuthFile {
     let refused = |why: String| AuthFile::Refused(format!("{} {why}", path.display()));
     let file = match open_auth_file(path, MAX_AUTH_FILE_BYTES) {
         Ok(file) => file,
@@ -77,7 +77,7 @@ fn read_capped(reader: impl Read, cap: u64) -> std::io::Result<Option<Vec<u8>>> 
 
 /// What the built-in resolver found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum BuiltinCredential {
+pub(crate) enum BuiltinCredential {
     /// A usable access token.
     Token(String),
     /// The token in the file has expired; only the host's resolver can refresh it.
@@ -89,7 +89,7 @@ pub enum BuiltinCredential {
 /// Whether the built-in resolver applies at all: only for `anthropic`, and
 /// only while the host environment carries no Anthropic key or token. Checked
 /// before `auth.json` is read, so the file is not touched when it cannot matter.
-pub fn builtin_applies(provider: &str, host_env: &[(String, String)]) -> bool {
+pub(crate) fn builtin_applies(provider: &str, host_env: &[(String, String)]) -> bool {
     const SECRET_VARS: [&str; 2] = ["MERCURY_ANTHROPIC_API_KEY", "MERCURY_ANTHROPIC_OAUTH_TOKEN"];
     provider == "anthropic" && !host_env.iter().any(|(n, v)| SECRET_VARS.contains(&n.as_str()) && !v.is_empty())
 }
@@ -101,7 +101,7 @@ pub fn builtin_applies(provider: &str, host_env: &[(String, String)]) -> bool {
 /// wins, as with `JSON.parse` (and the `serde_json::Value` this replaced). One
 /// difference from that `Value`: a number out of f64 range in a skipped member
 /// no longer fails the whole file (`JSON.parse` accepts it too).
-pub fn builtin_credential(auth_json: Option<&str>, now_ms: u64) -> BuiltinCredential {
+pub(crate) fn builtin_credential(auth_json: Option<&str>, now_ms: u64) -> BuiltinCredential {
     let Some(entry) = auth_json.and_then(|text| serde_json::from_str::<AuthJson>(text).ok()).and_then(|a| a.anthropic)
     else {
         return BuiltinCredential::None;

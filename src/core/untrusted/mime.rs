@@ -2,7 +2,7 @@
 
 /// MIME type for a file name, from the lower-cased text after its last `.`
 /// (the whole name when it has none), as the host has always mapped them.
-pub fn mime_for(filename: &str) -> &'static str {
+pub(crate) fn mime_for(filename: &str) -> &'static str {
     let ext = match filename.rfind('.') {
         Some(i) => &filename[i + 1..],
         None => filename,

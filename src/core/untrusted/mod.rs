@@ -14,12 +14,12 @@ mod auth_json_fs_unix;
 #[cfg(windows)]
 mod auth_json_fs_windows;
 pub(crate) mod mime;
-pub mod outbox;
-pub mod outbox_copy;
+pub(crate) mod outbox;
+pub(crate) mod outbox_copy;
 // The outbox's system calls: one interface, a file per platform.
 #[cfg_attr(unix, path = "outbox_fs_unix.rs")]
 #[cfg_attr(windows, path = "outbox_fs_windows.rs")]
 pub(crate) mod outbox_fs;
-pub mod outbox_since;
+pub(crate) mod outbox_since;
 pub(crate) mod output;
 pub(crate) mod result_json;

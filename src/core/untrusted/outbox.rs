@@ -23,34 +23,34 @@ use super::outbox_fs::{open_outbox, FileId, OutboxDir, Reopened};
 use super::outbox_since::Since;
 
 /// The warn line for a refused outbox (a link, a non-folder, a workspace outside spacesDir).
-pub const REFUSED_LINE: &str = "Outbox refused: no files from this turn";
+pub(crate) const REFUSED_LINE: &str = "Outbox refused: no files from this turn";
 /// The host's warn line for a file over the size cap.
-pub const OVERSIZED_LINE: &str = "Outbox file exceeds max size, skipping";
+pub(crate) const OVERSIZED_LINE: &str = "Outbox file exceeds max size, skipping";
 
 /// Files larger than this are not handed to the host.
-pub const MAX_OUTBOX_FILE_BYTES: u64 = 25 * 1024 * 1024;
+pub(crate) const MAX_OUTBOX_FILE_BYTES: u64 = 25 * 1024 * 1024;
 
 /// At most this many files are handed to the host per turn (the first ones by
 /// name); the host posts each one, so the agent must not choose how many.
-pub const MAX_OUTBOX_FILES: usize = 100;
+pub(crate) const MAX_OUTBOX_FILES: usize = 100;
 
 /// At most this many oversized files are listed for the caller to log one warn
 /// line each; the rest are only counted, so the agent cannot flood the log.
-pub const MAX_OVERSIZED_LISTED: usize = 100;
+pub(crate) const MAX_OVERSIZED_LISTED: usize = 100;
 
 /// At most this many directory entries are examined (one `fstatat` each), so a
 /// million-entry outbox costs a bounded time, not one the agent picks.
-pub const MAX_OUTBOX_ENTRIES_EXAMINED: usize = 10_000;
+pub(crate) const MAX_OUTBOX_ENTRIES_EXAMINED: usize = 10_000;
 
 /// How far in the future an mtime may be and still count as "written during
 /// this run": the container and the host share a clock, but filesystems
 /// round timestamps. Anything later is skipped, or a file stamped far in the
 /// future would be handed back as new on every later turn.
-pub const OUTBOX_CLOCK_SKEW_MS: u64 = 2_000;
+pub(crate) const OUTBOX_CLOCK_SKEW_MS: u64 = 2_000;
 
 /// One file the agent produced, as the host receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EgressFile {
+pub(crate) struct EgressFile {
     /// The runner's private copy (see [`super::outbox_copy`]), never the outbox entry.
     pub path: String,
     pub filename: String,
@@ -60,7 +60,7 @@ pub struct EgressFile {
 
 /// A file left out because it is too large; the caller logs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OversizedFile {
+pub(crate) struct OversizedFile {
     /// Where it was, in the outbox (for the log line only).
     pub path: String,
     pub size_bytes: u64,
@@ -69,7 +69,7 @@ pub struct OversizedFile {
 /// What a scan found, and what it left out. The caller logs one warn line for
 /// `refused`, each `oversized` entry, and each non-zero count.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct OutboxScan {
+pub(crate) struct OutboxScan {
     /// At most [`MAX_OUTBOX_FILES`], ordered by filename.
     pub files: Vec<EgressFile>,
     /// At most [`MAX_OVERSIZED_LISTED`], ordered by filename.
@@ -83,7 +83,7 @@ pub struct OutboxScan {
     pub files_left_out: usize,
     /// Regular files skipped because their mtime is beyond now + [`OUTBOX_CLOCK_SKEW_MS`].
     pub future_mtime: usize,
-    /// Regular files skipped because they have more than one link (see [`scan_outbox_in`]).
+    /// Regular files skipped because they have more than one link (see [`scan_outbox_capped`]).
     pub hard_linked: usize,
     /// Files the scan kept that were no longer the file it checked when they
     /// were copied: replaced, now a link or a hard link, or resized while read.
@@ -99,6 +99,23 @@ impl OutboxScan {
     fn refused(reason: String) -> Self {
         Self { refused: Some(reason), ..Self::default() }
     }
+}
+
+/// `scanOutbox`'s scan: the workspace is the host's path, but its last folder
+/// (`<spacesDir>/<spaceId>`, which an agent with the spaces folder mounted can
+/// replace) is never followed if it is a link; the folders above it are the host's.
+pub(crate) fn scan_workspace(
+    workspace: &Path,
+    since_ms: u64,
+    now_ms: u64,
+    max_file_bytes: u64,
+    copies: &'static CopyStore,
+) -> OutboxScan {
+    let Some(parent) = workspace.parent().filter(|_| workspace.file_name().is_some()) else {
+        return OutboxScan::refused(format!("workspace {} names no folder", workspace.display()));
+    };
+    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    scan_outbox_capped(parent, workspace, since_ms, now_ms, max_file_bytes, copies)
 }
 
 /// Scans `<workspace>/outbox` for the files the agent wrote during this run:
@@ -124,36 +141,10 @@ impl OutboxScan {
 /// checked to be the same single-link regular file), never the outbox entry:
 /// another container sharing the mount can swap the entry for a link, a FIFO
 /// or a growing file at any time, and the host reads the path later.
-pub fn scan_outbox_in(
-    spaces_dir: &Path,
-    workspace: &Path,
-    since_ms: u64,
-    now_ms: u64,
-    copies: &'static CopyStore,
-) -> OutboxScan {
-    scan_outbox_capped(spaces_dir, workspace, since_ms, now_ms, MAX_OUTBOX_FILE_BYTES, copies)
-}
-
-/// `scanOutbox`'s scan: the workspace is the host's path, but its last folder
-/// (`<spacesDir>/<spaceId>`, which an agent with the spaces folder mounted can
-/// replace) is never followed if it is a link; the folders above it are the host's.
-pub fn scan_workspace(
-    workspace: &Path,
-    since_ms: u64,
-    now_ms: u64,
-    max_file_bytes: u64,
-    copies: &'static CopyStore,
-) -> OutboxScan {
-    let Some(parent) = workspace.parent().filter(|_| workspace.file_name().is_some()) else {
-        return OutboxScan::refused(format!("workspace {} names no folder", workspace.display()));
-    };
-    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
-    scan_outbox_capped(parent, workspace, since_ms, now_ms, max_file_bytes, copies)
-}
-
-/// [`scan_outbox_in`] with another size cap than [`MAX_OUTBOX_FILE_BYTES`]
-/// (the host's own `scanOutbox` takes one).
-pub fn scan_outbox_capped(
+///
+/// Each file is read up to `max_file_bytes`: [`MAX_OUTBOX_FILE_BYTES`] for a
+/// turn; the host's own `scanOutbox` passes its own.
+pub(crate) fn scan_outbox_capped(
     spaces_dir: &Path,
     workspace: &Path,
     since_ms: u64,
@@ -166,7 +157,7 @@ pub fn scan_outbox_capped(
 
 /// [`scan_outbox_capped`] with the files chosen by `since` rather than by
 /// their time alone (a claimed standby's turn: see [`super::outbox_since`]).
-pub fn scan_outbox_since(
+pub(crate) fn scan_outbox_since(
     spaces_dir: &Path,
     workspace: &Path,
     since: &Since,
@@ -242,7 +233,7 @@ fn copy_kept(
             }
             Copied::Oversized(_) => scan.oversized_not_listed += 1,
             Copied::Changed => scan.changed += 1,
-            Copied::NotCopied => scan.not_copied += 1,
+            Copied::Failed => scan.not_copied += 1,
         }
     }
 }
@@ -381,6 +372,17 @@ mod tests {
 
     const SINCE: u64 = 1_700_000_000_000;
     const NOW: u64 = SINCE + 60_000;
+
+    /// A scan with the turn's size cap.
+    fn scan_outbox_in(
+        spaces_dir: &Path,
+        workspace: &Path,
+        since_ms: u64,
+        now_ms: u64,
+        copies: &'static CopyStore,
+    ) -> OutboxScan {
+        scan_outbox_capped(spaces_dir, workspace, since_ms, now_ms, MAX_OUTBOX_FILE_BYTES, copies)
+    }
 
     fn set_mtime(path: &Path, ms: u64) {
         let file = fs::File::options().write(true).open(path).unwrap();

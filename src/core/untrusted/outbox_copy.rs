@@ -28,19 +28,19 @@ use super::outbox_fs::{create_private_file, left_by_dead_process, make_private_d
 /// (uploads) the files right after the reply settles, which takes seconds; ten
 /// minutes leaves room for a slow upload and a retry while bounding how long a
 /// chat's files lie on the host's disk. Checked every [`COPY_SWEEP_EVERY`].
-pub const COPY_LIFETIME: Duration = Duration::from_secs(10 * 60);
+pub(crate) const COPY_LIFETIME: Duration = Duration::from_secs(10 * 60);
 
 /// How often expired copies are looked for (so a copy lives at most
 /// [`COPY_LIFETIME`] + this). The sweeping thread ends when no copy is left.
-pub const COPY_SWEEP_EVERY: Duration = Duration::from_secs(60);
+pub(crate) const COPY_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// At most this many turns' copies at once: a busy host with many spaces keeps
 /// its most recent ones (the host has read older ones long ago).
-pub const MAX_TURNS_KEPT: usize = 32;
+pub(crate) const MAX_TURNS_KEPT: usize = 32;
 
 /// At most this many bytes of copies at once: one turn at the outbox's own
 /// bounds (100 files of 25 MiB, 2.5 GiB) always fits, once older turns are gone.
-pub const MAX_COPY_BYTES: u64 = 100 * 25 * 1024 * 1024;
+pub(crate) const MAX_COPY_BYTES: u64 = 100 * 25 * 1024 * 1024;
 
 /// One turn's copies, as the store tracks them.
 struct Kept {
@@ -62,7 +62,7 @@ struct State {
 }
 
 /// The copy folder of a process (or of a test).
-pub struct CopyStore {
+pub(crate) struct CopyStore {
     /// Where the root folder is made.
     base: PathBuf,
     /// The process's store sweeps expired copies on a thread of its own.
@@ -71,14 +71,14 @@ pub struct CopyStore {
 }
 
 /// The process's store, under the OS temp dir.
-pub fn global() -> &'static CopyStore {
+pub(crate) fn global() -> &'static CopyStore {
     static STORE: OnceLock<CopyStore> = OnceLock::new();
     STORE.get_or_init(|| CopyStore { sweeps: true, ..CopyStore::new(std::env::temp_dir()) })
 }
 
 /// How copying one file ended.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Copied {
+pub(crate) enum Copied {
     /// The private copy's path and its size.
     Done { path: String, size_bytes: u64 },
     /// Larger than the cap (grown since the scan, perhaps): at least this many bytes.
@@ -86,18 +86,18 @@ pub enum Copied {
     /// Its size changed while it was read: not what the scan checked.
     Changed,
     /// [`MAX_COPY_BYTES`] reached, or the copy could not be written.
-    NotCopied,
+    Failed,
 }
 
 impl CopyStore {
     /// A store whose root folder will be made in `base`.
-    pub fn new(base: PathBuf) -> Self {
+    pub(crate) fn new(base: PathBuf) -> Self {
         Self { base, sweeps: false, state: Mutex::new(State::default()) }
     }
 
     /// Whether the copies would lie inside `dir` (both resolved): a folder
     /// containers mount must never hold them.
-    pub fn lies_within(&self, dir: &Path) -> bool {
+    pub(crate) fn lies_within(&self, dir: &Path) -> bool {
         match (std::fs::canonicalize(&self.base), std::fs::canonicalize(dir)) {
             (Ok(base), Ok(dir)) => base.starts_with(dir),
             _ => false,
@@ -111,7 +111,7 @@ impl CopyStore {
     /// Starts a turn's copies from the workspace `key`, about `needed` bytes:
     /// removes `key`'s earlier copies, expired ones, and the oldest until this
     /// turn fits the bounds; then makes the turn's folder.
-    pub fn begin(&'static self, key: &Path, needed: u64) -> io::Result<TurnCopies> {
+    pub(crate) fn begin(&'static self, key: &Path, needed: u64) -> io::Result<TurnCopies> {
         self.begin_at(key, needed, Instant::now())
     }
 
@@ -168,19 +168,25 @@ impl CopyStore {
         Err(last.unwrap_or_else(|| io::Error::other("no free name for the copy folder")))
     }
 
-    /// Removes copies made [`COPY_LIFETIME`] ago or earlier; true when none is left.
-    pub fn sweep_expired(&self, now: Instant) -> bool {
+    /// Removes copies made [`COPY_LIFETIME`] ago or earlier; true when none is
+    /// left, and then the sweeping thread ends (under the same lock, so the next
+    /// copy starts another).
+    fn sweep_expired(&self, now: Instant) -> bool {
         let mut state = self.state();
         let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut state.kept)
             .into_iter()
             .partition(|k| now.saturating_duration_since(k.made) >= COPY_LIFETIME);
         state.kept = kept;
         remove_folders(expired);
-        state.kept.is_empty()
+        let none_left = state.kept.is_empty();
+        if none_left {
+            state.sweeping = false;
+        }
+        none_left
     }
 
     /// Removes the copies of workspaces inside `dir` (a runner's `spacesDir`, at `killAll`).
-    pub fn remove_within(&self, dir: &Path) {
+    pub(crate) fn remove_within(&self, dir: &Path) {
         let mut state = self.state();
         let (gone, kept): (Vec<_>, Vec<_>) =
             std::mem::take(&mut state.kept).into_iter().partition(|k| k.key.starts_with(dir));
@@ -189,7 +195,7 @@ impl CopyStore {
     }
 
     /// Removes every copy and the root folder (process exit).
-    pub fn remove_all(&self) {
+    pub(crate) fn remove_all(&self) {
         let mut state = self.state();
         state.kept.clear();
         if let Some(root) = state.root.take() {
@@ -259,14 +265,7 @@ fn start_sweeping() -> bool {
         .name("mercury-outbox-sweep".into())
         .spawn(|| loop {
             std::thread::sleep(COPY_SWEEP_EVERY);
-            let store = global();
-            let mut state = store.state();
-            let (expired, kept): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut state.kept).into_iter().partition(|k| k.made.elapsed() >= COPY_LIFETIME);
-            state.kept = kept;
-            remove_folders(expired);
-            if state.kept.is_empty() {
-                state.sweeping = false;
+            if global().sweep_expired(Instant::now()) {
                 return;
             }
         })
@@ -274,7 +273,7 @@ fn start_sweeping() -> bool {
 }
 
 /// One turn's folder, while its files are copied in.
-pub struct TurnCopies {
+pub(crate) struct TurnCopies {
     store: &'static CopyStore,
     folder: PathBuf,
     budget: u64,
@@ -286,16 +285,16 @@ impl TurnCopies {
     /// Copies `file` (opened and checked by the caller; `size` its size then)
     /// as `filename`: at most `max_bytes` + 1 bytes are read, and a copy whose
     /// length is not `size` is removed (the file changed while it was read).
-    pub fn copy(&mut self, file: File, size: u64, filename: &str, max_bytes: u64) -> Copied {
+    pub(crate) fn copy(&mut self, file: File, size: u64, filename: &str, max_bytes: u64) -> Copied {
         if size > max_bytes {
             return Copied::Oversized(size);
         }
         if self.used.saturating_add(size) > self.budget {
-            return Copied::NotCopied;
+            return Copied::Failed;
         }
         let path = self.folder.join(filename);
         let Ok(mut copy) = create_private_file(&path) else {
-            return Copied::NotCopied;
+            return Copied::Failed;
         };
         // std::io::copy uses copy_file_range/sendfile where it can: no bytes through user space.
         let written = io::copy(&mut file.take(max_bytes.saturating_add(1)), &mut copy);
@@ -307,7 +306,7 @@ impl TurnCopies {
                 self.files += 1;
                 return Copied::Done { path: path.to_string_lossy().into_owned(), size_bytes: n };
             }
-            Err(_) => Copied::NotCopied,
+            Err(_) => Copied::Failed,
         };
         let _ = std::fs::remove_file(&path);
         outcome
@@ -389,7 +388,7 @@ mod tests {
         let (file, size) = source(tmp.path(), b"one");
         assert!(matches!(turn.copy(file, size, "x.txt", 100), Copied::Done { .. }));
         let (file, size) = source(tmp.path(), b"two!");
-        assert_eq!(turn.copy(file, size, "x.txt", 100), Copied::NotCopied);
+        assert_eq!(turn.copy(file, size, "x.txt", 100), Copied::Failed);
         assert_eq!(std::fs::read(turn.folder.join("x.txt")).unwrap(), b"one");
     }
 
@@ -466,7 +465,7 @@ mod tests {
         assert_eq!(turn.budget, MAX_COPY_BYTES);
         turn.budget = 3; // as if the rest were taken
         let (file, size) = source(tmp.path(), b"four");
-        assert_eq!(turn.copy(file, size, "g", 10), Copied::NotCopied);
+        assert_eq!(turn.copy(file, size, "g", 10), Copied::Failed);
     }
 
     #[test]

@@ -29,12 +29,12 @@ use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
 
 /// The outbox folder, open; every look inside goes through this descriptor.
-pub struct OutboxDir(OwnedFd);
+pub(crate) struct OutboxDir(OwnedFd);
 
 /// Opens `spaces_dir` (the operator's, followed if a link), then each of
 /// `relative` and `outbox` beneath it without following links.
 /// `Ok(None)`: something along the way does not exist; `Err`: why it is refused.
-pub fn open_outbox(spaces_dir: &Path, relative: &[&OsStr]) -> Result<Option<OutboxDir>, String> {
+pub(crate) fn open_outbox(spaces_dir: &Path, relative: &[&OsStr]) -> Result<Option<OutboxDir>, String> {
     // O_NONBLOCK: were a component a FIFO, opening it must not wait for a writer
     // (O_DIRECTORY refuses it anyway, but not every platform checks that first).
     let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
@@ -66,7 +66,7 @@ pub fn open_outbox(spaces_dir: &Path, relative: &[&OsStr]) -> Result<Option<Outb
 
 /// What an entry is, as examined without following it.
 #[derive(Debug, Clone, Copy)]
-pub struct EntryStat {
+pub(crate) struct EntryStat {
     /// A regular file: not a directory, link, FIFO, socket or device.
     pub regular: bool,
     /// Modification time in epoch milliseconds; before the epoch counts as 0.
@@ -84,7 +84,7 @@ impl OutboxDir {
     /// The entries' names as the filesystem lists them (`.` and `..` included);
     /// an error item ends the listing. Read through a second descriptor (the
     /// folder's own `.`, never a link), so this one stays free for `examine`.
-    pub fn names(&self) -> io::Result<impl Iterator<Item = io::Result<Vec<u8>>>> {
+    pub(crate) fn names(&self) -> io::Result<impl Iterator<Item = io::Result<Vec<u8>>>> {
         let mut dir = Dir::read_from(&self.0)?;
         Ok(std::iter::from_fn(move || {
             dir.read().map(|entry| entry.map(|e| e.file_name().to_bytes().to_vec()).map_err(io::Error::from))
@@ -93,7 +93,7 @@ impl OutboxDir {
 
     /// `name` examined without following it; None if it is gone.
     #[allow(clippy::unnecessary_cast)] // the field types differ between Linux and macOS
-    pub fn examine(&self, name: &str) -> Option<EntryStat> {
+    pub(crate) fn examine(&self, name: &str) -> Option<EntryStat> {
         let st = rustix::fs::statat(&self.0, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
         let ms = (st.st_mtime as i64).saturating_mul(1000).saturating_add(st.st_mtime_nsec as i64 / 1_000_000);
         Some(EntryStat {
@@ -108,14 +108,14 @@ impl OutboxDir {
 
     /// Opens `name` again, only if it is still the regular, single-link file
     /// `expected` the scan saw.
-    pub fn reopen(&self, name: &str, expected: FileId) -> Reopened {
+    pub(crate) fn reopen(&self, name: &str, expected: FileId) -> Reopened {
         reopen_scanned(&self.0, name, expected)
     }
 }
 
 /// The file a directory entry named when the scan looked at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileId {
+pub(crate) struct FileId {
     dev: u64,
     ino: u64,
 }
@@ -129,7 +129,7 @@ impl FileId {
 
 /// What opening a scanned entry again gave.
 #[derive(Debug)]
-pub enum Reopened {
+pub(crate) enum Reopened {
     /// The same regular file with one link.
     File(File),
     /// Gone, now a link or special file, hard linked, or another file than
@@ -163,21 +163,21 @@ fn reopen_scanned(dir: &OwnedFd, name: &str, expected: FileId) -> Reopened {
 
 /// Creates the folder `path` with mode 0700. It must not exist: `mkdir` never
 /// follows a link in its last component, so a folder made here is the runner's.
-pub fn make_private_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn make_private_dir(path: &Path) -> io::Result<()> {
     rustix::fs::mkdir(path, Mode::from_raw_mode(0o700))?;
     Ok(())
 }
 
 /// Creates the file `path` with mode 0600 for writing; it must not exist and
 /// is never reached through a link.
-pub fn create_private_file(path: &Path) -> io::Result<File> {
+pub(crate) fn create_private_file(path: &Path) -> io::Result<File> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     Ok(File::from(rustix::fs::openat(CWD, path, flags, Mode::from_raw_mode(0o600))?))
 }
 
 /// Whether `path` is a folder (not a link) of this process's user, made by
 /// process `pid`, which no longer exists: a copy folder a killed host left.
-pub fn left_by_dead_process(path: &Path, pid: u32) -> bool {
+pub(crate) fn left_by_dead_process(path: &Path, pid: u32) -> bool {
     let Ok(st) = rustix::fs::lstat(path) else {
         return false;
     };

@@ -50,12 +50,12 @@ use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 const SHARE_ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
 
 /// The outbox folder, open; every look inside goes through this handle.
-pub struct OutboxDir(OwnedHandle);
+pub(crate) struct OutboxDir(OwnedHandle);
 
 /// Opens `spaces_dir` (the operator's, followed if a link), then each of
 /// `relative` and `outbox` beneath it without following links.
 /// `Ok(None)`: something along the way does not exist; `Err`: why it is refused.
-pub fn open_outbox(spaces_dir: &Path, relative: &[&OsStr]) -> Result<Option<OutboxDir>, String> {
+pub(crate) fn open_outbox(spaces_dir: &Path, relative: &[&OsStr]) -> Result<Option<OutboxDir>, String> {
     let top = std::fs::OpenOptions::new()
         .access_mode(FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES | SYNCHRONIZE)
         .share_mode(SHARE_ALL)
@@ -92,7 +92,7 @@ pub fn open_outbox(spaces_dir: &Path, relative: &[&OsStr]) -> Result<Option<Outb
 
 /// What an entry is, as examined without following it.
 #[derive(Debug, Clone, Copy)]
-pub struct EntryStat {
+pub(crate) struct EntryStat {
     /// A regular file: not a folder, link (reparse point), pipe or device.
     pub regular: bool,
     /// Modification time in epoch milliseconds; before the epoch counts as 0.
@@ -115,7 +115,7 @@ impl OutboxDir {
     /// out as bytes that are not UTF-8 (WTF-8), which the scan skips. Read
     /// through a second handle on the same folder (opened beneath this one, as
     /// `.`), so the listing's position is its own.
-    pub fn names(&self) -> io::Result<impl Iterator<Item = io::Result<Vec<u8>>>> {
+    pub(crate) fn names(&self) -> io::Result<impl Iterator<Item = io::Result<Vec<u8>>>> {
         let listing = open_beneath(&self.0, OsStr::new(""), FILE_LIST_DIRECTORY | SYNCHRONIZE, 0)?;
         let mut buffer = vec![0u64; LISTING_BUFFER_BYTES / 8];
         let mut pending: std::vec::IntoIter<Vec<u8>> = Vec::new().into_iter();
@@ -141,7 +141,7 @@ impl OutboxDir {
     }
 
     /// `name` examined without following it; None if it is gone.
-    pub fn examine(&self, name: &str) -> Option<EntryStat> {
+    pub(crate) fn examine(&self, name: &str) -> Option<EntryStat> {
         let handle = open_beneath(&self.0, OsStr::new(name), FILE_READ_ATTRIBUTES | SYNCHRONIZE, 0).ok()?;
         let i = info(&handle).ok()?;
         Some(EntryStat {
@@ -156,7 +156,7 @@ impl OutboxDir {
 
     /// Opens `name` again, only if it is still the regular, single-link file
     /// `expected` the scan saw.
-    pub fn reopen(&self, name: &str, expected: FileId) -> Reopened {
+    pub(crate) fn reopen(&self, name: &str, expected: FileId) -> Reopened {
         let access = FILE_READ_DATA | FILE_READ_ATTRIBUTES | SYNCHRONIZE;
         let Ok(handle) = open_beneath(&self.0, OsStr::new(name), access, FILE_NON_DIRECTORY_FILE) else {
             return Reopened::Changed;
@@ -173,7 +173,7 @@ impl OutboxDir {
 
 /// The file a directory entry named when the scan looked at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileId {
+pub(crate) struct FileId {
     volume: u32,
     index: u64,
 }
@@ -186,7 +186,7 @@ impl FileId {
 
 /// What opening a scanned entry again gave.
 #[derive(Debug)]
-pub enum Reopened {
+pub(crate) enum Reopened {
     /// The same regular file with one link.
     File(File),
     /// Gone, now a link or special file, hard linked, or another file than
@@ -198,13 +198,13 @@ pub enum Reopened {
 /// link in the last component, so a folder made here is the runner's. It
 /// takes the ACL of the folder it is made in: the user's own temp folder
 /// (`%LOCALAPPDATA%\Temp`), which other users cannot read.
-pub fn make_private_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn make_private_dir(path: &Path) -> io::Result<()> {
     std::fs::create_dir(path)
 }
 
 /// Creates the file `path` for writing; it must not exist (`CREATE_NEW`) and
 /// is never reached through a link. Its ACL is its folder's, as above.
-pub fn create_private_file(path: &Path) -> io::Result<File> {
+pub(crate) fn create_private_file(path: &Path) -> io::Result<File> {
     std::fs::OpenOptions::new().write(true).create_new(true).custom_flags(FILE_FLAG_OPEN_REPARSE_POINT).open(path)
 }
 
@@ -212,7 +212,7 @@ pub fn create_private_file(path: &Path) -> io::Result<File> {
 /// which no longer exists: a copy folder a killed host left. No owner check,
 /// unlike unix: the folder is in the user's own temp folder, where other
 /// users cannot create anything.
-pub fn left_by_dead_process(path: &Path, pid: u32) -> bool {
+pub(crate) fn left_by_dead_process(path: &Path, pid: u32) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return false;
     };

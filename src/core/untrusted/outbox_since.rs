@@ -33,11 +33,11 @@ use super::outbox_fs::{EntryStat, FileId};
 /// latest mtime was 5.6 ms before a fine clock read made just before the
 /// write, and once, of another 2 000, 10 ms: a tick can come late. Five ticks
 /// is 20 ms there.
-pub const TICKS_ALLOWED: u64 = 5;
+pub(crate) const TICKS_ALLOWED: u64 = 5;
 
 /// The least allowance, and the whole of it where the coarse clock's
 /// resolution cannot be asked (not Linux or FreeBSD): a few ticks of a 1000 Hz kernel.
-pub const MIN_SLACK_MS: u64 = 10;
+pub(crate) const MIN_SLACK_MS: u64 = 10;
 
 /// The identity and content stamp of one outbox entry at the claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Stamp {
 
 /// The outbox's entries at a claim, by name; at most [`MAX_OUTBOX_ENTRIES_EXAMINED`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     entries: HashMap<Vec<u8>, Stamp>,
 }
 
@@ -69,20 +69,20 @@ impl Snapshot {
 /// Which files a scan returns: modified at or after `ms` (epoch milliseconds)
 /// and, for a claimed turn, not there unchanged at the claim.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Since {
+pub(crate) struct Since {
     ms: u64,
     at_claim: Option<Snapshot>,
 }
 
 impl Since {
     /// A cold turn's: modified at or after `ms`.
-    pub fn from_ms(ms: u64) -> Self {
+    pub(crate) fn from_ms(ms: u64) -> Self {
         Self { ms, at_claim: None }
     }
 
     /// A claimed turn's: from [`file_time_slack_ms`] before the claim, without
     /// the files `at_claim` holds unchanged.
-    pub fn claimed(claim_ms: u64, at_claim: Snapshot) -> Self {
+    pub(crate) fn claimed(claim_ms: u64, at_claim: Snapshot) -> Self {
         Self { ms: claim_ms.saturating_sub(file_time_slack_ms()), at_claim: Some(at_claim) }
     }
 
@@ -96,7 +96,7 @@ impl Since {
 /// link followed). An outbox that is missing or refused gives an empty
 /// snapshot: the window alone then decides, and a refused one is refused
 /// again by the scan. Blocking: call it off the async threads.
-pub fn snapshot(spaces_dir: &Path, workspace: &Path) -> Snapshot {
+pub(crate) fn snapshot(spaces_dir: &Path, workspace: &Path) -> Snapshot {
     let mut snapshot = Snapshot::default();
     let Ok(Some(outbox)) = open_outbox_of(spaces_dir, workspace) else {
         return snapshot;
@@ -120,7 +120,7 @@ pub fn snapshot(spaces_dir: &Path, workspace: &Path) -> Snapshot {
 /// How long before the runner's clock a file written now may be stamped:
 /// [`TICKS_ALLOWED`] ticks of the coarse clock, as the kernel reports its
 /// resolution, and at least [`MIN_SLACK_MS`]. Asked once per process.
-pub fn file_time_slack_ms() -> u64 {
+pub(crate) fn file_time_slack_ms() -> u64 {
     static SLACK: OnceLock<u64> = OnceLock::new();
     *SLACK.get_or_init(|| coarse_tick_ms().map_or(MIN_SLACK_MS, |tick| (tick * TICKS_ALLOWED).max(MIN_SLACK_MS)))
 }

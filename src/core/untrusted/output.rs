@@ -3,16 +3,16 @@
 
 use super::result_json::js_trim;
 
-pub const START_MARKER: &[u8] = b"---MERCURY_CONTAINER_RESULT_START---";
-pub const END_MARKER: &[u8] = b"---MERCURY_CONTAINER_RESULT_END---";
+pub(crate) const START_MARKER: &[u8] = b"---MERCURY_CONTAINER_RESULT_START---";
+pub(crate) const END_MARKER: &[u8] = b"---MERCURY_CONTAINER_RESULT_END---";
 
 /// How much of each stream is kept for error messages. The contract's messages
 /// use the first 500 (error) or 200 (malformed) characters; the parse error
 /// quotes stdout whole, which a chatty agent must not be allowed to make unbounded.
-pub const KEPT_HEAD_BYTES: usize = 64 * 1024;
+pub(crate) const KEPT_HEAD_BYTES: usize = 64 * 1024;
 
 /// The largest result span accepted between the markers.
-pub const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug)]
 enum Span {
@@ -29,7 +29,7 @@ enum Span {
 
 /// A bounded prefix of one stream.
 #[derive(Debug, Default)]
-pub struct Head {
+pub(crate) struct Head {
     bytes: Vec<u8>,
     dropped: u64,
 }
@@ -42,13 +42,13 @@ impl Head {
         self.dropped += (chunk.len() - take) as u64;
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
 
     /// The kept text (invalid UTF-8 replaced, as Node decodes it), with a note
     /// saying how much was not kept.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut text = String::from_utf8_lossy(&self.bytes).into_owned();
         if self.dropped > 0 {
             text.push_str(&format!("\n[... {} more bytes of output not kept]", self.dropped));
@@ -59,7 +59,7 @@ impl Head {
 
 /// Consumes stdout and stderr chunks in any sizes.
 #[derive(Debug)]
-pub struct OutputScanner {
+pub(crate) struct OutputScanner {
     span: Span,
     pub stdout: Head,
     pub stderr: Head,
@@ -72,7 +72,7 @@ impl Default for OutputScanner {
 }
 
 impl OutputScanner {
-    pub fn push_stdout(&mut self, chunk: &[u8]) {
+    pub(crate) fn push_stdout(&mut self, chunk: &[u8]) {
         self.stdout.push(chunk);
         match &mut self.span {
             Span::SeekingStart { carry } => {
@@ -108,7 +108,7 @@ impl OutputScanner {
         }
     }
 
-    pub fn push_stderr(&mut self, chunk: &[u8]) {
+    pub(crate) fn push_stderr(&mut self, chunk: &[u8]) {
         self.stderr.push(chunk);
     }
 
@@ -116,14 +116,14 @@ impl OutputScanner {
     /// first START from the next byte on; the heads stay, for error text. A
     /// claimed standby's turn calls it at the claim: what its agent printed
     /// before it had the payload belongs to no turn.
-    pub fn forget_result(&mut self) {
+    pub(crate) fn forget_result(&mut self) {
         self.span = Span::SeekingStart { carry: Vec::new() };
     }
 
     /// The text between the first START and the first END after it, trimmed
     /// as JavaScript's `trim()` does (a BOM goes, U+0085 stays), so what
     /// `JSON.parse` then sees is what the host's runner would give it.
-    pub fn result(&self) -> ResultSpan {
+    pub(crate) fn result(&self) -> ResultSpan {
         match &self.span {
             Span::Found { body } => ResultSpan::Text(js_trim(&String::from_utf8_lossy(body)).to_owned()),
             Span::Overflowed => ResultSpan::TooLarge,
@@ -134,7 +134,7 @@ impl OutputScanner {
 
 /// What stood between the markers.
 #[derive(Debug, PartialEq, Eq)]
-pub enum ResultSpan {
+pub(crate) enum ResultSpan {
     Text(String),
     Missing,
     TooLarge,

@@ -16,16 +16,16 @@ use std::ops::Range;
 use crate::core::js_string::js_prefix;
 
 /// How many UTF-16 units of the trimmed span the Malformed message quotes.
-pub const MALFORMED_QUOTE_UNITS: usize = 200;
+pub(crate) const MALFORMED_QUOTE_UNITS: usize = 200;
 
 /// A non-string `reply` at most this long is re-serialised through
 /// `serde_json::Value`, exactly as before; a longer one (whose tree would cost
 /// tens of times its size) is given as its own text with JSON whitespace removed.
-pub const REPLY_VALUE_REPARSE_MAX_BYTES: usize = 64 * 1024;
+pub(crate) const REPLY_VALUE_REPARSE_MAX_BYTES: usize = 64 * 1024;
 
 /// The reply as the host should receive it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplyText {
+pub(crate) enum ReplyText {
     /// Any reply that is valid Unicode.
     Utf8(String),
     /// A string reply holding a lone surrogate (`"\ud83d"`): these UTF-16 code
@@ -35,9 +35,10 @@ pub enum ReplyText {
 }
 
 impl ReplyText {
-    /// The text as a Rust string; a lone surrogate becomes U+FFFD. For
-    /// callers that cannot pass UTF-16 on yet.
-    pub fn into_string_lossy(self) -> String {
+    /// The text as a Rust string; a lone surrogate becomes U+FFFD: what the
+    /// tests compare (the binding hands UTF-16 to JavaScript as it is).
+    #[cfg(test)]
+    pub(crate) fn into_string_lossy(self) -> String {
         match self {
             ReplyText::Utf8(text) => text,
             ReplyText::Utf16(units) => String::from_utf16_lossy(&units),
@@ -47,7 +48,7 @@ impl ReplyText {
 
 /// `String.prototype.trim()`: JS WhiteSpace and LineTerminator at both ends.
 /// Unlike `str::trim` it removes U+FEFF (a BOM) and keeps U+0085.
-pub fn js_trim(text: &str) -> &str {
+pub(crate) fn js_trim(text: &str) -> &str {
     text.trim_matches(is_js_whitespace)
 }
 
@@ -72,7 +73,7 @@ fn is_js_whitespace(c: char) -> bool {
 /// Memory: besides the input, one bit per nesting level while scanning, then
 /// the decoded reply (at most the span's length in bytes as UTF-8; at most
 /// twice it as UTF-16, only when a lone surrogate forces UTF-16).
-pub fn reply_of(span_text: &str) -> Result<ReplyText, String> {
+pub(crate) fn reply_of(span_text: &str) -> Result<ReplyText, String> {
     let text = js_trim(span_text);
     let Some(found) = scan(text.as_bytes()) else {
         return Err(js_prefix(text, MALFORMED_QUOTE_UNITS).to_owned());
