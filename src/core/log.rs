@@ -289,7 +289,7 @@ mod tests {
                 assert_eq!(serde_json::from_str::<String>(quoted).unwrap(), value, "{line:?}");
             }
         }
-        // ESC and BEL are not whitespace: they used to pass bare.
+        // ESC and BEL are not whitespace, and still must not pass bare.
         let line = f.format("T", Level::Warn, "m", &crate::fields!("path" => "/o/\u{1b}]0;pwned\u{7}x\r.bin"));
         assert_eq!(line, r#"T [WARN ] m path="/o/\u001b]0;pwned\u0007x\r.bin""#);
         let line = f.format("T", Level::Warn, "m", &crate::fields!("k" => "\u{9b}2J\u{7f}"));

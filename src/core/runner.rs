@@ -300,7 +300,7 @@ impl Runner {
             }
             Ok(false) => {}
             Err(e @ (EngineError::Unreachable { .. } | EngineError::TimedOut { .. })) => return Err(failed(e)),
-            // Like the seed's `docker image inspect`, any other failure means "pull it".
+            // As with the TypeScript runner's `docker image inspect`, any other failure means "pull it".
             Err(_) => {}
         }
         self.engine.pull(&image).await.map_err(failed)

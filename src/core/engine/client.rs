@@ -52,7 +52,7 @@ pub(crate) mod bounds {
     pub(crate) const QUICK_CALL: Duration = Duration::from_secs(10);
     /// Creating, attaching to and starting a container: slower than a look-up on a loaded engine.
     pub(crate) const CONTAINER_SETUP: Duration = Duration::from_secs(60);
-    /// The seed's bound on `docker pull`.
+    /// A pull: the TypeScript runner's bound on `docker pull` (the contract's 300 s).
     pub(crate) const PULL: Duration = Duration::from_secs(300);
 }
 use bounds::{CONTAINER_SETUP, PULL, QUICK_CALL};
@@ -67,7 +67,7 @@ const CONNECT_MARGIN: Duration = Duration::from_secs(20);
 /// there is none), so it is capped. No setuid bit or device node placed
 /// there takes effect, and no binary the agent drops there runs: `noexec` is
 /// the engine's default for a tmpfs, written out so that it is a decision,
-/// not an accident. Programs of the image run as before; only a tool that
+/// not an accident. Programs of the image still run; only a tool that
 /// extracts native code to the temp folder and loads it (a Bun single-file
 /// executable with embedded native libraries does) needs another `TMPDIR`.
 pub(crate) const READ_ONLY_TMP_OPTIONS: &str = "rw,noexec,nosuid,nodev,size=512m";

@@ -219,7 +219,7 @@ async fn finish_claimed(
     let since = {
         let (spaces_dir, workspace) = (settings.spaces_dir.clone(), PathBuf::from(&request.space_workspace));
         let at_claim = tokio::task::spawn_blocking(move || outbox_since::snapshot(&spaces_dir, &workspace)).await;
-        // Without the snapshot, the window alone decides (from the claim, as before the snapshot existed).
+        // Without the snapshot (it could not be taken), the window from the claim alone decides.
         at_claim.map_or(Since::from_ms(claimed_ms), |at_claim| Since::claimed(claimed_ms, at_claim))
     };
     let id = claimed.id.clone();

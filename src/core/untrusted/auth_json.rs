@@ -98,9 +98,8 @@ pub(crate) fn builtin_applies(provider: &str, host_env: &[(String, String)]) -> 
 ///
 /// Only the members used are kept; everything else is skipped as
 /// [`IgnoredAny`] without building a tree. For duplicate keys the last one
-/// wins, as with `JSON.parse` (and the `serde_json::Value` this replaced). One
-/// difference from that `Value`: a number out of f64 range in a skipped member
-/// no longer fails the whole file (`JSON.parse` accepts it too).
+/// wins, as with `JSON.parse`; a number out of f64 range in a skipped member
+/// does not fail the whole file (`JSON.parse` accepts it too).
 pub(crate) fn builtin_credential(auth_json: Option<&str>, now_ms: u64) -> BuiltinCredential {
     let Some(entry) = auth_json.and_then(|text| serde_json::from_str::<AuthJson>(text).ok()).and_then(|a| a.anthropic)
     else {

@@ -19,7 +19,7 @@ use crate::core::js_string::js_prefix;
 pub(crate) const MALFORMED_QUOTE_UNITS: usize = 200;
 
 /// A non-string `reply` at most this long is re-serialised through
-/// `serde_json::Value`, exactly as before; a longer one (whose tree would cost
+/// `serde_json::Value`; a longer one (whose tree would cost
 /// tens of times its size) is given as its own text with JSON whitespace removed.
 pub(crate) const REPLY_VALUE_REPARSE_MAX_BYTES: usize = 64 * 1024;
 
@@ -62,7 +62,7 @@ fn is_js_whitespace(c: char) -> bool {
 
 /// `JSON.parse(span_text.trim()).reply ?? "Done."`:
 /// - not JSON: `Err` with the Malformed message body (the first
-///   [`MALFORMED_QUOTE_UNITS`] UTF-16 units of the trimmed text, as before);
+///   [`MALFORMED_QUOTE_UNITS`] UTF-16 units of the trimmed text);
 /// - top level not an object, `reply` absent or null: `"Done."`;
 /// - `reply` a string: its exact content (the last `reply` member wins, as in JS);
 /// - `reply` any other value: its compact JSON text, as `serde_json::Value::to_string`
