@@ -19,6 +19,8 @@ mod engine;
 mod error;
 mod js_string;
 mod log;
+#[cfg(test)]
+mod node_oracle;
 mod paths;
 mod runner;
 mod turn;

@@ -37,8 +37,7 @@ mod oracle {
     //! on a seeded corpus (the expected values come from JavaScript, not from a second Rust
     //! version of the same rule).
     use super::*;
-    use std::io::Write;
-    use std::process::Command;
+    use crate::core::node_oracle::answer_lines;
 
     /// Pieces the workspaces and folders are made of: separators, repeats of a folder, text
     /// that looks like a replacement pattern, and characters beyond ASCII and the BMP.
@@ -80,23 +79,10 @@ mod oracle {
     #[test]
     fn matches_javascripts_replace_in_node() {
         let cases = corpus();
-        let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("cases.jsonl");
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
-        for case in &cases {
-            writeln!(file, "{}", serde_json::to_string(case).unwrap()).unwrap();
-        }
-        file.into_inner().unwrap().sync_all().unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/core/testdata/workspace_replace_oracle.js");
-        let output = Command::new("node")
-            .arg(script)
-            .arg(&input)
-            .output()
-            .expect("node must be installed: this test compares against JavaScript's replace");
-        assert!(output.status.success(), "oracle failed: {}", String::from_utf8_lossy(&output.stderr));
-        let answers: Vec<String> =
-            String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(answers.len(), cases.len());
+        let answers: Vec<String> = answer_lines("workspace_replace_oracle.js", &cases, "JavaScript's replace")
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         // The corpus does exercise both sides: folders found and folders absent.
         assert!(cases.iter().any(|(w, d)| !d.is_empty() && w.contains(d.as_str())));
         assert!(cases.iter().any(|(w, d)| !w.contains(d.as_str())));

@@ -1,9 +1,8 @@
 use super::*;
 
+use crate::core::node_oracle::answer_lines;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::io::Write;
-use std::process::Command;
 
 fn utf8(s: &str) -> Result<ReplyText, String> {
     Ok(ReplyText::Utf8(s.to_owned()))
@@ -397,24 +396,8 @@ fn ours(text: &str) -> Answer {
 #[test]
 fn agrees_with_json_parse_in_node_on_a_generated_corpus() {
     let cases = corpus();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("cases.jsonl");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
-    for case in &cases {
-        // A JSON string per line: node gets every code unit exactly.
-        writeln!(file, "{}", serde_json::to_string(case).unwrap()).unwrap();
-    }
-    file.into_inner().unwrap().sync_all().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/core/testdata/json_parse_oracle.js");
-    let output = Command::new("node")
-        .arg(script)
-        .arg(&input)
-        .output()
-        .expect("node must be installed: this test compares against a real JSON.parse");
-    assert!(output.status.success(), "oracle failed: {}", String::from_utf8_lossy(&output.stderr));
-    let answers: Vec<Answer> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
+    let answers: Vec<Answer> = answer_lines("json_parse_oracle.js", &cases, "a real JSON.parse")
+        .iter()
         .map(|line| {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             match (&v["ok"], v["type"].as_str()) {
@@ -427,7 +410,6 @@ fn agrees_with_json_parse_in_node_on_a_generated_corpus() {
             }
         })
         .collect();
-    assert_eq!(answers.len(), cases.len());
     let (mut accepted, mut strings, mut lone) = (0, 0, 0);
     let mut mismatches = Vec::new();
     for (case, theirs) in cases.iter().zip(&answers) {
