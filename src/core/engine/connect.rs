@@ -18,7 +18,7 @@ use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::watch;
 
 use super::endpoint::{
     podman_fallbacks, read_bounded, redact_in, resolve, EndpointError, EndpointInput, ResolvedEndpoint, SshTarget,
@@ -331,29 +332,32 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
 
 /// The tail of what the last ssh process wrote on stderr, for error messages
 /// (e.g. "Permission denied (publickey)"). Never logged: it is the remote's text.
-#[derive(Clone, Default)]
-struct SshStderr(Arc<Mutex<(String, bool)>>);
+/// A watch channel: a wait for the text ends the moment ssh's stderr closes.
+#[derive(Clone)]
+struct SshStderr(watch::Sender<(String, bool)>);
+
+impl Default for SshStderr {
+    fn default() -> Self {
+        Self(watch::Sender::new((String::new(), false)))
+    }
+}
 
 impl SshStderr {
     fn start(&self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = (String::new(), false);
+        self.0.send_replace((String::new(), false));
     }
 
     fn finish(&self, text: String) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = (text, true);
+        self.0.send_replace((text, true));
     }
 
-    /// What ssh said, once its stderr closed (waiting a moment for that).
+    /// What ssh said, once its stderr closed (waiting [`SSH_STDERR_WAIT`] at most for that).
     async fn wait_text(&self) -> Option<String> {
-        let deadline = tokio::time::Instant::now() + SSH_STDERR_WAIT;
-        loop {
-            let (text, done) = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            if done || tokio::time::Instant::now() >= deadline {
-                let text = text.trim().to_owned();
-                return (!text.is_empty()).then_some(text);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let mut said = self.0.subscribe();
+        // Past the wait (ssh still holding stderr open), what it said so far.
+        let _ = tokio::time::timeout(SSH_STDERR_WAIT, said.wait_for(|(_, closed)| *closed)).await;
+        let text = said.borrow().0.trim().to_owned();
+        (!text.is_empty()).then_some(text)
     }
 }
 

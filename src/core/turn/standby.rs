@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::io::AsyncWrite;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::instrument::WithSubscriber;
 use tracing::{Dispatch, Instrument};
@@ -36,9 +36,6 @@ use crate::core::untrusted::output::OutputScanner;
 /// past this the standby is discarded, so an idle container cannot make the
 /// runner hold its output. Also what the claim reads at most of what waits.
 pub(crate) const MAX_IDLE_OUTPUT_BYTES: usize = 64 * 1024;
-
-/// How often process exit looks whether a standby's create has been answered.
-const CREATE_POLL: Duration = Duration::from_millis(5);
 
 /// What a space's standby is prepared from: the spec of its turn that just
 /// ended, and the bind sources that turn checked, checked again before the create.
@@ -342,6 +339,9 @@ type ClaimSender = oneshot::Sender<oneshot::Sender<Claimed>>;
 #[derive(Clone)]
 pub(crate) struct Standbys {
     book: Arc<Mutex<Book<ClaimSender>>>,
+    /// Counts the create requests answered, so that process exit waits for
+    /// them without polling the book.
+    creates_answered: watch::Sender<u64>,
     options: StandbyOptions,
     engine: Engine,
     /// The runner's `<n>` counter: a standby is named as any container of the runner.
@@ -351,7 +351,8 @@ pub(crate) struct Standbys {
 
 impl Standbys {
     pub(crate) fn new(options: StandbyOptions, engine: Engine, counter: Arc<AtomicU64>, log: Dispatch) -> Self {
-        Self { book: Arc::new(Mutex::new(Book::new(options.max))), options, engine, counter, log }
+        let book = Arc::new(Mutex::new(Book::new(options.max)));
+        Self { book, creates_answered: watch::Sender::new(0), options, engine, counter, log }
     }
 
     fn lock(&self) -> MutexGuard<'_, Book<ClaimSender>> {
@@ -432,9 +433,20 @@ impl Standbys {
     /// that the removals process exit makes reach containers that exist.
     pub(crate) async fn settle_creates(&self, bound: Duration) {
         let deadline = Instant::now() + bound;
-        while self.lock().any_creating() && Instant::now() < deadline {
-            tokio::time::sleep(CREATE_POLL).await;
+        // Subscribed before each look at the book: an answer after the look marks it changed.
+        let mut answered = self.creates_answered.subscribe();
+        while self.lock().any_creating() {
+            // The sender lives in `self`, so `changed` fails only past the deadline.
+            if !matches!(tokio::time::timeout_at(deadline, answered.changed()).await, Ok(Ok(()))) {
+                return;
+            }
         }
+    }
+
+    /// A standby's create request was answered (or never sent): the book first, then whoever waits.
+    fn create_answered(&self, name: &str) {
+        self.lock().created(name);
+        self.creates_answered.send_modify(|n| *n += 1);
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -485,13 +497,13 @@ async fn keep_until_done(
         .await
         .unwrap_or_else(|e| Err(format!("the check of the mounts' sources failed: {e}")));
     if let Err(reason) = checked {
-        standbys.lock().created(&name);
+        standbys.create_answered(&name);
         tracing::warn!(reason, "Standby not prepared");
         standbys.gone(key);
         return;
     }
     let created = engine.create(&spec).await;
-    standbys.lock().created(&name);
+    standbys.create_answered(&name);
     let id = match created {
         Ok(id) => id,
         Err(e) => {
