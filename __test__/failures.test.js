@@ -7,8 +7,8 @@ const h = require("./helpers");
 const { startEngineProxy } = require("./engine-proxy");
 
 const T = 60_000;
-// "At once" for a synchronous call: it must not wait on the engine (the seed's
-// execSync docker kill blocked for seconds).
+// "At once" for a synchronous call: it must not wait on the engine (the TypeScript
+// runner's execSync docker kill blocked for seconds).
 const AT_ONCE_MS = 50;
 
 /** Calls `f` and returns its value with how long the call took. */

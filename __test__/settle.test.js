@@ -9,7 +9,7 @@ const h = require("./helpers");
 const { startEngineProxy } = require("./engine-proxy");
 
 const T = 90_000;
-// SETTLE_GRACE in src/core/turn.rs: after the deadline or an abort, a turn settles within this.
+// SETTLE_GRACE in src/core/turn/one_turn.rs: after the deadline or an abort, a turn settles within this.
 const GRACE_MS = 5_000;
 const DEADLINE_MS = 3_000;
 // Timers, the JS thread and a loaded engine: what a settle may take beyond its bound.

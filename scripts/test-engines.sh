@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The engine matrix: starts the test engines (scripts/engines/), runs the Rust engine tests against
-# them (src/core/engine_matrix.rs, ignored by a plain cargo test: run here with --ignored) and the
+# them (src/core/engine/tests/engine_matrix.rs, ignored by a plain cargo test: run here with --ignored) and the
 # runner's reply tests through each (__test__/matrix/engines.js), and stops every engine it started,
 # whatever happens. Extra arguments go to `cargo test`. Needs the addon built (npm run build).
 #   scripts/test-engines.sh [--keep] [cargo test args...]     --keep: leave the engines running

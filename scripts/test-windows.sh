@@ -10,7 +10,7 @@
 #    official node.exe; then scripts/check-binary.sh (PE DLL, x86-64,
 #    Windows' own DLLs only, exports napi_register_module_v1).
 # 2. Unit tests of the Windows-only code (the link-safe opens of auth.json
-#    and the outbox: credentials_fs_windows.rs, outbox_fs_windows.rs, and the
+#    and the outbox: auth_json_fs_windows.rs, outbox_fs_windows.rs, and the
 #    default endpoint): `cargo test --no-run` for the Windows target, and the
 #    test executable run under wine with the filter `windows`.
 # 3. Load test: the packed root package and the platform package unpacked

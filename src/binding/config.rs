@@ -9,12 +9,13 @@ use super::js_fields::{
     check_type, opt_bool, opt_number, opt_object, opt_string, opt_strings, opt_value, string, typed, FieldResult,
 };
 use super::realm::Realm;
-use crate::core::config::{
-    memory_limit, nano_cpus, pids_limit, port_text, standby_options, Hardening, PackageRoot, RunnerConfig,
-    RunnerOptions, StandbyOptions,
+use crate::core::ConsoleFormat;
+use crate::core::EndpointInput;
+use crate::core::Hardening;
+use crate::core::{
+    memory_limit, nano_cpus, pids_limit, port_text, standby_options, PackageRoot, RunnerConfig, RunnerOptions,
+    StandbyOptions,
 };
-use crate::core::endpoint::EndpointInput;
-use crate::core::log::ConsoleFormat;
 
 pub fn read_config(config: &Object) -> FieldResult<RunnerConfig> {
     const WHAT: &str = "config";
@@ -121,4 +122,92 @@ fn read_hardening(options: &Object) -> FieldResult<Hardening> {
         runtime: opt_string(options, "runtime", WHAT)?,
         isolate_spaces: opt_bool(options, "isolateSpaces", WHAT)?,
     })
+}
+
+/// The option surface is written in four places: `header.d.ts` (what a host
+/// type-checks against) is the source; this file's readers, the core's messages
+/// and the README's Options table are held to it here.
+#[cfg(test)]
+mod surface {
+    use std::collections::BTreeSet;
+
+    const HEADER: &str = include_str!("header.d.ts");
+    const READERS: &str = include_str!("config.rs");
+    const CORE_CONFIG: &str = include_str!("../core/turn/config.rs");
+    const README: &str = include_str!("../../README.md");
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    /// The top-level members of `export interface <name>` in header.d.ts.
+    fn interface_members(name: &str) -> BTreeSet<String> {
+        let start = HEADER.find(&format!("export interface {name} {{")).unwrap_or_else(|| panic!("no {name}"));
+        let body = &HEADER[start..];
+        let body = &body[..body.find("\n}").unwrap()];
+        body.lines()
+            .skip(1)
+            .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
+            .filter_map(|line| {
+                let line = line.trim_start();
+                let name: String = line.chars().take_while(char::is_ascii_alphanumeric).collect();
+                (!name.is_empty() && line[name.len()..].starts_with(['?', ':'])).then_some(name)
+            })
+            .collect()
+    }
+
+    /// The keys this file's readers take off the object named `object`.
+    fn keys_read(object: &str) -> BTreeSet<String> {
+        let opening = format!("({object}, \"");
+        READERS
+            .match_indices(&opening)
+            .map(|(at, _)| {
+                let rest = &READERS[at + opening.len()..];
+                rest[..rest.find('"').unwrap()].to_owned()
+            })
+            .collect()
+    }
+
+    /// Every `<prefix>.<name>` that a string of `text` starts with.
+    fn named_in_messages(text: &str, prefix: &str) -> BTreeSet<String> {
+        let opening = format!("\"{prefix}.");
+        text.match_indices(&opening)
+            .map(|(at, _)| {
+                let rest = &text[at + opening.len()..];
+                rest.chars().take_while(char::is_ascii_alphanumeric).collect::<String>()
+            })
+            .filter(|name| !name.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn the_readers_take_exactly_the_declared_keys() {
+        assert_eq!(keys_read("config"), interface_members("RunnerConfig"));
+        assert_eq!(keys_read("options"), interface_members("RunnerOptions"));
+        let standby = HEADER.lines().find(|l| l.trim_start().starts_with("standby?:")).unwrap();
+        assert!(standby.contains("{ idleMs?: number; max?: number }"), "{standby}");
+        assert_eq!(keys_read("&given"), set(&["idleMs", "max"]));
+    }
+
+    #[test]
+    fn the_cores_messages_name_declared_keys() {
+        let options = named_in_messages(CORE_CONFIG, "options");
+        let config = named_in_messages(CORE_CONFIG, "config");
+        assert!(!options.is_empty() && !config.is_empty());
+        assert!(options.is_subset(&interface_members("RunnerOptions")), "{options:?}");
+        assert!(config.is_subset(&interface_members("RunnerConfig")), "{config:?}");
+    }
+
+    #[test]
+    fn the_readme_lists_every_option() {
+        let section = &README[README.find("## Options").unwrap()..];
+        let table = &section[section.find("| option |").unwrap()..];
+        let table = &table[..table.find("\n\n").unwrap()];
+        let listed: BTreeSet<String> = table
+            .lines()
+            .filter_map(|row| row.strip_prefix("| `"))
+            .flat_map(|row| row.split(" | ").next().unwrap().split(" / ").map(|n| n.trim_matches('`').to_owned()))
+            .collect();
+        assert_eq!(listed, interface_members("RunnerOptions"));
+    }
 }

@@ -3,7 +3,7 @@
 use napi::Env;
 
 use super::realm::{ErrorKind, Realm};
-use crate::core::error::RunError;
+use crate::core::RunError;
 
 /// Builds the error on the JavaScript thread, in `realm`: a `ContainerError`
 /// for the container's failures, a `TypeError` for bad input, an `Error` otherwise.

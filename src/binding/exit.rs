@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 
 use napi_derive::napi;
 
-use crate::core::runner::{ExitCleanup, Runner};
+use crate::core::{ExitCleanup, Runner};
 
 thread_local! {
     // Every runner of this JavaScript environment; an entry goes once its runner is gone and has no run left.
@@ -42,5 +42,5 @@ pub fn run_exit_cleanups() {
             cleanup.run();
         }
     });
-    crate::core::outbox_copy::global().remove_all();
+    crate::core::outbox_copy_store().remove_all();
 }

@@ -10,8 +10,8 @@ use super::js_fields::{
     check_type, is_array, opt_object, opt_string, opt_value, string, string_map, typed, FieldResult,
 };
 use super::realm::Realm;
-use crate::core::runner::ReplyHost;
-use crate::core::spec::ReplyRequest;
+use crate::core::ReplyHost;
+use crate::core::ReplyRequest;
 
 const WHAT: &str = "input";
 

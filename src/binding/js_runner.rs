@@ -16,11 +16,11 @@ use super::js_fields::{is_nothing, object_arg, string_arg, FieldResult};
 use super::logger::{log_now, JsLogSink};
 use super::realm::{self, Realm};
 use super::resolver::JsCredentialResolver;
-use crate::core::error::RunError;
-use crate::core::log::{dispatch, Level};
-use crate::core::outbox::EgressFile;
-use crate::core::runner::{custom_image_warning, Removal, Runner};
-use crate::core::turn::{ContainerResult, CredentialResolver, ReplyText};
+use crate::core::EgressFile;
+use crate::core::RunError;
+use crate::core::{custom_image_warning, Removal, Runner};
+use crate::core::{dispatch, Level};
+use crate::core::{ContainerResult, CredentialResolver, ReplyText};
 
 /// A file the agent left in the space's outbox during the run.
 #[napi(object, js_name = "EgressFile")]
@@ -153,7 +153,7 @@ impl AgentContainerRunner {
     #[napi(ts_args_type = "spaceId: string")]
     pub fn is_running(&self, env: Env, space_id: Unknown) -> Result<bool> {
         let space_id = self.checked(&env, string_arg(space_id, "isRunning(spaceId)"))?;
-        Ok(self.runner.registry().is_running(&space_id))
+        Ok(self.runner.runs().is_running(&space_id))
     }
 
     /// Force-removes every container labelled `mercury.managed=true` (but this
@@ -173,13 +173,13 @@ impl AgentContainerRunner {
     /// The number of runs in flight.
     #[napi(getter)]
     pub fn active_count(&self) -> f64 {
-        self.runner.registry().active_count() as f64
+        self.runner.runs().active_count() as f64
     }
 
     /// The spaces with a run in flight.
     #[napi]
     pub fn get_active_spaces(&self) -> Vec<String> {
-        self.runner.registry().active_spaces()
+        self.runner.runs().active_spaces()
     }
 
     /// Aborts the runs of `spaceId`: false when it has none. The container is

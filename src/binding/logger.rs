@@ -7,8 +7,8 @@ use napi::{Env, Result, Status};
 use serde_json::Value;
 
 use super::realm::{ConsoleLineArgs, LogLineArgs, Realm};
-use crate::core::clock::{iso_timestamp, now_ms};
-use crate::core::log::{ConsoleFormat, Fields, Level, LogSink};
+use crate::core::{iso_timestamp, now_ms};
+use crate::core::{ConsoleFormat, Fields, Level, LogSink};
 
 // Weak: a logger must never keep the host's process alive.
 type HostTsfn = ThreadsafeFunction<(Level, String, Fields), (), LogLineArgs, Status, false, true>;

@@ -18,7 +18,7 @@ use napi::bindgen_prelude::Object;
 use napi::Result;
 use napi_derive::napi;
 
-use crate::core::error::message;
+use crate::core::message;
 
 /// Called by the package entry with `realm.js`, evaluated in the importer's realm.
 #[napi(skip_typescript)]

@@ -10,10 +10,10 @@ use napi_derive::napi;
 use super::js_runner::JsEgressFile;
 use super::logger::log_now;
 use super::realm;
-use crate::core::clock::now_ms;
-use crate::core::log::{ConsoleFormat, Level};
-use crate::core::outbox::{scan_workspace, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
-use crate::core::outbox_copy;
+use crate::core::now_ms;
+use crate::core::outbox_copy_store;
+use crate::core::{scan_workspace, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
+use crate::core::{ConsoleFormat, Level};
 use crate::fields;
 
 /// The files in `<workspacePath>/outbox` modified at or after `startTimeMs`:
@@ -43,7 +43,7 @@ pub fn scan_outbox(
     let max_file_bytes = max_size_bytes.map_or(MAX_OUTBOX_FILE_BYTES, |b| b.max(0.0).floor() as u64);
     let workspace = Path::new(&workspace_path);
     // The workspace is the host's path; its last folder and what lies below it may be the agent's.
-    let scan = scan_workspace(workspace, since_ms, now_ms(), max_file_bytes, outbox_copy::global());
+    let scan = scan_workspace(workspace, since_ms, now_ms(), max_file_bytes, outbox_copy_store());
     let outbox = workspace.join("outbox").display().to_string();
     if let Some(reason) = &scan.refused {
         let fields = fields!("path" => outbox, "reason" => reason);

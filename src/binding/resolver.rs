@@ -13,8 +13,8 @@ use napi::{Env, Status};
 use serde_json::{json, Value};
 
 use super::realm::Realm;
-use crate::core::error::{HostFailure, RunError};
-use crate::core::turn::CredentialResolver;
+use crate::core::CredentialResolver;
+use crate::core::{HostFailure, RunError};
 
 // Weak: a runner that is not replying must not keep the host's process alive.
 type ResolverTsfn = ThreadsafeFunction<Value, Promise<Option<String>>, FnArgs<(Value,)>, Status, false, true>;

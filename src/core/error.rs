@@ -4,7 +4,7 @@
 /// the JavaScript error the host expects: a `ContainerError` for the container's
 /// own failures, a plain `Error` or a `TypeError` for the rest.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     /// The host passed a request the runner cannot use.
     #[error("{0}")]
     InvalidInput(String),
@@ -44,18 +44,18 @@ pub enum RunError {
 /// A failure raised by the host's code, kept as the host's own value (opaque
 /// here: the binding put it in and takes it out) with its message for Rust.
 #[derive(Clone)]
-pub struct HostFailure {
+pub(crate) struct HostFailure {
     message: String,
     value: std::sync::Arc<std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>>,
 }
 
 impl HostFailure {
-    pub fn new(message: String, value: Box<dyn std::any::Any + Send>) -> Self {
+    pub(crate) fn new(message: String, value: Box<dyn std::any::Any + Send>) -> Self {
         Self { message, value: std::sync::Arc::new(std::sync::Mutex::new(Some(value))) }
     }
 
     /// The host's value, once: the first to ask gets it.
-    pub fn take(&self) -> Option<Box<dyn std::any::Any + Send>> {
+    pub(crate) fn take(&self) -> Option<Box<dyn std::any::Any + Send>> {
         self.value.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
@@ -83,25 +83,25 @@ impl Eq for HostFailure {}
 /// `ContainerError`'s messages, written once: the error above uses them, and
 /// so do the JavaScript class's factories (through the binding), which take
 /// their arguments as the host's template literals would print them.
-pub mod message {
+pub(crate) mod message {
     use crate::core::js_string::js_prefix;
 
     /// How much of the agent's output a failure message quotes (the host's `slice(0, 500)`).
-    pub const QUOTED_OUTPUT_UNITS: usize = 500;
+    pub(crate) const QUOTED_OUTPUT_UNITS: usize = 500;
 
-    pub fn timeout(space_id: &str) -> String {
+    pub(crate) fn timeout(space_id: &str) -> String {
         format!("Container timed out for group {space_id}")
     }
 
-    pub fn aborted(space_id: &str) -> String {
+    pub(crate) fn aborted(space_id: &str) -> String {
         format!("Container aborted for group {space_id}")
     }
 
-    pub fn oom(space_id: &str, exit_code: &str) -> String {
+    pub(crate) fn oom(space_id: &str, exit_code: &str) -> String {
         format!("Container was killed for group {space_id} (exit code {exit_code}, possibly out of memory)")
     }
 
-    pub fn failed(exit_code: &str, output: &str) -> String {
+    pub(crate) fn failed(exit_code: &str, output: &str) -> String {
         format!("Container failed (exit code {exit_code}): {}", js_prefix(output, QUOTED_OUTPUT_UNITS))
     }
 }

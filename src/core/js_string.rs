@@ -2,7 +2,7 @@
 
 /// The first `n` UTF-16 code units of `s` (what JavaScript's `slice(0, n)` keeps),
 /// never splitting a character.
-pub fn js_prefix(s: &str, n: usize) -> &str {
+pub(crate) fn js_prefix(s: &str, n: usize) -> &str {
     let mut units = 0;
     for (i, c) in s.char_indices() {
         units += c.len_utf16();

@@ -13,10 +13,10 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
 /// Structured fields of one line, in insertion order.
-pub type Fields = Map<String, Value>;
+pub(crate) type Fields = Map<String, Value>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
+pub(crate) enum Level {
     Debug,
     Info,
     Warn,
@@ -25,7 +25,7 @@ pub enum Level {
 
 impl Level {
     /// The host logger's method name.
-    pub fn method(self) -> &'static str {
+    pub(crate) fn method(self) -> &'static str {
         match self {
             Level::Debug => "debug",
             Level::Info => "info",
@@ -46,7 +46,7 @@ impl Level {
 
 /// Where a runner's lines go. Implementations must not block: lines are
 /// written from the engine's tasks.
-pub trait LogSink: Send + Sync {
+pub(crate) trait LogSink: Send + Sync {
     fn log(&self, level: Level, msg: &str, fields: Fields);
 }
 
@@ -54,9 +54,9 @@ pub trait LogSink: Send + Sync {
 /// `tracing`, such as the constructor's warning).
 #[macro_export]
 macro_rules! fields {
-    () => { $crate::core::log::Fields::new() };
+    () => { $crate::core::Fields::new() };
     ($($key:literal => $value:expr),+ $(,)?) => {{
-        let mut f = $crate::core::log::Fields::new();
+        let mut f = $crate::core::Fields::new();
         $( f.insert($key.to_owned(), ::serde_json::json!($value)); )+
         f
     }};
@@ -64,7 +64,7 @@ macro_rules! fields {
 
 /// The subscriber of one runner. Only this crate's events reach the sink: the
 /// libraries under it (bollard, hyper, tokio) trace into the same futures.
-pub fn dispatch(sink: Arc<dyn LogSink>) -> Dispatch {
+pub(crate) fn dispatch(sink: Arc<dyn LogSink>) -> Dispatch {
     Dispatch::new(tracing_subscriber::registry().with(SinkLayer { sink }))
 }
 
@@ -155,14 +155,14 @@ impl Visit for Collect<'_> {
 
 /// The host's console output settings, from `MERCURY_LOG_FORMAT` and `MERCURY_LOG_LEVEL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConsoleFormat {
+pub(crate) struct ConsoleFormat {
     pub json: bool,
     /// None: `silent`.
     pub min_level: Option<Level>,
 }
 
 impl ConsoleFormat {
-    pub fn from_env(format: Option<&str>, level: Option<&str>) -> Self {
+    pub(crate) fn from_env(format: Option<&str>, level: Option<&str>) -> Self {
         let json = format.map(|f| f.trim().eq_ignore_ascii_case("json")).unwrap_or(false);
         let min_level = match level.map(|l| l.trim().to_ascii_lowercase()).as_deref() {
             Some("debug") => Some(Level::Debug),
@@ -174,13 +174,13 @@ impl ConsoleFormat {
         Self { json, min_level }
     }
 
-    pub fn enabled(&self, level: Level) -> bool {
+    pub(crate) fn enabled(&self, level: Level) -> bool {
         self.min_level.is_some_and(|min| level >= min)
     }
 
     /// One console line, without the newline; `ts` is an ISO-8601 UTC time.
     /// The line is inert on a terminal whatever the values hold (see [`is_active`]).
-    pub fn format(&self, ts: &str, level: Level, msg: &str, fields: &Fields) -> String {
+    pub(crate) fn format(&self, ts: &str, level: Level, msg: &str, fields: &Fields) -> String {
         if self.json {
             let mut obj = Map::new();
             obj.insert("ts".into(), Value::from(ts));
@@ -218,7 +218,7 @@ fn is_bare(s: &str) -> bool {
 /// CSI U+009B), the Unicode line and paragraph separators, and the bidi
 /// controls that reorder what follows them. Values such as outbox file names
 /// come from the agent, so none of these may reach a console line raw.
-pub fn is_active(c: char) -> bool {
+pub(crate) fn is_active(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
@@ -226,7 +226,7 @@ pub fn is_active(c: char) -> bool {
 /// `s` with every [`is_active`] character written as a JSON `\uXXXX` escape.
 /// Inside a JSON string that escape means the character itself, so a JSON
 /// text stays valid and parses to the same value.
-pub fn escape_active(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn escape_active(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.chars().any(is_active) {
         return std::borrow::Cow::Borrowed(s);
     }
@@ -245,7 +245,7 @@ pub fn escape_active(s: &str) -> std::borrow::Cow<'_, str> {
 /// A sink that keeps every line, for tests of what the runner logs.
 #[cfg(test)]
 #[derive(Default)]
-pub struct Recorded(pub std::sync::Mutex<Vec<(Level, String, Fields)>>);
+pub(crate) struct Recorded(pub std::sync::Mutex<Vec<(Level, String, Fields)>>);
 
 #[cfg(test)]
 impl LogSink for Recorded {
@@ -289,7 +289,7 @@ mod tests {
                 assert_eq!(serde_json::from_str::<String>(quoted).unwrap(), value, "{line:?}");
             }
         }
-        // ESC and BEL are not whitespace: they used to pass bare.
+        // ESC and BEL are not whitespace, and still must not pass bare.
         let line = f.format("T", Level::Warn, "m", &crate::fields!("path" => "/o/\u{1b}]0;pwned\u{7}x\r.bin"));
         assert_eq!(line, r#"T [WARN ] m path="/o/\u001b]0;pwned\u0007x\r.bin""#);
         let line = f.format("T", Level::Warn, "m", &crate::fields!("k" => "\u{9b}2J\u{7f}"));

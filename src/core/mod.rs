@@ -1,42 +1,43 @@
 //! The runner itself, with no JavaScript in it: tested with `cargo test`.
-//! The binding goes through [`runner::Runner`]; the rest is the runner's own.
+//!
+//! Three wings and a few shared pieces; the folders draw the design:
+//! - [`engine`]: reaching a container engine (endpoint, transports, registry logins,
+//!   the bounded API calls, pulls). Knows nothing of turns or of what agents write.
+//! - [`untrusted`]: everything read that a container wrote (stdout scanning, the result
+//!   JSON, the outbox, `auth.json`, MIME types). Uses only the shared pieces.
+//! - [`turn`]: one reply's life (settings, the container spec, runs in flight, standby,
+//!   the outcome). Uses the engine and the untrusted wing.
+//! - Shared pieces beside them: [`error`], [`log`], [`clock`], [`paths`], [`js_string`].
+//!
+//! [`runner::Runner`] stands above the wings. The binding sees only what is re-exported
+//! below: the modules are private to `core`, so the compiler holds the binding to it,
+//! and everything else here is the core's own (`pub(crate)` at most, and reported dead
+//! when nothing uses it).
 
-pub mod agent_dir;
-pub mod clock;
-pub mod config;
-mod connect;
-mod credentials;
-#[cfg(unix)]
-mod credentials_fs_unix;
-#[cfg(windows)]
-mod credentials_fs_windows;
-pub mod endpoint;
-pub mod engine;
-#[cfg(all(test, unix))]
-mod engine_matrix;
-pub mod error;
-mod image_ref;
+mod clock;
+mod engine;
+mod error;
 mod js_string;
-pub mod log;
-mod mime;
-pub mod outbox;
-pub mod outbox_copy;
-// The outbox's system calls: one interface, a file per platform.
-#[cfg_attr(unix, path = "outbox_fs_unix.rs")]
-#[cfg_attr(windows, path = "outbox_fs_windows.rs")]
-mod outbox_fs;
-pub mod outbox_since;
-mod outcome;
-mod output;
+mod log;
+#[cfg(test)]
+mod node_oracle;
 mod paths;
-mod payload;
-mod plain_sources;
-mod pull_log;
-mod registry;
-mod registry_auth;
-pub mod removals;
-mod result_json;
-pub mod runner;
-pub mod spec;
-pub mod standby;
-pub mod turn;
+mod runner;
+mod turn;
+mod untrusted;
+
+// The surface the binding uses.
+pub(crate) use clock::{iso_timestamp, now_ms};
+pub(crate) use engine::container::Hardening;
+pub(crate) use engine::endpoint::EndpointInput;
+pub(crate) use error::{message, HostFailure, RunError};
+pub(crate) use log::{dispatch, ConsoleFormat, Fields, Level, LogSink};
+pub(crate) use runner::{custom_image_warning, ExitCleanup, Removal, ReplyHost, Runner};
+pub(crate) use turn::config::{
+    memory_limit, nano_cpus, pids_limit, port_text, standby_options, PackageRoot, RunnerConfig, RunnerOptions,
+    StandbyOptions,
+};
+pub(crate) use turn::one_turn::{ContainerResult, CredentialResolver, ReplyText};
+pub(crate) use turn::spec::ReplyRequest;
+pub(crate) use untrusted::outbox::{scan_workspace, EgressFile, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
+pub(crate) use untrusted::outbox_copy::global as outbox_copy_store;

@@ -3,7 +3,7 @@
 use std::path::{Component, Path, PathBuf};
 
 /// `path.resolve(cwd, p)`: absolute, with `.` and `..` folded and no trailing slash.
-pub fn resolve(cwd: &Path, p: &str) -> PathBuf {
+pub(crate) fn resolve(cwd: &Path, p: &str) -> PathBuf {
     let joined = cwd.join(p);
     let mut out = PathBuf::from("/");
     for part in joined.components() {
@@ -19,7 +19,7 @@ pub fn resolve(cwd: &Path, p: &str) -> PathBuf {
 }
 
 /// The folder holding the nearest `package.json` above the real path of `main_script`.
-pub fn package_root_of(main_script: &Path) -> Option<PathBuf> {
+pub(crate) fn package_root_of(main_script: &Path) -> Option<PathBuf> {
     let real = std::fs::canonicalize(main_script).ok()?;
     real.ancestors().skip(1).find(|dir| dir.join("package.json").is_file()).map(Path::to_path_buf)
 }

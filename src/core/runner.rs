@@ -11,34 +11,36 @@ use tracing::instrument::WithSubscriber;
 use tracing::{Dispatch, Instrument};
 
 use super::clock::now_ms;
-use super::config::{RunnerConfig, RunnerOptions};
-use super::endpoint::EndpointInput;
-use super::engine::{Engine, EngineError};
+use super::engine::client::{Engine, EngineError};
+use super::engine::endpoint::EndpointInput;
 use super::error::RunError;
 use super::log::Fields;
-use super::outbox_copy;
 use super::paths::resolve;
-use super::payload::{caller_role, container_workspace};
-use super::registry::{Registry, RunGuard};
-use super::removals::Removals;
-use super::spec::{container_name, ReplyRequest};
-use super::standby::Standbys;
-use super::turn::{run_turn, settle, ContainerResult, CredentialResolver, CredentialSource, TurnPlan, TurnReport};
+use super::turn::config::{RunnerConfig, RunnerOptions};
+use super::turn::one_turn::{
+    run_turn, settle, ContainerResult, CredentialResolver, CredentialSource, TurnPlan, TurnReport,
+};
+use super::turn::payload::{caller_role, container_workspace};
+use super::turn::removals::Removals;
+use super::turn::runs::{RunGuard, Runs};
+use super::turn::spec::{container_name, ReplyRequest};
+use super::turn::standby::Standbys;
+use super::untrusted::outbox_copy;
 use crate::fields;
 
 /// What only the host's side can do for a reply, on its thread, during the `reply` call.
-pub trait ReplyHost {
+pub(crate) trait ReplyHost {
     /// The agent's stdin: the whole input as `JSON.stringify` writes it, with
     /// `spaceWorkspace` as the container sees it and the caller's role filled in.
     fn payload(&mut self, workspace_in_container: &str, caller_role: &str) -> Result<bytes::Bytes, String>;
 }
 
-pub struct Runner {
+pub(crate) struct Runner {
     config: RunnerConfig,
     options: RunnerOptions,
     image: Mutex<String>,
     engine: Engine,
-    registry: Registry,
+    runs: Runs,
     /// The `<n>` of `mercury-<ms>-<n>`, shared with the standbys (named by the same scheme).
     counter: Arc<AtomicU64>,
     /// This runner's subscriber: where its log lines go.
@@ -52,7 +54,7 @@ pub struct Runner {
 }
 
 /// A reply whose run is registered; [`PendingReply::run`] drives it.
-pub struct PendingReply {
+pub(crate) struct PendingReply {
     guard: RunGuard,
     space_id: String,
     turn: Pin<Box<dyn Future<Output = TurnReport> + Send>>,
@@ -60,17 +62,17 @@ pub struct PendingReply {
 }
 
 /// A reply whose turn has ended, waiting to settle on the host's thread.
-pub struct FinishedReply {
+pub(crate) struct FinishedReply {
     guard: RunGuard,
     space_id: String,
     report: TurnReport,
 }
 
 /// The container's removal, still going on when a reply settles.
-pub type Removal = tokio::task::JoinHandle<()>;
+pub(crate) type Removal = tokio::task::JoinHandle<()>;
 
 impl PendingReply {
-    pub async fn run(self) -> FinishedReply {
+    pub(crate) async fn run(self) -> FinishedReply {
         let mut report = self.turn.await;
         if let (Some(standbys), Some(next)) = (&self.standbys, report.next.take()) {
             // Not after an abort or killAll: those stop the space's containers, the next one included.
@@ -89,7 +91,7 @@ impl PendingReply {
 impl FinishedReply {
     /// The reply's result. The run stops counting as in flight here, so call
     /// it where the host's promise settles.
-    pub fn finish(self) -> (Result<ContainerResult, RunError>, Option<Removal>) {
+    pub(crate) fn finish(self) -> (Result<ContainerResult, RunError>, Option<Removal>) {
         let result = settle(self.report.result, &self.guard.control(), &self.space_id);
         drop(self.guard);
         (result, self.report.removal)
@@ -97,12 +99,12 @@ impl FinishedReply {
 }
 
 /// How long process exit may wait for the removal of the containers of runs in flight.
-pub const EXIT_CLEANUP_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const EXIT_CLEANUP_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What must still happen for a runner when the host's process exits: its
 /// runs in flight have their containers killed and removed.
-pub struct ExitCleanup {
-    registry: Registry,
+pub(crate) struct ExitCleanup {
+    runs: Runs,
     endpoint: EndpointInput,
     standbys: Option<Standbys>,
     removals: Removals,
@@ -110,15 +112,15 @@ pub struct ExitCleanup {
 
 impl ExitCleanup {
     /// Whether its runner has no run in flight, no standby and no removal under way.
-    pub fn is_idle(&self) -> bool {
-        self.registry.active_count() == 0
+    pub(crate) fn is_idle(&self) -> bool {
+        self.runs.active_count() == 0
             && self.standbys.as_ref().is_none_or(Standbys::is_empty)
             && self.removals.is_empty()
     }
 
     /// Blocks for at most [`EXIT_CLEANUP_BOUND`]; meant for the host's thread
     /// as its process exits, when nothing else will run again.
-    pub fn run(&self) {
+    pub(crate) fn run(&self) {
         if self.is_idle() {
             return;
         }
@@ -132,7 +134,7 @@ impl ExitCleanup {
             if let Some(standbys) = &self.standbys {
                 standbys.settle_creates(EXIT_CLEANUP_BOUND / 2).await;
             }
-            let mut names = self.registry.active_containers();
+            let mut names = self.runs.active_containers();
             names.extend(self.standbys.iter().flat_map(Standbys::names));
             // A settled reply's container whose removal the exit would otherwise cut short.
             names.extend(self.removals.pending());
@@ -145,7 +147,7 @@ impl ExitCleanup {
 }
 
 /// The warning the host has always printed for an image that is not its own.
-pub fn custom_image_warning(image: &str) -> Option<(&'static str, Fields)> {
+pub(crate) fn custom_image_warning(image: &str) -> Option<(&'static str, Fields)> {
     if image.starts_with("mercury-agent:") || image.contains("/mercury-agent:") {
         return None;
     }
@@ -161,7 +163,7 @@ pub fn custom_image_warning(image: &str) -> Option<(&'static str, Fields)> {
 
 impl Runner {
     /// Connects to nothing yet: the engine is reached on first use.
-    pub fn new(
+    pub(crate) fn new(
         config: RunnerConfig,
         options: RunnerOptions,
         log: Dispatch,
@@ -175,7 +177,7 @@ impl Runner {
             engine,
             config,
             options,
-            registry: Registry::default(),
+            runs: Runs::default(),
             counter,
             log,
             resolver,
@@ -185,22 +187,22 @@ impl Runner {
     }
 
     /// The image runs use now: the last `set_image`, else the configured one.
-    pub fn image(&self) -> String {
+    pub(crate) fn image(&self) -> String {
         self.image.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn set_image(&self, image: String) {
+    pub(crate) fn set_image(&self, image: String) {
         *self.image.lock().unwrap_or_else(|p| p.into_inner()) = image;
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    pub(crate) fn runs(&self) -> &Runs {
+        &self.runs
     }
 
     /// The work process exit must do for this runner (see [`ExitCleanup`]).
-    pub fn exit_cleanup(&self) -> ExitCleanup {
+    pub(crate) fn exit_cleanup(&self) -> ExitCleanup {
         ExitCleanup {
-            registry: self.registry.clone(),
+            runs: self.runs.clone(),
             endpoint: self.options.endpoint.clone(),
             standbys: self.standbys.clone(),
             removals: self.removals.clone(),
@@ -210,7 +212,7 @@ impl Runner {
     /// Starts a reply: settings for now, the payload from the host, then the
     /// run is registered (it counts from here) and named.
     /// Bad input fails here, before anything is registered.
-    pub fn start(&self, request: ReplyRequest, host: &mut impl ReplyHost) -> Result<PendingReply, RunError> {
+    pub(crate) fn start(&self, request: ReplyRequest, host: &mut impl ReplyHost) -> Result<PendingReply, RunError> {
         let called = tokio::time::Instant::now();
         let cwd =
             std::env::current_dir().map_err(|e| RunError::Io(format!("cannot read the current directory: {e}")))?;
@@ -227,7 +229,7 @@ impl Runner {
         let started_ms = now_ms();
         let number = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
         let container = container_name(started_ms, number);
-        let guard = self.registry.register(&request.space_id, &container);
+        let guard = self.runs.register(&request.space_id, &container);
         let space_id = request.space_id.clone();
         // Made under this runner's subscriber, so the span is the subscriber's (this is the host's thread).
         let span = tracing::dispatcher::with_default(&self.log, || {
@@ -253,9 +255,9 @@ impl Runner {
 
     /// Aborts the runs of `space_id` and discards its standby: the space's
     /// next container is one of its containers too. True when it had a run.
-    pub fn abort(&self, space_id: &str) -> bool {
+    pub(crate) fn abort(&self, space_id: &str) -> bool {
         // Marked first: a run ending now then sees the abort, or its standby is booked before the discard.
-        let had_run = self.registry.abort(space_id);
+        let had_run = self.runs.abort(space_id);
         if let Some(standbys) = &self.standbys {
             standbys.discard(space_id);
         }
@@ -264,8 +266,8 @@ impl Runner {
 
     /// Aborts every run and discards every standby (their containers are removed in the background).
     /// The private outbox copies of this runner's spaces go too, on a thread of their own.
-    pub fn kill_all(&self) {
-        self.registry.abort_all();
+    pub(crate) fn kill_all(&self) {
+        self.runs.abort_all();
         if let Some(standbys) = &self.standbys {
             standbys.discard_all();
         }
@@ -282,13 +284,8 @@ impl Runner {
         }
     }
 
-    /// How many standbys this runner keeps now (preparing or idle); not runs.
-    pub fn standby_count(&self) -> usize {
-        self.standbys.as_ref().map_or(0, Standbys::count)
-    }
-
     /// Pulls the image unless it is there already.
-    pub fn ensure_image(self: &Arc<Self>) -> impl Future<Output = Result<(), RunError>> + Send + 'static {
+    pub(crate) fn ensure_image(self: &Arc<Self>) -> impl Future<Output = Result<(), RunError>> + Send + 'static {
         let runner = self.clone();
         async move { runner.ensure_image_now().await }.with_subscriber(self.log.clone())
     }
@@ -303,14 +300,14 @@ impl Runner {
             }
             Ok(false) => {}
             Err(e @ (EngineError::Unreachable { .. } | EngineError::TimedOut { .. })) => return Err(failed(e)),
-            // Like the seed's `docker image inspect`, any other failure means "pull it".
+            // As with the TypeScript runner's `docker image inspect`, any other failure means "pull it".
             Err(_) => {}
         }
         self.engine.pull(&image).await.map_err(failed)
     }
 
     /// Removes every labelled container but those of this runner's own runs in flight.
-    pub fn cleanup_orphans(self: &Arc<Self>) -> impl Future<Output = usize> + Send + 'static {
+    pub(crate) fn cleanup_orphans(self: &Arc<Self>) -> impl Future<Output = usize> + Send + 'static {
         let runner = self.clone();
         async move { runner.cleanup_orphans_now().await }.with_subscriber(self.log.clone())
     }
@@ -331,7 +328,7 @@ impl Runner {
                 return 0;
             }
         };
-        let ours = self.registry.active_containers();
+        let ours = self.runs.active_containers();
         let orphans: Vec<_> = listed.into_iter().filter(|(_, name)| !ours.contains(name)).collect();
         if orphans.is_empty() {
             return 0;

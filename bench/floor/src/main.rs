@@ -1,7 +1,7 @@
 //! The engine's floor: the raw Docker Engine API calls of one agent turn, made
 //! with bollard and nothing around them, for one container of the bench image
 //! in its "ignore-stdin" mode (the agent answers at once). Same container
-//! config as the addon's `Engine::create` (src/core/engine.rs): env, label,
+//! config as the addon's `Engine::create` (src/core/engine/client.rs): env, label,
 //! bind mounts, stdin open and closed after the payload, host-gateway entry.
 //!
 //! Timed per round: create, attach, start, output read to EOF, wait (that is

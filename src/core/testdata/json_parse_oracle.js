@@ -1,4 +1,4 @@
-// The JSON.parse oracle for src/core/result_json/tests.rs.
+// The JSON.parse oracle for src/core/untrusted/result_json/tests.rs.
 // Input (argv[2]): one case per line, each the JSON encoding of the span text
 // as a string, so every code unit arrives exactly. Output: one JSON line per
 // case, in order: what the host's `JSON.parse(text.trim()).reply` gives.

@@ -1,4 +1,4 @@
-// The String.prototype.replace oracle for src/core/payload.rs: the host computes the
+// The String.prototype.replace oracle for src/core/turn/payload.rs: the host computes the
 // container's workspace as `spaceWorkspace.replace(spacesDir, "/spaces")`.
 // Input (argv[2]): one case per line, the JSON array [workspace, spacesDir].
 // Output: one JSON string per case, in order: what that replace gives.
