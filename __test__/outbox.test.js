@@ -85,3 +85,34 @@ test("process exit removes the process's copy folder", () => {
   expect(path.basename(root)).toMatch(/^mercury-outbox-\d+-[0-9a-f]{16}$/);
   expect(fs.existsSync(root)).toBe(false);
 });
+
+test("scanOutbox logs every kind of file it leaves out, as a turn does (hard links, future times, too many files)", () => {
+  const ws = path.join(h.tempRoot(), "space");
+  const outbox = path.join(ws, "outbox");
+  fs.mkdirSync(outbox, { recursive: true });
+  const start = Date.now() - 1000;
+  // A hard link: two names for one file.
+  fs.writeFileSync(path.join(outbox, "one.txt"), "1");
+  fs.linkSync(path.join(outbox, "one.txt"), path.join(outbox, "two.txt"));
+  // Stamped an hour ahead.
+  fs.writeFileSync(path.join(outbox, "later.txt"), "l");
+  const later = new Date(Date.now() + 3_600_000);
+  fs.utimesSync(path.join(outbox, "later.txt"), later, later);
+  // More files than a scan returns (100).
+  for (let i = 0; i < 101; i++) fs.writeFileSync(path.join(outbox, `f${String(i).padStart(3, "0")}.txt`), "x");
+  // In a child: the warn lines go to the console in the host's format.
+  const script = `const { scanOutbox } = require(${JSON.stringify(path.resolve(__dirname, ".."))});
+    const files = scanOutbox(${JSON.stringify(ws)}, ${start});
+    process.stdout.write(JSON.stringify(files.length));`;
+  const { spawnSync } = require("node:child_process");
+  const child = spawnSync(process.execPath, ["-e", script], { env: { ...process.env, MERCURY_LOG_FORMAT: "json" }, encoding: "utf8" });
+  expect(child.status).toBe(0);
+  expect(JSON.parse(child.stdout)).toBe(100);
+  const lines = child.stderr.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const skipped = lines.filter((l) => l.msg === "Outbox files skipped").map((l) => [l.reason, l.count]);
+  expect(skipped).toEqual([
+    ["more files than a turn may return", 1],
+    ["modified in the future", 1],
+    ["hard links (more than one name)", 2],
+  ]);
+});

@@ -12,8 +12,9 @@ use super::logger::log_now;
 use super::realm;
 use crate::core::now_ms;
 use crate::core::outbox_copy_store;
-use crate::core::{scan_workspace, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
+use crate::core::{scan_workspace, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
 use crate::core::{ConsoleFormat, Level};
+use crate::core::{NOT_EXAMINED_LINE, SKIPPED_LINE};
 use crate::fields;
 
 /// The files in `<workspacePath>/outbox` modified at or after `startTimeMs`:
@@ -53,13 +54,13 @@ pub fn scan_outbox(
         let fields = fields!("path" => big.path, "sizeBytes" => big.size_bytes, "maxSizeBytes" => max_file_bytes);
         log_now(&env, &realm, None, console, Level::Warn, OVERSIZED_LINE, fields)?;
     }
-    let skipped = [
-        (scan.changed, "changed after the scan (replaced, linked or resized)"),
-        (scan.not_copied, "not copied (the copy folder's disk bound, or a failed write)"),
-    ];
-    for (count, why) in skipped.into_iter().filter(|(count, _)| *count > 0) {
+    for (count, why) in scan.skipped() {
         let fields = fields!("path" => outbox, "count" => count, "reason" => why);
-        log_now(&env, &realm, None, console, Level::Warn, "Outbox files skipped", fields)?;
+        log_now(&env, &realm, None, console, Level::Warn, SKIPPED_LINE, fields)?;
+    }
+    if scan.entries_not_examined {
+        let fields = fields!("path" => outbox, "maxEntries" => MAX_OUTBOX_ENTRIES_EXAMINED);
+        log_now(&env, &realm, None, console, Level::Warn, NOT_EXAMINED_LINE, fields)?;
     }
     Ok(scan.files.into_iter().map(JsEgressFile::from).collect())
 }

@@ -39,5 +39,8 @@ pub(crate) use turn::config::{
 };
 pub(crate) use turn::one_turn::{ContainerResult, CredentialResolver, ReplyText};
 pub(crate) use turn::spec::ReplyRequest;
-pub(crate) use untrusted::outbox::{scan_workspace, EgressFile, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
+pub(crate) use untrusted::outbox::{
+    scan_workspace, EgressFile, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES, NOT_EXAMINED_LINE, OVERSIZED_LINE,
+    REFUSED_LINE, SKIPPED_LINE,
+};
 pub(crate) use untrusted::outbox_copy::global as outbox_copy_store;

@@ -30,7 +30,8 @@ use crate::core::untrusted::auth_json::{
     builtin_applies, builtin_credential, read_auth_file, AuthFile, BuiltinCredential,
 };
 use crate::core::untrusted::outbox::{
-    scan_outbox_since, EgressFile, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE,
+    scan_outbox_since, EgressFile, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES, NOT_EXAMINED_LINE,
+    OVERSIZED_LINE, REFUSED_LINE, SKIPPED_LINE,
 };
 use crate::core::untrusted::outbox_since::{self, Since};
 use crate::core::untrusted::output::OutputScanner;
@@ -777,19 +778,11 @@ async fn collect_outbox(spaces_dir: PathBuf, workspace: &str, since: Since) -> R
             "{OVERSIZED_LINE}"
         );
     }
-    let left_out = [
-        (scan.files_left_out, "more files than a turn may return"),
-        (scan.oversized_not_listed, "more oversized files than are listed"),
-        (scan.future_mtime, "modified in the future"),
-        (scan.hard_linked, "hard links (more than one name)"),
-        (scan.changed, "changed after the scan (replaced, linked or resized)"),
-        (scan.not_copied, "not copied (the copy folder's disk bound, or a failed write)"),
-    ];
-    for (count, why) in left_out.into_iter().filter(|(count, _)| *count > 0) {
-        tracing::warn!(path, count, reason = why, "Outbox files skipped");
+    for (count, why) in scan.skipped() {
+        tracing::warn!(path, count, reason = why, "{SKIPPED_LINE}");
     }
     if scan.entries_not_examined {
-        tracing::warn!(path, maxEntries = MAX_OUTBOX_ENTRIES_EXAMINED, "Outbox has more entries than are examined");
+        tracing::warn!(path, maxEntries = MAX_OUTBOX_ENTRIES_EXAMINED, "{NOT_EXAMINED_LINE}");
     }
     Ok(scan.files)
 }

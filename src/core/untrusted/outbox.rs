@@ -95,9 +95,29 @@ pub(crate) struct OutboxScan {
     pub entries_not_examined: bool,
 }
 
+/// The warn line for each kind of file a scan left out ([`OutboxScan::skipped`]).
+pub(crate) const SKIPPED_LINE: &str = "Outbox files skipped";
+/// The warn line for an outbox with more entries than [`MAX_OUTBOX_ENTRIES_EXAMINED`].
+pub(crate) const NOT_EXAMINED_LINE: &str = "Outbox has more entries than are examined";
+
 impl OutboxScan {
     fn refused(reason: String) -> Self {
         Self { refused: Some(reason), ..Self::default() }
+    }
+
+    /// Each kind of file left out, with how many and why, for one
+    /// [`SKIPPED_LINE`] each: the one list both the turn and `scanOutbox` log.
+    pub(crate) fn skipped(&self) -> impl Iterator<Item = (usize, &'static str)> {
+        [
+            (self.files_left_out, "more files than a turn may return"),
+            (self.oversized_not_listed, "more oversized files than are listed"),
+            (self.future_mtime, "modified in the future"),
+            (self.hard_linked, "hard links (more than one name)"),
+            (self.changed, "changed after the scan (replaced, linked or resized)"),
+            (self.not_copied, "not copied (the copy folder's disk bound, or a failed write)"),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
     }
 }
 
