@@ -43,23 +43,7 @@ pub(crate) enum EngineError {
     TimedOut { endpoint: String, call: &'static str, after: Duration },
 }
 
-/// How long an engine call may take before it is given up as [`EngineError::TimedOut`].
-/// Each bound is stated here once; a run's own deadline and abort still cut any call short.
-pub(crate) mod bounds {
-    use std::time::Duration;
-
-    /// Look-ups, kills, removals, listings, and the exit status of a container whose output has ended.
-    pub(crate) const QUICK_CALL: Duration = Duration::from_secs(10);
-    /// Creating, attaching to and starting a container: slower than a look-up on a loaded engine.
-    pub(crate) const CONTAINER_SETUP: Duration = Duration::from_secs(60);
-    /// A pull: the TypeScript runner's bound on `docker pull` (the contract's 300 s).
-    pub(crate) const PULL: Duration = Duration::from_secs(300);
-}
-use bounds::{CONTAINER_SETUP, PULL, QUICK_CALL};
-
-/// Connecting may take an ssh handshake on top of a quick call (ssh's own
-/// connect timeout is longer, but a runner should not wait that long to fail).
-const CONNECT_MARGIN: Duration = Duration::from_secs(20);
+use super::bounds::{CONNECT, CONTAINER_SETUP, PULL, QUICK_CALL};
 
 /// The in-memory `/tmp` of a `readOnlyRootfs` container. Without a size a
 /// tmpfs may grow to half the host's memory (its pages count against the
@@ -134,7 +118,7 @@ impl Engine {
         self.client
             .get_or_try_init(|| async {
                 let connecting = connect_resolved(&self.input);
-                let (docker, endpoint) = match tokio::time::timeout(QUICK_CALL + CONNECT_MARGIN, connecting).await {
+                let (docker, endpoint) = match tokio::time::timeout(CONNECT, connecting).await {
                     Ok(connected) => connected.map_err(EngineError::from)?,
                     Err(_) => {
                         let endpoint = self
@@ -142,11 +126,7 @@ impl Engine {
                             .docker_host_option
                             .as_deref()
                             .map_or_else(|| "the Docker engine".into(), |h| redact_url(h).into_owned());
-                        return Err(EngineError::TimedOut {
-                            endpoint,
-                            call: "the connection",
-                            after: QUICK_CALL + CONNECT_MARGIN,
-                        });
+                        return Err(EngineError::TimedOut { endpoint, call: "the connection", after: CONNECT });
                     }
                 };
                 tracing::debug!(endpoint = %endpoint, "Docker engine endpoint");
@@ -240,7 +220,7 @@ impl Engine {
         }
     }
 
-    /// Pulls a missing `image`, logging that it does and its progress, within [`bounds::PULL`].
+    /// Pulls a missing `image`, logging that it does and its progress, within [`super::bounds::PULL`].
     pub(crate) async fn pull(&self, image: &str) -> Result<(), EngineError> {
         tracing::info!(image, "Agent image not found locally, pulling...");
         let docker = self.docker().await?;

@@ -32,20 +32,12 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
 
+use super::bounds::{NEGOTIATE, REQUEST_SECS, SSH_CONNECT_SECS};
 use super::endpoint::{
     podman_fallbacks, read_bounded, redact_in, resolve, EndpointError, EndpointInput, ResolvedEndpoint, SshTarget,
     TlsFiles,
 };
 
-/// bollard's own per-request bound (seconds), as its `connect_with_*` use. It
-/// covers a request up to its response headers; the engine module bounds each
-/// call more tightly where it matters.
-pub(crate) const REQUEST_TIMEOUT_SECS: u64 = 120;
-/// How long the first request (version negotiation) may take. ssh has its own
-/// `ConnectTimeout` below, so this is that plus a margin.
-pub(crate) const NEGOTIATE_TIMEOUT: Duration = Duration::from_secs(40);
-/// ssh's own connection timeout, as the docker CLI sets it.
-pub(crate) const SSH_CONNECT_TIMEOUT_SECS: u32 = 30;
 /// An idle ssh connection (one ssh process, one remote dial-stdio) is kept this
 /// long for the next request, then closed: a run makes a burst of calls.
 pub(crate) const SSH_IDLE: Duration = Duration::from_secs(30);
@@ -147,7 +139,7 @@ fn socket_absent(ep: &ResolvedEndpoint) -> bool {
 /// A client for `ep`, version-negotiated. Fails if the engine does not answer.
 pub(crate) async fn connect(ep: &ResolvedEndpoint) -> Result<Docker, ConnectError> {
     let (docker, ssh_stderr) = client(ep)?;
-    let negotiated = tokio::time::timeout(NEGOTIATE_TIMEOUT, docker.negotiate_version()).await;
+    let negotiated = tokio::time::timeout(NEGOTIATE, docker.negotiate_version()).await;
     match negotiated {
         Ok(Ok(docker)) => Ok(docker),
         Ok(Err(e)) => {
@@ -159,7 +151,7 @@ pub(crate) async fn connect(ep: &ResolvedEndpoint) -> Result<Docker, ConnectErro
             }
             Err(ConnectError::unreachable(ep, detail))
         }
-        Err(_) => Err(ConnectError::unreachable(ep, format!("no answer within {}s", NEGOTIATE_TIMEOUT.as_secs()))),
+        Err(_) => Err(ConnectError::unreachable(ep, format!("no answer within {}s", NEGOTIATE.as_secs()))),
     }
 }
 
@@ -180,7 +172,7 @@ fn client(ep: &ResolvedEndpoint) -> Result<(Docker, Option<SshStderr>), ConnectE
     } else if host.starts_with("npipe://") {
         named_pipe_client(host)
     } else if host.starts_with("tcp://") || host.starts_with("http://") {
-        Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+        Docker::connect_with_http(host, REQUEST_SECS, API_DEFAULT_VERSION)
     } else {
         // Anything else bollard knows.
         Docker::connect_with_host(host)
@@ -195,7 +187,7 @@ fn client(ep: &ResolvedEndpoint) -> Result<(Docker, Option<SshStderr>), ConnectE
 
 #[cfg(unix)]
 fn unix_client(host: &str) -> Result<Docker, bollard::errors::Error> {
-    Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+    Docker::connect_with_unix(host, REQUEST_SECS, API_DEFAULT_VERSION)
 }
 
 /// Windows' docker CLI has no unix sockets either; bollard says so in its own
@@ -209,7 +201,7 @@ fn unix_client(host: &str) -> Result<Docker, bollard::errors::Error> {
 /// this runner's request timeout (bollard's `connect_with_host` takes its own).
 #[cfg(windows)]
 fn named_pipe_client(host: &str) -> Result<Docker, bollard::errors::Error> {
-    Docker::connect_with_named_pipe(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+    Docker::connect_with_named_pipe(host, REQUEST_SECS, API_DEFAULT_VERSION)
 }
 
 /// Named pipes are Windows'; elsewhere bollard refuses the scheme.
@@ -284,7 +276,7 @@ fn tls_client(ep: &ResolvedEndpoint, files: &TlsFiles) -> Result<Docker, Connect
     Docker::connect_with_custom_transport(
         transport,
         Some(format!("https://{authority}")),
-        REQUEST_TIMEOUT_SECS,
+        REQUEST_SECS,
         API_DEFAULT_VERSION,
     )
     .map_err(|e| ConnectError::config(ep, e))
@@ -384,12 +376,7 @@ fn ssh_client(target: SshTarget, stderr: SshStderr) -> Result<Docker, bollard::e
     };
     // The host part is never dialled: the connector runs ssh. bollard's own
     // client names it so too (the docker CLI uses a placeholder as well).
-    Docker::connect_with_custom_transport(
-        transport,
-        Some("http://docker.ssh"),
-        REQUEST_TIMEOUT_SECS,
-        API_DEFAULT_VERSION,
-    )
+    Docker::connect_with_custom_transport(transport, Some("http://docker.ssh"), REQUEST_SECS, API_DEFAULT_VERSION)
 }
 
 /// The ssh command line for `target`, as the docker CLI builds it (plus
@@ -397,7 +384,7 @@ fn ssh_client(target: SshTarget, stderr: SshStderr) -> Result<Docker, bollard::e
 pub(crate) fn ssh_args(target: &SshTarget) -> Vec<String> {
     let mut args = vec![
         "-o".to_owned(),
-        format!("ConnectTimeout={SSH_CONNECT_TIMEOUT_SECS}"),
+        format!("ConnectTimeout={SSH_CONNECT_SECS}"),
         "-o".to_owned(),
         "BatchMode=yes".to_owned(),
         "-T".to_owned(),

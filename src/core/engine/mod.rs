@@ -1,11 +1,12 @@
 //! Reaching a container engine: which endpoint, over which transport, with which
 //! registry login, and the few bounded API calls a run needs (pulls included).
 //!
-//! Owns: the endpoint choice (`endpoint`), the transports (`connect`), registry
+//! Owns: every bound of reaching an engine (`bounds`), the endpoint choice (`endpoint`), the transports (`connect`), registry
 //! credentials (`registry_auth`), the engine calls (`client`), pull progress
 //! (`pull_log`), image references (`image_ref`).
 //! May use: the shared pieces of `core` only; nothing of `turn` or `untrusted`.
 
+pub(crate) mod bounds;
 pub(crate) mod client;
 pub(crate) mod connect;
 pub(crate) mod container;

@@ -16,12 +16,11 @@ use bollard::auth::DockerCredentials;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::bounds::CRED_HELPER;
 use super::endpoint::{read_config, EndpointError};
 
 /// The key Docker Hub credentials are stored under (the CLI's `registry.IndexServer`).
 pub(crate) const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
-/// A credential helper may have to unlock a keychain, but a pull must not hang on it.
-pub(crate) const CRED_HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 /// A helper answers with one small JSON object; more than this is not an answer.
 pub(crate) const MAX_HELPER_OUTPUT: u64 = 64 * 1024;
 /// What a helper prints when it has nothing for that registry (the credential helpers' protocol).
@@ -77,7 +76,7 @@ pub(crate) async fn credentials_for_image(
     lookup: &AuthLookup,
     image: &str,
 ) -> Result<Option<DockerCredentials>, RegistryAuthError> {
-    credentials_for_registry(lookup, &registry_key(image), CRED_HELPER_TIMEOUT).await
+    credentials_for_registry(lookup, &registry_key(image), CRED_HELPER).await
 }
 
 async fn credentials_for_registry(

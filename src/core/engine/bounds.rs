@@ -1,0 +1,39 @@
+//! How long each engine call, connection and helper may take: every bound of
+//! reaching an engine, stated here once, with the order they must keep checked
+//! at compile time. A run's own deadline and abort still cut any of them short.
+
+use std::time::Duration;
+
+/// Look-ups, kills, removals, listings, and the exit status of a container whose output has ended.
+pub(crate) const QUICK_CALL: Duration = Duration::from_secs(10);
+/// Creating, attaching to and starting a container: slower than a look-up on a loaded engine.
+pub(crate) const CONTAINER_SETUP: Duration = Duration::from_secs(60);
+/// A pull: the TypeScript runner's bound on `docker pull` (the contract's 300 s).
+pub(crate) const PULL: Duration = Duration::from_secs(300);
+
+/// Reaching the engine the first time (transport, handshake, version
+/// negotiation): a quick call plus room for an ssh or TLS handshake. A runner
+/// should fail well before ssh's own 30 s default would.
+pub(crate) const CONNECT: Duration = Duration::from_secs(30);
+/// The version negotiation, the first request: inside [`CONNECT`], so that
+/// its own message ("no answer within ...") is the one a user sees.
+pub(crate) const NEGOTIATE: Duration = Duration::from_secs(25);
+/// ssh's `ConnectTimeout` (seconds): inside [`NEGOTIATE`], so that ssh's own
+/// error (host unreachable, refused) is reported rather than a bare timeout.
+pub(crate) const SSH_CONNECT_SECS: u32 = 20;
+/// bollard's own per-request bound (seconds), as its `connect_with_*` use. It
+/// covers a request up to its response headers; the calls above bound each
+/// call more tightly where it matters.
+pub(crate) const REQUEST_SECS: u64 = 120;
+/// A docker credential helper (`docker-credential-*`) answering one `get`: it
+/// may have to unlock a keychain, but a pull must not hang on it.
+pub(crate) const CRED_HELPER: Duration = Duration::from_secs(30);
+
+// ssh < negotiate < connect: an outer bound that fired first would hide the
+// inner one's clearer error (a 40 s negotiation inside a 30 s connect never fired).
+const _: () = assert!((SSH_CONNECT_SECS as u64) < NEGOTIATE.as_secs());
+const _: () = assert!(NEGOTIATE.as_secs() < CONNECT.as_secs());
+const _: () = assert!(QUICK_CALL.as_secs() < CONNECT.as_secs());
+// Every call's own bound is inside bollard's request bound, so ours is the one that fires.
+const _: () = assert!(CONTAINER_SETUP.as_secs() < REQUEST_SECS);
+const _: () = assert!(CRED_HELPER.as_secs() < REQUEST_SECS);
