@@ -102,6 +102,90 @@ function targets(run) {
   return rows;
 }
 
+// ------------------------------------------------------------------ standby against the warm floor
+
+/** Claimed standby turns against the warm floor interleaved with them (bench/floor's warm round). */
+function standbyRows(run) {
+  const claimed = stat(run, "standby", "ours", "claimedReplyMs");
+  const cold = stat(run, "standby", "ours", "coldReplyMs");
+  const warm = stat(run, "standby", "floor", "warmWriteToExitMs") ?? floor?.warm?.writeToExitMs;
+  if (!claimed) return [];
+  const where = stat(run, "standby", "floor", "warmWriteToExitMs") ? "interleaved" : "floor.json";
+  const rows = [];
+  const q = (s) => `${f(s.median)} / ${f(s.p90)}`;
+  rows.push(["claimed standby turn, ms (p50 / p90)", q(claimed), warm ? `warm floor (${where}): ${q(warm)}` : "–", ""]);
+  if (warm) {
+    const d = claimed.median - warm.median;
+    const d90 = claimed.p90 - warm.p90;
+    rows.push([
+      "claimed − warm floor, ms (p50 / p90); target p50 ≤ +3 ms",
+      `${d >= 0 ? "+" : ""}${f(d)} / ${d90 >= 0 ? "+" : ""}${f(d90)}`,
+      `${(claimed.median / warm.median).toFixed(2)}× the warm floor`,
+      ok(d <= 3),
+    ]);
+  }
+  if (cold) rows.push(["claimed / cold (p50), reported", `${f(claimed.median)} / ${f(cold.median)} ms`, `${(claimed.median / cold.median).toFixed(2)}×`, ""]);
+  return rows;
+}
+
+// ------------------------------------------------------------------ scale curve
+
+const SCALE_METRICS = [
+  ["wallMs", "wall time, ms", (o, c) => ok(o <= c)],
+  ["turnsPerSec", "turns per second", null],
+  ["maxGapMs", "worst event-loop stall, ms", (o, c, n) => (n >= 64 ? ok(o <= 0.1 * c) : "")],
+  ["treeRssPeakMiB", "host RSS with children, peak, MiB", null],
+  ["treeRssGrowthMiB", "host RSS with children, growth, MiB", null],
+  ["engineDaemonCpuMs", "dockerd + containerd CPU, ms", null],
+  ["engineShimCpuMs", "containerd-shims CPU, ms", null],
+  ["load1", "1-min load average at the start", null],
+];
+
+function scaleRows(run) {
+  const ns = Object.keys(run.workloads ?? {})
+    .filter((w) => w.startsWith("scale-"))
+    .map((w) => Number(w.slice("scale-".length)))
+    .sort((a, b) => a - b);
+  const rows = [];
+  for (const n of ns) {
+    for (const [metric, title, judge] of SCALE_METRICS) {
+      const o = stat(run, `scale-${n}`, "ours", metric);
+      const c = stat(run, `scale-${n}`, "cli", metric);
+      if (!o && !c) continue;
+      const ratio = o && c && c.median ? `${(o.median / c.median).toFixed(2)}×` : "–";
+      const verdict = judge && o && c ? judge(o.median, c.median, n) : "";
+      const digits = metric === "load1" ? 2 : 1;
+      rows.push([n, title, o ? f(o.median, digits) : "–", c ? f(c.median, digits) : "–", ratio, verdict]);
+    }
+    const oc = check(run, `scale-${n}`, "ours", "correct");
+    const cc = check(run, `scale-${n}`, "cli", "correct");
+    rows.push([n, "turns correct", oc ? `${oc.ok}/${oc.total}` : "–", cc ? `${cc.ok}/${cc.total}` : "–", "", ""]);
+  }
+  // Flat in N, per added turn from the smallest N to the largest: (1) the growth within a
+  // round (peak less the round's first sample), and (2) the absolute peak. The rounds run in
+  // ascending N, so (2) also carries what earlier rounds left in the allocator. A fixture turn
+  // holds a few KiB (payload, result, bookkeeping): 64 KiB per turn leaves the allocator its
+  // slack and still tells a per-turn process or buffer.
+  if (ns.length > 1) {
+    const lo = ns[0];
+    const hi = ns[ns.length - 1];
+    const per = (impl, metric) => {
+      const a = stat(run, `scale-${lo}`, impl, metric);
+      const b = stat(run, `scale-${hi}`, impl, metric);
+      return a && b ? ((b.median - a.median) * 1024) / (hi - lo) : undefined;
+    };
+    for (const [metric, title] of [
+      ["treeRssGrowthMiB", "host RSS growth within a round, per added turn, KiB (flat: ≤ 64)"],
+      ["treeRssPeakMiB", "host RSS peak, per added turn, KiB (flat: ≤ 64)"],
+    ]) {
+      const o = per("ours", metric);
+      const c = per("cli", metric);
+      rows.push([`${lo}→${hi}`, title, f(o), f(c), "", o === undefined ? "" : ok(o <= 64)]);
+    }
+  }
+  return rows;
+}
+
 // ------------------------------------------------------------------ all figures
 
 const METRICS = [
@@ -164,7 +248,11 @@ if (floor) {
   out.push(
     `Engine floor (bench/floor, raw bollard calls, ${floor.rounds} rounds): create→exit ${f(floor.createToExitMs.median)} ms ` +
       `[${f(floor.createToExitMs.p10)}–${f(floor.createToExitMs.p90)}], of which start ${f(floor.phasesMs.start.median)} ms; ` +
-      `remove ${f(floor.removeMs.median)} ms.`,
+      `remove ${f(floor.removeMs.median)} ms.` +
+      (floor.warm
+        ? ` Warm floor (a started agent waiting on stdin, ${floor.warm.rounds} rounds): write→exit ${f(floor.warm.writeToExitMs.median)} ms ` +
+          `[${f(floor.warm.writeToExitMs.p10)}–${f(floor.warm.writeToExitMs.p90)}].`
+        : ""),
   );
 }
 out.push("");
@@ -181,6 +269,36 @@ for (const key of keys) {
     return row ? `${row[3]} ${row[2]}` : "–";
   });
   out.push(`| ${title} | ${cells.join(" | ")} |`);
+}
+for (const run of runs) {
+  const sb = standbyRows(run);
+  if (sb.length) {
+    out.push("");
+    out.push(`### Claimed standby turns against the warm floor (${label(run)})`);
+    out.push("");
+    out.push("| figure | ours | against | target |");
+    out.push("| --- | --- | --- | --- |");
+    for (const r of sb) out.push(`| ${r.join(" | ")} |`);
+  }
+  const sc = scaleRows(run);
+  if (sc.length) {
+    out.push("");
+    out.push(`### Scale: N turns at once, ours against the CLI reference (${label(run)}; median of ${run.config.scaleRounds} rounds)`);
+    out.push("");
+    out.push("| N | figure | ours | CLI ref | ours / CLI | target |");
+    out.push("| --- | --- | --- | --- | --- | --- |");
+    for (const r of sc) out.push(`| ${r.join(" | ")} |`);
+  }
+  if (run.loadAverages) {
+    out.push("");
+    out.push(
+      `Load averages (1/5/15 min) around each workload (${label(run)}): ` +
+        Object.entries(run.loadAverages)
+          .map(([w, l]) => `${w} ${l.before.map((x) => x.toFixed(2)).join("/")} → ${l.after.map((x) => x.toFixed(2)).join("/")}`)
+          .join("; ") +
+        ".",
+    );
+  }
 }
 out.push("");
 out.push(`### All figures (median [p10–p90] over rounds)`);

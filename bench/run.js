@@ -32,7 +32,7 @@ const CFG = {
   // them only, so that other users of the engine (a test suite...) do not stall it.
   benchLabel: process.env.BENCH_LABEL || "mercury.bench=true",
   impls: list("BENCH_IMPLS", "ours,cli,dockerode"),
-  workloads: list("BENCH_ONLY", "binding,latency,concurrent,killall,payload,chatty,standby"),
+  workloads: list("BENCH_ONLY", "binding,latency,concurrent,killall,payload,chatty,standby,scale"),
   rounds: num("BENCH_ROUNDS", 15), // sequential latency
   heavyRounds: num("BENCH_HEAVY_ROUNDS", 5), // concurrent, killAll, payload
   chattyRounds: num("BENCH_CHATTY_ROUNDS", 2),
@@ -46,6 +46,11 @@ const CFG = {
   standbyRounds: num("BENCH_STANDBY_ROUNDS", 15), // cold vs claimed
   standbyTurns: num("BENCH_STANDBY_TURNS", 50), // per conversation
   timeoutMs: num("BENCH_CONTAINER_TIMEOUT_MS", 60_000),
+  scaleN: list("BENCH_SCALE_N", "16,64,128").map(Number).filter((n) => n > 0),
+  scaleImpls: list("BENCH_SCALE_IMPLS", "ours,cli"),
+  scaleRounds: num("BENCH_SCALE_ROUNDS", 3),
+  // 128 turns at once on 2 CPUs take tens of seconds: the turns' own time limit must not end them.
+  scaleTimeoutMs: num("BENCH_SCALE_TIMEOUT_MS", 300_000),
 };
 
 // ---------------------------------------------------------------- statistics
@@ -184,7 +189,7 @@ async function waitClean(timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if ((await benchContainers(false)).length === 0) return;
-    if (Date.now() > deadline) throw new Error("bench containers still present after 60 s");
+    if (Date.now() > deadline) throw new Error(`bench containers still present after ${timeoutMs / 1000} s`);
     await sleep(25);
   }
 }
@@ -205,10 +210,10 @@ function benchLogger(impl) {
   return { debug() {}, info() {}, warn: note("warn"), error: note("error") };
 }
 
-function makeImpl(name, root = path.join(TMP, name)) {
+function makeImpl(name, root = path.join(TMP, name), timeoutMs = CFG.timeoutMs) {
   const config = {
     agentContainerImage: CFG.image,
-    containerTimeoutMs: CFG.timeoutMs,
+    containerTimeoutMs: timeoutMs,
     globalDir: path.join(root, "global"),
     spacesDir: path.join(root, "spaces"),
     modelProvider: "anthropic",
@@ -314,8 +319,8 @@ function floorServer() {
   return {
     name: "floor",
     ready: server.next(),
-    async round() {
-      server.send("go");
+    async round(kind = "go") {
+      server.send(kind);
       const r = await server.next();
       if (r.error) throw new Error(`floor: ${r.error}`);
       return r;
@@ -711,24 +716,39 @@ async function conversation(impl, spaceId, caller) {
 }
 
 /**
- * Cold replies (our addon as it is) against claimed-standby replies, rounds
- * alternated; hit rates of a DM and a 3-caller group conversation; what an
- * idle standby costs the engine and a turn costs the host; killAll's cleanup.
+ * Cold replies (our addon as it is) against claimed-standby replies and the
+ * warm floor (bench/floor's warm round: the raw engine calls of a claimed
+ * turn, write → exit), rounds alternated; hit rates of a DM and a 3-caller
+ * group conversation; what an idle standby costs the engine and a turn costs the host; killAll's cleanup.
  */
 async function standby(impls) {
   if (!impls.some((i) => i.name === "ours")) return;
   const cold = makeImpl("ours", path.join(TMP, "standby-cold"));
   const warm = standbyImpl("standby-warm");
   const env = { FIXTURE_MODE: "payload-size" };
+  const floor = floorServer();
   try {
     await waitClean();
+    if (floor) {
+      const ready = await floor.ready;
+      if (ready.error) throw new Error(`floor: ${ready.error}`);
+    }
     await cold.runner.reply(input(cold, "sb", env)); // warm-up
     await waitClean();
     await warm.runner.reply(input(warm, "sb", env)); // prepares the first standby
     for (let round = 0; round < CFG.standbyRounds; round++) {
-      for (const which of rotated(["cold", "claimed"], round)) {
-        // Same engine state for both: only the idle standby exists.
+      for (const which of rotated(floor ? ["cold", "claimed", "warmFloor"] : ["cold", "claimed"], round)) {
+        // Same engine state for all: only the idle standby exists (and the floor's own container).
         await waitStandbys(1);
+        if (which === "warmFloor") {
+          try {
+            const r = await floor.round("warm");
+            record("standby", "floor", "warmWriteToExitMs", r.writeToExitMs, "ms");
+          } catch (e) {
+            failure("standby", "floor", e);
+          }
+          continue;
+        }
         const impl = which === "cold" ? cold : warm;
         const claimedBefore = warm.seen.claimed;
         const t0 = performance.now();
@@ -771,10 +791,81 @@ async function standby(impls) {
   } finally {
     warm.runner.killAll();
     cold.runner.killAll();
+    if (floor) await floor.close();
   }
 }
 
-const WORKLOADS = { binding, latency, concurrent, killall, payload, chatty, standby };
+// ---------------------------------------------------------------- scale
+
+/** bench/tree-sampler.js on this process, in a process of its own. */
+async function treeSampler() {
+  const c = lineChild(process.execPath, [path.join(__dirname, "tree-sampler.js"), String(process.pid), "20"], (line) =>
+    line.startsWith("{") ? JSON.parse(line) : undefined,
+  );
+  const ready = await c.next();
+  if (ready.error) throw new Error(`sampler: ${ready.error}`);
+  return {
+    async stop() {
+      c.send("stop");
+      const r = await c.next();
+      c.end();
+      await c.closed;
+      if (r.error) throw new Error(`sampler: ${r.error}`);
+      return r;
+    },
+  };
+}
+
+/**
+ * The scale curve: N turns of the fixture agent at once, for each N of
+ * CFG.scaleN, ours against the CLI reference, rounds alternated. Wall time and
+ * the event-loop stall until all settled; host RSS (this process and its
+ * descendants, sampled by a process of its own) and the engine's CPU time
+ * until the engine holds no container of the round (ours removes in the
+ * background), so both runners are charged for the same work.
+ */
+async function scale() {
+  const impls = CFG.scaleImpls.map((n) => makeImpl(n, path.join(TMP, `scale-${n}`), CFG.scaleTimeoutMs));
+  try {
+    for (const n of CFG.scaleN) {
+      const workload = `scale-${n}`;
+      for (let round = 0; round < CFG.scaleRounds; round++) {
+        for (const impl of rotated(impls, round)) {
+          await waitClean(120_000);
+          collect();
+          const sampler = await treeSampler();
+          const mon = new Monitor();
+          mon.start({ procs: false });
+          const load1 = os.loadavg()[0];
+          const t0 = performance.now();
+          const settled = await Promise.allSettled(
+            Array.from({ length: n }, (_, i) => impl.runner.reply(input(impl, `scale-${i}`, { FIXTURE_MODE: CFG.concurrentMode }))),
+          );
+          const wall = performance.now() - t0;
+          const m = mon.stop();
+          await waitClean(120_000);
+          const tree = await sampler.stop();
+          record(workload, impl.name, "wallMs", wall, "ms");
+          record(workload, impl.name, "turnsPerSec", n / (wall / 1000), "turns/s");
+          record(workload, impl.name, "maxGapMs", m.maxGapMs, "ms");
+          record(workload, impl.name, "treeRssPeakMiB", tree.rssPeakMiB, "MiB");
+          record(workload, impl.name, "treeRssGrowthMiB", tree.rssPeakMiB - tree.rssStartMiB, "MiB");
+          record(workload, impl.name, "engineDaemonCpuMs", tree.engineDaemonCpuMs, "ms");
+          record(workload, impl.name, "engineShimCpuMs", tree.engineShimCpuMs, "ms");
+          record(workload, impl.name, "load1", load1, "load");
+          for (const s of settled) {
+            count(workload, impl.name, "correct", s.status === "fulfilled" && s.value.reply !== undefined);
+            if (s.status === "rejected") failure(workload, impl.name, s.reason);
+          }
+        }
+      }
+    }
+  } finally {
+    for (const i of impls) i.runner.killAll();
+  }
+}
+
+const WORKLOADS = { binding, latency, concurrent, killall, payload, chatty, standby, scale };
 
 // ---------------------------------------------------------------- output
 
@@ -844,9 +935,11 @@ async function main() {
   const idleMaxGapMs = await idleStall();
   const started = new Date();
   const timings = {};
+  const loads = {}; // uptime's load averages around each workload: other users of the CPUs show here
   for (const w of CFG.workloads) {
     if (!WORKLOADS[w]) throw new Error(`unknown workload ${w} (known: ${Object.keys(WORKLOADS).join(", ")})`);
     const t0 = performance.now();
+    const loadBefore = os.loadavg();
     process.stdout.write(`  ${w}...`);
     try {
       await WORKLOADS[w](impls);
@@ -854,6 +947,7 @@ async function main() {
       for (const i of impls) i.runner.killAll();
     }
     timings[w] = (performance.now() - t0) / 1000;
+    loads[w] = { before: loadBefore, after: os.loadavg() };
     process.stdout.write(` ${timings[w].toFixed(1)} s\n`);
   }
   await waitClean();
@@ -876,6 +970,7 @@ async function main() {
     config: { ...CFG, gcExposed: !!gc },
     idleMaxGapMs,
     workloadSeconds: timings,
+    loadAverages: loads,
     workloads: results,
     problems,
   };
