@@ -146,4 +146,4 @@ fi
 echo "none"
 
 step "package: published to a local registry, installed with npm, pnpm, yarn and bun, run; built from source" \
-  "$LIMIT_PACK" scripts/registry-test.sh
+  "$LIMIT_PACK" bash scripts/registry-test.sh
