@@ -9,7 +9,7 @@
 #   20), installed once under the cache folder, listening on 127.0.0.1 on a
 #   free port, with no uplinks: only what this script publishes exists there.
 #   Started here and stopped by its pid when the script ends, however it ends.
-# - Published: the seven platform packages from npm/<platform>/ (linux-x64-gnu
+# - Published: the platform packages from npm/<platform>/ (linux-x64-gnu
 #   with the release binary of `npm run build`; the others with the binary
 #   `npm run build:all` put there, or else as metadata only, so that every
 #   optionalDependency exists: yarn fails an install that names a missing
@@ -179,9 +179,10 @@ publish "$tmp/stage/root"
 say "published $name@$version and ${#published[@]} platform packages: ${published[*]}"
 
 # Publish times 30 days back, in verdaccio's storage (read on every request).
-node - "$tmp/storage" "$BACKDATE_DAYS" <<'EOF'
+# Every package published: the root and each platform package.
+node - "$tmp/storage" "$BACKDATE_DAYS" "$(( ${#published[@]} + 1 ))" <<'EOF'
 const fs = require("fs"), path = require("path");
-const [storage, days] = process.argv.slice(2);
+const [storage, days, expected] = process.argv.slice(2);
 const then = new Date(Date.now() - Number(days) * 86400e3).toISOString();
 let n = 0;
 for (const scope of fs.readdirSync(storage).filter((d) => d.startsWith("@"))) {
@@ -194,7 +195,7 @@ for (const scope of fs.readdirSync(storage).filter((d) => d.startsWith("@"))) {
     n++;
   }
 }
-if (n !== 7) { console.error(`registry-test: backdated ${n} packages, expected 7`); process.exit(1); }
+if (n !== Number(expected)) { console.error(`registry-test: backdated ${n} packages, expected ${expected}`); process.exit(1); }
 EOF
 
 # ---- the compiler shims ----
