@@ -43,6 +43,16 @@ stop_pid() {
   rm -f "$file"
 }
 
+# stop_dockerd <state dir> <pidfile> <bridge>: a test dockerd, a start still in flight
+# (its launcher's pid file exists only then, or after a failed start), and its bridge.
+stop_dockerd() {
+  [ -f "$1/launcher.pid" ] && stop_pid "$1/launcher.pid" "dockerd (starting)"
+  stop_pid "$2" dockerd
+  if ip link show "$3" >/dev/null 2>&1; then
+    ip link del "$3"
+  fi
+}
+
 # daemon <pidfile> <logfile> <command...>: starts a command in its own session, records its pid.
 daemon() {
   local pidfile="$1" logfile="$2"; shift 2

@@ -56,13 +56,7 @@ start() {
   echo "unix://$SOCK"
 }
 
-stop() {
-  [ -f "$D/launcher.pid" ] && stop_pid "$D/launcher.pid" "dockerd (starting)"
-  stop_pid "$PIDFILE" dockerd
-  if ip link show "$BRIDGE" >/dev/null 2>&1; then
-    ip link del "$BRIDGE"
-  fi
-}
+stop() { stop_dockerd "$D" "$PIDFILE" "$BRIDGE"; }
 
 case "${1:-}" in
   start) shift; start "$@" ;;

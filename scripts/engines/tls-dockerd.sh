@@ -127,14 +127,7 @@ start() {
   print_env
 }
 
-stop() {
-  # The launcher pid file exists only while a start is in flight or failed.
-  [ -f "$D/launcher.pid" ] && stop_pid "$D/launcher.pid" "dockerd (starting)"
-  stop_pid "$PIDFILE" dockerd
-  if ip link show "$BRIDGE" >/dev/null 2>&1; then
-    ip link del "$BRIDGE"
-  fi
-}
+stop() { stop_dockerd "$D" "$PIDFILE" "$BRIDGE"; }
 
 case "${1:-}" in
   start) start ;;
