@@ -1,6 +1,7 @@
 // A pass-through proxy in front of the engine's unix socket that can hold the
 // engine's answer to one `POST /containers/create` until the test releases it
-// (or, with holdNextCall, any one call of a turn before the engine sees it):
+// (or, with holdNextCall, any one call of a turn before the engine sees it;
+// with refuseNextCall, answer one call with an error in the engine's place):
 // the container exists on the engine, and the runner is still waiting for its
 // id. That is the window in which an abort or killAll must still stop the run
 // before the agent starts. Byte-level (no HTTP parsing beyond spotting the
@@ -76,6 +77,8 @@ async function startEngineProxy(dir, { label } = {}) {
   const open = new Set();
   // The next create (or pull) to arrive is held; set by holdNextCreate() (or holdNextPull()).
   let nextHold = null;
+  // The next request of one call is answered by the proxy with an error status; set by refuseNextCall().
+  let nextRefusal = null;
   const scope = label ? [label.slice(0, label.indexOf("=")), label.slice(label.indexOf("=") + 1)] : null;
   // The name of every container create that went through, in order.
   const created = [];
@@ -87,7 +90,16 @@ async function startEngineProxy(dir, { label } = {}) {
     open.add(upstream);
     // While a create answer is held, the engine's bytes for this connection wait here.
     let held = null;
-    const toClient = (chunk) => (held ? held.buffer.push(chunk) : client.write(chunk));
+    // Resolves the held call's `answered` with the engine's first bytes back on this connection.
+    let onAnswer = null;
+    const toClient = (chunk) => {
+      if (onAnswer) {
+        onAnswer();
+        onAnswer = null;
+      }
+      if (held) held.buffer.push(chunk);
+      else client.write(chunk);
+    };
     // While a request is held (an engine that never saw it), the client's bytes wait here.
     let heldRequest = null;
 
@@ -119,6 +131,16 @@ async function startEngineProxy(dir, { label } = {}) {
       } else if (scope && LIST.test(start())) {
         chunk = scopedList(chunk, scope);
       }
+      const refusal = !heldRequest && nextRefusal && nextRefusal.pattern.exec(chunk.toString("latin1"));
+      if (refusal) {
+        // Answered here, as the engine would refuse it; the engine never sees the request.
+        const r = nextRefusal;
+        nextRefusal = null;
+        const body = JSON.stringify({ message: r.message });
+        client.write(`HTTP/1.1 ${r.status} Refused\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        r.arrived(chunk.toString("latin1").split(" ")[1]);
+        return;
+      }
       const create = !heldRequest && nextHold && nextHold.pattern.exec(chunk.toString("latin1"));
       if (create) {
         const hold = nextHold;
@@ -137,6 +159,11 @@ async function startEngineProxy(dir, { label } = {}) {
           });
         } else {
           held = { buffer: [], ended: false };
+          hold.lost.then(() => {
+            held = null;
+            client.destroy();
+            upstream.destroy();
+          });
           hold.release.then(() => {
             const h = held;
             held = null;
@@ -144,6 +171,7 @@ async function startEngineProxy(dir, { label } = {}) {
             if (h.ended) client.end();
           });
         }
+        onAnswer = hold.answered;
         hold.arrived(name);
       }
       if (heldRequest) heldRequest.push(chunk);
@@ -171,13 +199,15 @@ async function startEngineProxy(dir, { label } = {}) {
   });
 
   const holdNext = (pattern, request = false) => {
-    let arrived, release;
+    let arrived, release, answered, lose;
     const hold = {
       arrived: new Promise((r) => (arrived = r)),
       release: new Promise((r) => (release = r)),
+      answered: new Promise((r) => (answered = r)),
+      lost: new Promise((r) => (lose = r)),
     };
-    nextHold = { pattern, arrived, release: hold.release, request };
-    return { arrived: hold.arrived, release };
+    nextHold = { pattern, arrived, release: hold.release, request, answered, lost: hold.lost };
+    return { arrived: hold.arrived, release, answered: hold.answered, lose };
   };
 
   return {
@@ -187,7 +217,9 @@ async function startEngineProxy(dir, { label } = {}) {
     /**
      * Holds the engine's answer to the next container create. `arrived`
      * resolves with the container's name once the request has gone to the
-     * engine; `release()` lets the answer through.
+     * engine, `answered` once the engine has answered (the container exists,
+     * or the create failed); `release()` lets the answer through, `lose()`
+     * drops it with the connection (the runner never hears of the create).
      */
     holdNextCreate() {
       return holdNext(CREATE);
@@ -206,6 +238,18 @@ async function startEngineProxy(dir, { label } = {}) {
     holdNextCall(call) {
       if (!CALLS[call]) throw new Error(`no such call: ${call}`);
       return holdNext(CALLS[call], true);
+    },
+    /**
+     * The engine refuses the next request of one call (as `holdNextCall`
+     * names them) with `status` and `message`, and never sees it; the calls
+     * after it pass. `arrived` resolves with the request's path.
+     */
+    refuseNextCall(call, status, message) {
+      if (!CALLS[call]) throw new Error(`no such call: ${call}`);
+      let arrived;
+      const seen = new Promise((r) => (arrived = r));
+      nextRefusal = { pattern: CALLS[call], status, message, arrived };
+      return { arrived: seen };
     },
     async close() {
       for (const s of open) s.destroy();

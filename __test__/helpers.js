@@ -30,11 +30,37 @@ function captureLogger() {
 // that each container its runs named is gone (__test__/left-nothing.js).
 const recordings = [];
 
+/** The running test's name, where the test runner tells it (Jest does; `bun test` may not). */
+function currentTestName() {
+  try {
+    return (typeof expect !== "undefined" && expect.getState && expect.getState().currentTestName) || "(outside a test)";
+  } catch {
+    return "(unknown test)";
+  }
+}
+
 /** Names of the containers named in any log line this suite file recorded. */
 function namesLogged() {
   const names = new Set();
-  for (const lines of recordings) for (const l of lines) if (l.fields && typeof l.fields.container === "string") names.add(l.fields.container);
+  for (const { lines } of recordings) for (const l of lines) if (l.fields && typeof l.fields.container === "string") names.add(l.fields.container);
   return [...names];
+}
+
+/** For a leftover container: the test whose runner logged it, and those log lines (what it went through). */
+function historyOf(name) {
+  for (const { test, lines } of recordings) {
+    const about = lines.filter((l) => l.fields && l.fields.container === name);
+    if (about.length > 0) return { test, lines: about.map((l) => `${l.level} ${l.msg} ${JSON.stringify(l.fields)}`) };
+  }
+  return null;
+}
+
+/** The id the engine gave container `name`, from its event log (which outlives the container); null if it made none since `sinceMs`. */
+function engineIdOf(name, sinceMs) {
+  const since = Math.floor(sinceMs / 1000) - 1;
+  const until = Math.floor(Date.now() / 1000) + 1;
+  const out = docker("events", "--since", String(since), "--until", String(until), "--filter", "event=create", "--filter", `container=${name}`, "--format", "{{.ID}}");
+  return out.split("\n").filter(Boolean)[0] || null;
 }
 
 /** Removes containers by id or name; one already gone is no failure. */
@@ -62,7 +88,7 @@ function makeRunner(overrides = {}, options = {}) {
     ...overrides,
   };
   const { logger, lines } = captureLogger();
-  recordings.push(lines);
+  recordings.push({ test: currentTestName(), lines });
   const runner = new AgentContainerRunner(config, { logger, packageRoot: path.join(root, "pkg"), ...(RUNTIME && { runtime: RUNTIME }), ...options });
   return { runner, root, config, lines };
 }
@@ -165,6 +191,7 @@ module.exports = {
   seen,
   docker,
   containersNamed,
+  engineIdOf,
   managedContainers,
   managedNamesSince,
   waitFor,
@@ -175,5 +202,6 @@ module.exports = {
   expectRemoved,
   containerOf,
   namesLogged,
+  historyOf,
   removeContainers,
 };

@@ -104,6 +104,14 @@ function engineStarts(sinceMs) {
   });
 }
 
+/** Whether the engine's event log has the create of container `name` since `sinceMs` (it outlives the container). */
+function engineCreated(name, sinceMs) {
+  const since = Math.floor(sinceMs / 1000) - 1;
+  const until = Math.floor(Date.now() / 1000) + 1;
+  const out = h.docker("events", "--since", String(since), "--until", String(until), "--filter", "event=create", "--filter", `container=${name}`, "--format", "{{.Actor.Attributes.name}}");
+  return out.split("\n").includes(name);
+}
+
 /** The host's Anthropic variables off for auth.json tests: the built-in credential applies only without them. */
 const ANTHROPIC_VARS = ["MERCURY_ANTHROPIC_API_KEY", "MERCURY_ANTHROPIC_OAUTH_TOKEN"];
 const savedEnv = {};
@@ -368,6 +376,12 @@ describe("stopped before the agent starts", () => {
         if (how === "abort") expect(ctx.runner.abort("creating")).toBe(true);
         else ctx.runner.killAll();
         hold.release();
+        // The run settles (rejects) while the engine is still answering: checked below, handled here.
+        run.catch(() => {});
+        // The engine has made the container (on a loaded machine that can take seconds): only
+        // from here does "no container of this run" say that the runner removed it.
+        await hold.answered;
+        expect(engineCreated(name, since)).toBe(true);
         await expectNeverRan(ctx, "creating", run, since, `12${how === "abort" ? "b" : "c"} ${how}() during create`);
       } finally {
         await proxy.close();

@@ -23,6 +23,10 @@ afterAll(async () => {
     left = leftOnEngine(names);
   }
   if (left.length > 0) {
-    throw new Error(`this suite file left ${left.length} of its ${names.length} container(s) on the engine: ${left.join(", ")}`);
+    const histories = left.map((n) => {
+      const hist = h.historyOf(n);
+      return hist ? `\n${n}, made in "${hist.test}":\n  ${hist.lines.join("\n  ")}` : `\n${n}, made through an engine proxy`;
+    });
+    throw new Error(`this suite file left ${left.length} of its ${names.length} container(s) on the engine: ${left.join(", ")}${histories.join("")}`);
   }
 }, REMOVAL_SETTLE_MS + 30_000);

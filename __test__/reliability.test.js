@@ -172,6 +172,74 @@ describe("exit races", () => {
   }, T);
 });
 
+describe("removals the engine makes hard", () => {
+  // dockerd answers a force removal 409 when another removal of the container is under way, and
+  // when the container stops between the engine's "is it running" and its kill (an abort's kill
+  // racing the removal). The container may still be there; a removal that took 409 for "gone"
+  // left it on the engine for good.
+  const REFUSAL = "Could not kill running container, cannot remove - Container is not running";
+
+  test("a finished turn's removal refused once (409) is tried again until the container is gone", async () => {
+    const proxy = await startEngineProxy(h.tempRoot());
+    try {
+      const since = Date.now();
+      const ctx = h.makeRunner({}, { dockerHost: proxy.dockerHost });
+      const refused = proxy.refuseNextCall("remove", 409, REFUSAL);
+      const result = await ctx.runner.reply(h.replyInput(ctx, "refused", { extraEnv: { FIXTURE_MODE: "echo" } }));
+      expect(result.reply).toBe("pong");
+      const [name] = proxy.created;
+      const refusedPath = await refused.arrived;
+      await h.expectRemoved(name);
+      // The refusal met this container's removal.
+      expect(refusedPath).toContain(`/containers/${h.engineIdOf(name, since)}?`);
+    } finally {
+      await proxy.close();
+    }
+  }, T);
+
+  test("a create whose answer is lost with its connection: the reply fails, and the container the engine made is removed", async () => {
+    const proxy = await startEngineProxy(h.tempRoot());
+    try {
+      const since = Date.now();
+      const ctx = h.makeRunner({}, { dockerHost: proxy.dockerHost });
+      const hold = proxy.holdNextCreate();
+      const run = ctx.runner.reply(h.replyInput(ctx, "lost", { extraEnv: { FIXTURE_MODE: "echo" } }));
+      const name = await hold.arrived;
+      await hold.answered;
+      // The engine made it; the runner never hears so.
+      expect(h.managedNamesSince(since)).toEqual([name]);
+      hold.lose();
+      const e = await h.rejectionOf(run);
+      expect(e).toBeInstanceOf(h.ContainerError);
+      expect(e.exitCode).toBe(125);
+      await h.expectRemoved(name);
+    } finally {
+      await proxy.close();
+    }
+  }, T);
+
+  test("a discarded standby's removal refused once (409) is tried again until the container is gone", async () => {
+    const proxy = await startEngineProxy(h.tempRoot());
+    const since = Date.now();
+    const ctx = h.makeRunner({}, { dockerHost: proxy.dockerHost, standby: true });
+    try {
+      await ctx.runner.reply(h.replyInput(ctx, "refused", { extraEnv: { FIXTURE_MODE: "echo" } }));
+      await h.waitFor("standby ready", () => ctx.lines.find((l) => l.msg === "Standby ready"));
+      const standby = ctx.lines.find((l) => l.msg === "Standby ready").fields.container;
+      // The cold turn's own removal first, so that the refusal meets the standby's.
+      await h.expectRemoved(proxy.created[0]);
+      const refused = proxy.refuseNextCall("remove", 409, REFUSAL);
+      expect(ctx.runner.abort("refused")).toBe(false);
+      const refusedPath = await refused.arrived;
+      await h.expectRemoved(standby);
+      expect(refusedPath).toContain(`/containers/${h.engineIdOf(standby, since)}?`);
+    } finally {
+      ctx.runner.killAll();
+      await proxy.close();
+    }
+  }, T);
+});
+
 describe("out of memory", () => {
   test("an agent over memoryLimit is OOM-killed: oom, with the engine's oomKilled: true", async () => {
     const ctx = h.makeRunner({}, { memoryLimit: 64 * 1024 * 1024 });

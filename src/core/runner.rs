@@ -335,7 +335,13 @@ impl Runner {
         }
         let count = orphans.len();
         tracing::info!(count, "Found orphaned containers, cleaning up");
-        let removals = orphans.iter().map(|(id, _)| self.engine.remove(id));
+        let removals = orphans.iter().map(|(id, _)| async {
+            match self.engine.remove(id).await {
+                // Another cleanup's removal is under way (its own runner, or a second cleanupOrphans).
+                Err(EngineError::Conflict(_)) => Ok(()),
+                other => other,
+            }
+        });
         let results = futures_util::future::join_all(removals).await;
         // As the host's runner: a failed removal makes the whole cleanup a failure, counted as 0.
         if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {

@@ -8,6 +8,17 @@ use std::time::Duration;
 pub(crate) const QUICK_CALL: Duration = Duration::from_secs(10);
 /// Creating, attaching to and starting a container: slower than a look-up on a loaded engine.
 pub(crate) const CONTAINER_SETUP: Duration = Duration::from_secs(60);
+/// Pauses between tries of a container's removal in the background (about 31 s
+/// in all): an engine that is restarting, a 409 while another removal runs or
+/// the container stops under a force removal, a file system still busy.
+pub(crate) const REMOVAL_RETRIES: [Duration; 6] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(16),
+];
 /// A pull: the TypeScript runner's bound on `docker pull` (the contract's 300 s).
 pub(crate) const PULL: Duration = Duration::from_secs(300);
 

@@ -23,6 +23,15 @@ use super::image_ref::pull_parts;
 use super::pull_log::{PullEvent, PullLog};
 use super::registry_auth::{credentials_for_image, AuthLookup};
 
+/// What a forced removal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// The container was there, and is gone now.
+    Removed,
+    /// There was no such container (404).
+    Absent,
+}
+
 /// An engine call that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum EngineError {
@@ -43,7 +52,7 @@ pub(crate) enum EngineError {
     TimedOut { endpoint: String, call: &'static str, after: Duration },
 }
 
-use super::bounds::{CONNECT, CONTAINER_SETUP, PULL, QUICK_CALL};
+use super::bounds::{CONNECT, CONTAINER_SETUP, PULL, QUICK_CALL, REMOVAL_RETRIES};
 
 /// The in-memory `/tmp` of a `readOnlyRootfs` container. Without a size a
 /// tmpfs may grow to half the host's memory (its pages count against the
@@ -354,14 +363,57 @@ impl Engine {
         Ok(info.state.and_then(|s| s.oom_killed).unwrap_or(false))
     }
 
-    pub(crate) async fn remove(&self, id: &str) -> Result<(), EngineError> {
+    /// One forced removal, by id or name: what the engine found. A 409 is an
+    /// error: another removal is under way, or the container stopped between
+    /// the engine's check and its kill (a force removal kills first); either
+    /// way it may still be there.
+    async fn remove_once(&self, id: &str) -> Result<Removal, EngineError> {
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
         let docker = self.docker().await?;
         match self.bounded("the removal", QUICK_CALL, docker.remove_container(id, Some(options))).await {
-            // Gone already (404), or its removal is in progress, by us or by another cleanup (409).
-            Ok(()) | Err(EngineError::NotFound(_) | EngineError::Conflict(_)) => Ok(()),
+            Ok(()) => Ok(Removal::Removed),
+            Err(EngineError::NotFound(_)) => Ok(Removal::Absent),
             Err(e) => Err(e),
         }
+    }
+
+    /// One forced removal: `Ok` when the container is gone (removed now, or already).
+    pub(crate) async fn remove(&self, id: &str) -> Result<(), EngineError> {
+        self.remove_once(id).await.map(|_| ())
+    }
+
+    /// Removes the container, trying again after each pause of
+    /// [`REMOVAL_RETRIES`] while the engine refuses (409, a busy file system),
+    /// is unreachable (it may be restarting) or does not answer. The last
+    /// error when every try failed. For background work only: it can take
+    /// the whole schedule.
+    pub(crate) async fn remove_until_gone(&self, id: &str) -> Result<(), EngineError> {
+        let mut outcome = self.remove(id).await;
+        for pause in REMOVAL_RETRIES {
+            if outcome.is_ok() {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            outcome = self.remove(id).await;
+        }
+        outcome
+    }
+
+    /// Removes the container a create whose answer never came back may have
+    /// made (the connection was lost, or the create ran past its bound): the
+    /// engine may still be making it, so "no such container" is not the end.
+    /// Tried now and after each pause of [`REMOVAL_RETRIES`] until a removal
+    /// finds it. An error only when the last try failed for another reason.
+    pub(crate) async fn remove_if_made(&self, name: &str) -> Result<(), EngineError> {
+        let mut last = self.remove_once(name).await;
+        for pause in REMOVAL_RETRIES {
+            if let Ok(Removal::Removed) = last {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            last = self.remove_once(name).await;
+        }
+        last.map(|_| ())
     }
 
     /// Names (without the leading `/`) of every container, running or not, that carries our label.

@@ -504,23 +504,38 @@ async fn create_pulling(engine: &Engine, spec: &ContainerSpec, stop: &Stop<'_>) 
 
 /// The create, given up when the turn is stopped first. The engine may still
 /// make the container after that: the create goes on in the background and
-/// what it makes is removed.
+/// what it makes is removed. A create whose answer was lost (connection gone,
+/// past its bound) may also have made one: it is looked for by name.
 async fn create_or_stop(engine: &Engine, spec: &ContainerSpec, stop: &Stop<'_>) -> Result<String, NotCreated> {
     let mut create = {
         let (engine, spec) = (engine.clone(), spec.clone());
         tokio::spawn(async move { engine.create(&spec).await }.in_current_span().with_current_subscriber())
     };
     match stop.first(&mut create).await {
-        Ok(created) => created
-            .unwrap_or_else(|e| Err(EngineError::Failed(format!("the create failed: {e}"))))
-            .map_err(NotCreated::Engine),
+        Ok(Ok(Ok(id))) => Ok(id),
+        Ok(Ok(Err(e))) => {
+            if answer_lost(&e) {
+                spawn_removal_if_made(engine.clone(), spec.name.clone(), stop.removals);
+            }
+            Err(NotCreated::Engine(e))
+        }
+        Ok(Err(e)) => {
+            spawn_removal_if_made(engine.clone(), spec.name.clone(), stop.removals);
+            Err(NotCreated::Engine(EngineError::Failed(format!("the create failed: {e}"))))
+        }
         Err(stopped) => {
-            let (engine, removals) = (engine.clone(), stop.removals.clone());
+            let (engine, removals, name) = (engine.clone(), stop.removals.clone(), spec.name.clone());
             // Listed by name until the create has answered and its container is removed.
-            let tracked = removals.track(&spec.name);
+            let tracked = removals.track(&name);
             let left = async move {
-                if let Ok(Ok(id)) = create.await {
-                    let _ = spawn_removal(engine, id, &removals).await;
+                match create.await {
+                    Ok(Ok(id)) => {
+                        let _ = spawn_removal(engine, id, &removals).await;
+                    }
+                    Ok(Err(e)) if !answer_lost(&e) => {}
+                    _ => {
+                        let _ = spawn_removal_if_made(engine, name, &removals).await;
+                    }
                 }
                 drop(tracked);
             };
@@ -528,6 +543,24 @@ async fn create_or_stop(engine: &Engine, spec: &ContainerSpec, stop: &Stop<'_>) 
             Err(NotCreated::Stopped(stopped))
         }
     }
+}
+
+/// A create that failed without the engine's answer: it may have made the container all the same.
+fn answer_lost(e: &EngineError) -> bool {
+    matches!(e, EngineError::Unreachable { .. } | EngineError::TimedOut { .. })
+}
+
+/// Looks for, and removes, the container a create without an answer may have
+/// made ([`Engine::remove_if_made`]), in the background, listed in `removals`.
+fn spawn_removal_if_made(engine: Engine, name: String, removals: &Removals) -> JoinHandle<()> {
+    let tracked = removals.track(&name);
+    let removal = async move {
+        if let Err(e) = engine.remove_if_made(&name).await {
+            tracing::warn!(error = %e, "Failed to remove container; cleanupOrphans will remove it");
+        }
+        drop(tracked);
+    };
+    tokio::spawn(removal.in_current_span().with_current_subscriber())
 }
 
 /// Why a created container was not run to its end.
@@ -659,56 +692,27 @@ fn stopped(ending: &mut Ending, why: Stopped, engine: &Engine, id: &str) -> Inst
     Instant::now()
 }
 
-/// How long removal keeps retrying while the engine is unreachable (it may be restarting).
-const REMOVAL_RETRIES: [Duration; 6] = [
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(4),
-    Duration::from_secs(8),
-    Duration::from_secs(16),
-];
-
 /// Removes the container in the background, in the turn's span. The returned
-/// task is the first attempt only (bounded by the engine's removal bound); if
-/// the engine is unreachable or slow, retries go on detached, so a host that is
-/// shutting down is not held up by an engine that is down.
+/// task is the first try only (bounded by the engine's removal bound); when it
+/// fails, for any reason but "gone", the tries go on detached
+/// ([`Engine::remove_until_gone`]), so a host that is shutting down is not
+/// held up by an engine that is down or slow.
 /// Listed in `removals` until it has ended, retries included, so process exit finishes it.
 fn spawn_removal(engine: Engine, id: String, removals: &Removals) -> JoinHandle<()> {
     let tracked = removals.track(&id);
     let first = async move {
-        match engine.remove(&id).await {
-            Ok(()) => {}
-            // Unreachable, or not answering: keep trying, but no longer on the host's time.
-            Err(EngineError::Unreachable { .. } | EngineError::TimedOut { .. }) => {
-                let retry = async move {
-                    retry_removal(engine, id).await;
-                    drop(tracked);
-                };
-                tokio::spawn(retry.in_current_span().with_current_subscriber());
-            }
-            Err(e) => tracing::warn!(error = %e, "Failed to remove container"),
+        if let Err(e) = engine.remove(&id).await {
+            tracing::debug!(error = %e, "Container not removed yet; trying again");
+            let retry = async move {
+                if let Err(e) = engine.remove_until_gone(&id).await {
+                    tracing::warn!(error = %e, "Failed to remove container; cleanupOrphans will remove it");
+                }
+                drop(tracked);
+            };
+            tokio::spawn(retry.in_current_span().with_current_subscriber());
         }
     };
     tokio::spawn(first.in_current_span().with_current_subscriber())
-}
-
-async fn retry_removal(engine: Engine, id: String) {
-    let mut last = None;
-    for pause in REMOVAL_RETRIES {
-        tokio::time::sleep(pause).await;
-        match engine.remove(&id).await {
-            Ok(()) => return,
-            Err(e @ (EngineError::Unreachable { .. } | EngineError::TimedOut { .. })) => last = Some(e),
-            Err(e) => {
-                last = Some(e);
-                break;
-            }
-        }
-    }
-    if let Some(e) = last {
-        tracing::warn!(error = %e, "Failed to remove container; cleanupOrphans will remove it");
-    }
 }
 
 /// The engine refused the container, or was lost: the CLI's exit code 125.

@@ -309,7 +309,9 @@ impl Drop for Claimed {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(
                 async move {
-                    let _ = engine.remove(&id).await;
+                    if let Err(e) = engine.remove_until_gone(&id).await {
+                        tracing::warn!(error = %e, "Failed to remove container; cleanupOrphans will remove it");
+                    }
                     drop(parts);
                 }
                 .in_current_span()
@@ -460,7 +462,7 @@ impl Standbys {
     /// Removes a standby's container, keeping `streams` until it is gone.
     async fn remove<S>(&self, id: &str, name: &str, why: &'static str, streams: S) {
         self.lock().leaving(name);
-        match self.engine.remove(id).await {
+        match self.engine.remove_until_gone(id).await {
             Ok(()) => tracing::debug!(reason = why, "Standby removed"),
             Err(e) => tracing::warn!(error = %e, reason = why, "Failed to remove standby container"),
         }
