@@ -14,6 +14,7 @@
 //! and everything else here is the core's own (`pub(crate)` at most, and reported dead
 //! when nothing uses it).
 
+pub(crate) mod bounds;
 mod clock;
 mod engine;
 mod error;
@@ -30,7 +31,7 @@ mod untrusted;
 pub(crate) use clock::{iso_timestamp, now_ms};
 pub(crate) use engine::container::Hardening;
 pub(crate) use engine::endpoint::EndpointInput;
-pub(crate) use error::{message, HostFailure, RunError};
+pub(crate) use error::{message, ErrorClass, ErrorReport, HostFailure, RunError};
 pub(crate) use log::{dispatch, ConsoleFormat, Fields, Level, LogSink};
 pub(crate) use runner::{custom_image_warning, ExitCleanup, Removal, ReplyHost, Runner};
 pub(crate) use turn::config::{

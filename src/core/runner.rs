@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use tracing::instrument::WithSubscriber;
 use tracing::{Dispatch, Instrument};
 
+use super::bounds::EXIT_CLEANUP_BOUND;
 use super::clock::now_ms;
 use super::engine::client::{Engine, EngineError};
 use super::engine::endpoint::EndpointInput;
@@ -97,9 +98,6 @@ impl FinishedReply {
         (result, self.report.removal)
     }
 }
-
-/// How long process exit may wait for the removal of the containers of runs in flight.
-pub(crate) const EXIT_CLEANUP_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What must still happen for a runner when the host's process exits: its
 /// runs in flight have their containers killed and removed.
@@ -292,7 +290,7 @@ impl Runner {
 
     async fn ensure_image_now(&self) -> Result<(), RunError> {
         let image = self.image();
-        let failed = |e: EngineError| RunError::PullFailed { image: image.clone(), cause: e.to_string() };
+        let failed = |e: EngineError| RunError::PullFailed { image: image.clone(), cause: e };
         match self.engine.image_exists(&image).await {
             Ok(true) => {
                 tracing::debug!(image, "Agent image found locally");

@@ -52,7 +52,7 @@ pub(crate) enum EngineError {
     TimedOut { endpoint: String, call: &'static str, after: Duration },
 }
 
-use super::bounds::{CONNECT, CONTAINER_SETUP, PULL, QUICK_CALL, REMOVAL_RETRIES};
+use crate::core::bounds::{CONNECT, CONTAINER_SETUP, PULL, QUICK_CALL, REMOVAL_RETRIES};
 
 /// The in-memory `/tmp` of a `readOnlyRootfs` container. Without a size a
 /// tmpfs may grow to half the host's memory (its pages count against the
@@ -229,7 +229,7 @@ impl Engine {
         }
     }
 
-    /// Pulls a missing `image`, logging that it does and its progress, within [`super::bounds::PULL`].
+    /// Pulls a missing `image`, logging that it does and its progress, within [`crate::core::bounds::PULL`].
     pub(crate) async fn pull(&self, image: &str) -> Result<(), EngineError> {
         tracing::info!(image, "Agent image not found locally, pulling...");
         let docker = self.docker().await?;

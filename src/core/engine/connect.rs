@@ -20,7 +20,6 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bollard::{BollardRequest, Docker, API_DEFAULT_VERSION};
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
@@ -32,22 +31,16 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
 
-use super::bounds::{NEGOTIATE, REQUEST_SECS, SSH_CONNECT_SECS};
 use super::endpoint::{
     podman_fallbacks, read_bounded, redact_in, resolve, EndpointError, EndpointInput, ResolvedEndpoint, SshTarget,
     TlsFiles,
 };
+use crate::core::bounds::{NEGOTIATE, REQUEST_SECS, SSH_CONNECT_SECS, SSH_IDLE, SSH_STDERR_WAIT};
 
-/// An idle ssh connection (one ssh process, one remote dial-stdio) is kept this
-/// long for the next request, then closed: a run makes a burst of calls.
-pub(crate) const SSH_IDLE: Duration = Duration::from_secs(30);
 /// At most this many idle ssh connections are kept.
 pub(crate) const SSH_MAX_IDLE: usize = 2;
 /// What ssh writes on stderr is kept for error messages up to this size.
 pub(crate) const SSH_STDERR_MAX: usize = 4096;
-/// After a failed ssh request, how long to wait for ssh's stderr to close so
-/// the error can say why (ssh exits right after printing it).
-const SSH_STDERR_WAIT: Duration = Duration::from_millis(500);
 /// PEM files of a TLS endpoint: certificates and keys are a few KiB; a CA bundle may be larger.
 pub(crate) const MAX_PEM_BYTES: u64 = 1024 * 1024;
 

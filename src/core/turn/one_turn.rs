@@ -22,10 +22,11 @@ use super::removals::Removals;
 use super::runs::RunControl;
 use super::spec::{container_env, container_mounts, container_name, container_spec, space_folder, ReplyRequest};
 use super::standby::{Claimed, Input, Miss, Next, Output, Standbys};
+use crate::core::bounds::SETTLE_GRACE;
 use crate::core::clock::now_ms;
 use crate::core::engine::client::{output_chunks, Chunk, Engine, EngineError};
 use crate::core::engine::container::ContainerSpec;
-use crate::core::error::RunError;
+use crate::core::error::{RunError, ENGINE_EXIT_CODE, KILLED_EXIT_CODE};
 use crate::core::untrusted::auth_json::{
     builtin_applies, builtin_credential, read_auth_file, AuthFile, BuiltinCredential,
 };
@@ -39,14 +40,6 @@ pub(crate) use crate::core::untrusted::result_json::ReplyText;
 
 /// How often a run takes a new name when the engine says its name is taken.
 const MAX_RENAMES: u64 = 5;
-
-/// After its deadline or an abort, how long a turn may still wait for the
-/// engine (the kill, the container's end, its exit status) before it settles
-/// anyway. Every other call of a turn gives way to the deadline or the abort
-/// at once, so a reply settles within its deadline (or its abort) plus this,
-/// whatever the engine does; what the engine still owes (a kill, a create,
-/// the removal) goes on in the background.
-pub(crate) const SETTLE_GRACE: Duration = Duration::from_secs(5);
 
 /// The host's credential resolver (`resolveCredential`), called by a turn once
 /// `globalDir` exists, with `{ provider, authPath }`.
@@ -356,10 +349,6 @@ fn stopped_before_start(
     };
     TurnReport { result, removal, next: None }
 }
-
-/// The exit code a container killed by the runner reports (SIGKILL's), also
-/// written for one stopped before it started, as the host's runner wrote it.
-const KILLED_EXIT_CODE: i64 = 137;
 
 async fn create_dirs(settings: &RunnerSettings, request: &ReplyRequest) -> Result<(), RunError> {
     for dir in [&settings.global_dir, &settings.spaces_dir] {
@@ -719,12 +708,12 @@ fn spawn_removal(engine: Engine, id: String, removals: &Removals) -> JoinHandle<
 fn refused(called: Instant, err: EngineError, removal: Option<JoinHandle<()>>) -> TurnReport {
     tracing::error!(
         event = "container.end",
-        exitCode = 125_i64,
+        exitCode = ENGINE_EXIT_CODE,
         durationMs = duration_ms(called),
         reason = "error",
         "Container exited"
     );
-    TurnReport { result: Err(RunError::Engine(err.to_string())), removal, next: None }
+    TurnReport { result: Err(RunError::Engine(err)), removal, next: None }
 }
 
 fn duration_ms(started: Instant) -> u64 {
