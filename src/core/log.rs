@@ -12,6 +12,8 @@ use tracing::{Dispatch, Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::core::host::LogSink;
+
 /// Structured fields of one line, in insertion order.
 pub(crate) type Fields = Map<String, Value>;
 
@@ -42,12 +44,6 @@ impl Level {
             _ => Level::Debug,
         }
     }
-}
-
-/// Where a runner's lines go. Implementations must not block: lines are
-/// written from the engine's tasks.
-pub(crate) trait LogSink: Send + Sync {
-    fn log(&self, level: Level, msg: &str, fields: Fields);
 }
 
 /// Builds [`Fields`] from `key => value` pairs (for lines written outside

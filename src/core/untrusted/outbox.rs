@@ -23,9 +23,9 @@ use super::outbox_fs::{open_outbox, FileId, OutboxDir, Reopened};
 use super::outbox_since::Since;
 
 /// The warn line for a refused outbox (a link, a non-folder, a workspace outside spacesDir).
-pub(crate) const REFUSED_LINE: &str = "Outbox refused: no files from this turn";
+const REFUSED_LINE: &str = "Outbox refused: no files from this turn";
 /// The host's warn line for a file over the size cap.
-pub(crate) const OVERSIZED_LINE: &str = "Outbox file exceeds max size, skipping";
+const OVERSIZED_LINE: &str = "Outbox file exceeds max size, skipping";
 
 /// Files larger than this are not handed to the host.
 pub(crate) const MAX_OUTBOX_FILE_BYTES: u64 = 25 * 1024 * 1024;
@@ -96,18 +96,41 @@ pub(crate) struct OutboxScan {
 }
 
 /// The warn line for each kind of file a scan left out ([`OutboxScan::skipped`]).
-pub(crate) const SKIPPED_LINE: &str = "Outbox files skipped";
+const SKIPPED_LINE: &str = "Outbox files skipped";
 /// The warn line for an outbox with more entries than [`MAX_OUTBOX_ENTRIES_EXAMINED`].
-pub(crate) const NOT_EXAMINED_LINE: &str = "Outbox has more entries than are examined";
+const NOT_EXAMINED_LINE: &str = "Outbox has more entries than are examined";
 
 impl OutboxScan {
     fn refused(reason: String) -> Self {
         Self { refused: Some(reason), ..Self::default() }
     }
 
-    /// Each kind of file left out, with how many and why, for one
-    /// [`SKIPPED_LINE`] each: the one list both the turn and `scanOutbox` log.
-    pub(crate) fn skipped(&self) -> impl Iterator<Item = (usize, &'static str)> {
+    /// Logs what the scan refused or left out, one warn line each, as
+    /// `tracing` events: the one place both the turn (in its span) and
+    /// `scanOutbox` (under the console's subscriber) write them. `outbox` is
+    /// the folder as the host names it; `max_file_bytes` the cap the scan used.
+    pub(crate) fn log_warnings(&self, outbox: &str, max_file_bytes: u64) {
+        if let Some(reason) = &self.refused {
+            tracing::warn!(path = outbox, reason = reason.as_str(), "{REFUSED_LINE}");
+        }
+        for big in &self.oversized {
+            tracing::warn!(
+                path = big.path.as_str(),
+                sizeBytes = big.size_bytes,
+                maxSizeBytes = max_file_bytes,
+                "{OVERSIZED_LINE}"
+            );
+        }
+        for (count, why) in self.skipped() {
+            tracing::warn!(path = outbox, count, reason = why, "{SKIPPED_LINE}");
+        }
+        if self.entries_not_examined {
+            tracing::warn!(path = outbox, maxEntries = MAX_OUTBOX_ENTRIES_EXAMINED, "{NOT_EXAMINED_LINE}");
+        }
+    }
+
+    /// Each kind of file left out, with how many and why, for one [`SKIPPED_LINE`] each.
+    fn skipped(&self) -> impl Iterator<Item = (usize, &'static str)> {
         [
             (self.files_left_out, "more files than a turn may return"),
             (self.oversized_not_listed, "more oversized files than are listed"),
