@@ -128,7 +128,9 @@ impl ExitCleanup {
             names.extend(self.standbys.iter().flat_map(Standbys::names));
             // A settled reply's container whose removal the exit would otherwise cut short.
             names.extend(self.removals.pending());
-            futures_util::future::join_all(names.iter().map(|name| engine.remove(name))).await
+            // Until gone, not just asked: a 409 means the turn's own removal is under way at the
+            // engine, and the container is still listed until that removal ends.
+            futures_util::future::join_all(names.iter().map(|name| engine.remove_until_gone(name))).await
         };
         runtime.block_on(async {
             let _ = tokio::time::timeout(EXIT_CLEANUP_BOUND, cleanup).await;
