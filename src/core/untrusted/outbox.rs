@@ -19,7 +19,8 @@ use std::path::{Component, Path, PathBuf};
 
 use super::mime::mime_for;
 use super::outbox_copy::{Copied, CopyStore};
-use super::outbox_fs::{open_outbox, FileId, OutboxDir, Reopened};
+use super::outbox_entry::{FileId, Reopened};
+use super::outbox_fs::{open_outbox, OutboxDir};
 use super::outbox_since::Since;
 
 /// The warn line for a refused outbox (a link, a non-folder, a workspace outside spacesDir).

@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use super::outbox::{open_outbox_of, MAX_OUTBOX_ENTRIES_EXAMINED};
-use super::outbox_fs::{EntryStat, FileId};
+use super::outbox_entry::{EntryStat, FileId};
 
 /// How many ticks of the kernel's coarse clock a new file's time may lag the
 /// runner's clock by. Measured on the test machine (a 2-vCPU VM, Linux 6.18,
