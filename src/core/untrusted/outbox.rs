@@ -371,6 +371,47 @@ fn scan_dir(
     (scan, kept)
 }
 
+/// The outbox tests' space: `<tmp>/spaces/s1` with an empty `outbox`, and a
+/// private copy store under `<tmp>/copies`.
+#[cfg(test)]
+pub(crate) mod test_space {
+    use std::fs;
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::CopyStore;
+
+    pub(crate) struct Space {
+        pub tmp: tempfile::TempDir,
+        pub spaces: PathBuf,
+        pub workspace: PathBuf,
+        pub outbox: PathBuf,
+        /// The private copies, made under `<tmp>/copies`.
+        pub copies: &'static CopyStore,
+    }
+
+    /// A store of its own under `tmp` (leaked: the scan needs `'static`; its files go with `tmp`).
+    pub(crate) fn copies_in(tmp: &Path) -> &'static CopyStore {
+        fs::create_dir_all(tmp.join("copies")).unwrap();
+        Box::leak(Box::new(CopyStore::new(tmp.join("copies"))))
+    }
+
+    pub(crate) fn space() -> Space {
+        let tmp = tempfile::tempdir().unwrap();
+        let spaces = tmp.path().join("spaces");
+        let workspace = spaces.join("s1");
+        let outbox = workspace.join("outbox");
+        fs::create_dir_all(&outbox).unwrap();
+        let copies = copies_in(tmp.path());
+        Space { tmp, spaces, workspace, outbox, copies }
+    }
+
+    pub(crate) fn set_mtime(path: &Path, ms: u64) {
+        let file = fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(UNIX_EPOCH + Duration::from_millis(ms)).unwrap();
+    }
+}
+
 /// A FIFO at `path`; mkfifo(3), because rustix has no mknodat on macOS.
 #[cfg(all(test, unix))]
 pub(crate) fn make_fifo(path: &std::path::Path) {
@@ -384,6 +425,7 @@ pub(crate) fn make_fifo(path: &std::path::Path) {
 // tested in outbox_fs_windows.rs).
 #[cfg(all(test, unix))]
 mod tests {
+    use super::test_space::{copies_in, set_mtime, space, Space};
     use super::*;
     use std::fs;
     use std::os::unix::ffi::OsStrExt;
@@ -405,37 +447,6 @@ mod tests {
         scan_outbox_capped(spaces_dir, workspace, since_ms, now_ms, MAX_OUTBOX_FILE_BYTES, copies)
     }
 
-    fn set_mtime(path: &Path, ms: u64) {
-        let file = fs::File::options().write(true).open(path).unwrap();
-        file.set_modified(UNIX_EPOCH + Duration::from_millis(ms)).unwrap();
-    }
-
-    /// `<tmp>/spaces/s1` with an empty `outbox`.
-    struct Space {
-        _tmp: tempfile::TempDir,
-        spaces: PathBuf,
-        workspace: PathBuf,
-        outbox: PathBuf,
-        /// The private copies, made under `<tmp>/copies`.
-        copies: &'static CopyStore,
-    }
-
-    /// A store of its own under `tmp` (leaked: the scan needs `'static`; its files go with `tmp`).
-    fn copies_in(tmp: &Path) -> &'static CopyStore {
-        fs::create_dir_all(tmp.join("copies")).unwrap();
-        Box::leak(Box::new(CopyStore::new(tmp.join("copies"))))
-    }
-
-    fn space() -> Space {
-        let tmp = tempfile::tempdir().unwrap();
-        let spaces = tmp.path().join("spaces");
-        let workspace = spaces.join("s1");
-        let outbox = workspace.join("outbox");
-        fs::create_dir_all(&outbox).unwrap();
-        let copies = copies_in(tmp.path());
-        Space { _tmp: tmp, spaces, workspace, outbox, copies }
-    }
-
     impl Space {
         fn write(&self, name: &str, mtime: u64) -> PathBuf {
             let path = self.outbox.join(name);
@@ -452,7 +463,7 @@ mod tests {
     /// `path` is a private copy named `filename`, under the space's copy store, holding `content`.
     fn assert_in_copies(s: &Space, path: &str, filename: &str, content: &[u8]) {
         let path = Path::new(path);
-        assert!(path.starts_with(s._tmp.path().join("copies")), "{path:?}");
+        assert!(path.starts_with(s.tmp.path().join("copies")), "{path:?}");
         assert!(!path.starts_with(&s.spaces), "{path:?}");
         assert_eq!(path.file_name().unwrap(), filename);
         assert_eq!(fs::read(path).unwrap(), content);
@@ -465,6 +476,21 @@ mod tests {
         between();
         copy_kept(&mut scan, &dir, &s.outbox, kept, max_file_bytes, &s.workspace, s.copies);
         scan
+    }
+
+    /// The scan with `between` run after the listing copied nothing and found the one entry changed.
+    fn assert_changed_after_the_listing(s: &Space, max_file_bytes: u64, between: impl FnOnce()) {
+        let scan = scan_racing(s, max_file_bytes, between);
+        assert!(scan.files.is_empty(), "{scan:?}");
+        assert_eq!(scan.changed, 1);
+    }
+
+    /// As [`assert_changed_after_the_listing`], with `entry` removed and `make` putting something in its place.
+    fn assert_changed_when_swapped(s: &Space, entry: &Path, make: impl FnOnce(&Path)) {
+        assert_changed_after_the_listing(s, MAX_OUTBOX_FILE_BYTES, || {
+            fs::remove_file(entry).unwrap();
+            make(entry);
+        });
     }
 
     #[test]
@@ -483,17 +509,12 @@ mod tests {
     #[test]
     fn a_link_swapped_in_after_the_scan_is_not_followed() {
         let s = space();
-        let secret = s._tmp.path().join("host-secret");
+        let secret = s.tmp.path().join("host-secret");
         fs::write(&secret, b"secret").unwrap();
         let entry = s.write("race.txt", SINCE + 1);
         for target in [secret.as_path(), Path::new("/proc/self/environ"), Path::new("/dev/zero")] {
             s.write("race.txt", SINCE + 1);
-            let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || {
-                fs::remove_file(&entry).unwrap();
-                symlink(target, &entry).unwrap();
-            });
-            assert!(scan.files.is_empty(), "{target:?}: {scan:?}");
-            assert_eq!(scan.changed, 1);
+            assert_changed_when_swapped(&s, &entry, |entry| symlink(target, entry).unwrap());
             fs::remove_file(&entry).unwrap();
         }
     }
@@ -503,13 +524,8 @@ mod tests {
         let s = space();
         let entry = s.write("race.txt", SINCE + 1);
         let started = std::time::Instant::now();
-        let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || {
-            fs::remove_file(&entry).unwrap();
-            make_fifo(&entry);
-        });
+        assert_changed_when_swapped(&s, &entry, make_fifo);
         assert!(started.elapsed() < Duration::from_secs(5), "a FIFO must not block the copy");
-        assert!(scan.files.is_empty());
-        assert_eq!(scan.changed, 1);
     }
 
     #[test]
@@ -523,9 +539,7 @@ mod tests {
         assert!(scan.oversized[0].size_bytes > 1000);
         // Within the cap but not the size the scan saw: skipped as changed.
         s.write("grow.bin", SINCE + 1);
-        let scan = scan_racing(&s, 1000, || fs::write(&entry, vec![1u8; 10]).unwrap());
-        assert!(scan.files.is_empty());
-        assert_eq!(scan.changed, 1);
+        assert_changed_after_the_listing(&s, 1000, || fs::write(&entry, vec![1u8; 10]).unwrap());
     }
 
     #[test]
@@ -536,17 +550,12 @@ mod tests {
         fs::write(other.join("private.txt"), b"theirs").unwrap();
         let entry = s.write("a.txt", SINCE + 1);
         // A second name for the scanned file.
-        let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || fs::hard_link(&entry, other.join("b.txt")).unwrap());
-        assert!(scan.files.is_empty());
-        assert_eq!(scan.changed, 1);
+        assert_changed_after_the_listing(&s, MAX_OUTBOX_FILE_BYTES, || {
+            fs::hard_link(&entry, other.join("b.txt")).unwrap()
+        });
         // The entry replaced by a hard link to another space's file.
         fs::remove_file(other.join("b.txt")).unwrap();
-        let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || {
-            fs::remove_file(&entry).unwrap();
-            fs::hard_link(other.join("private.txt"), &entry).unwrap();
-        });
-        assert!(scan.files.is_empty());
-        assert_eq!(scan.changed, 1);
+        assert_changed_when_swapped(&s, &entry, |entry| fs::hard_link(other.join("private.txt"), entry).unwrap());
     }
 
     #[test]
@@ -555,12 +564,8 @@ mod tests {
         let entry = s.write("a.txt", SINCE + 1);
         // Held open, the scanned inode cannot be reused by the new file.
         let _held = fs::File::open(&entry).unwrap();
-        let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || {
-            fs::remove_file(&entry).unwrap();
-            fs::write(&entry, b"data").unwrap(); // same size, another inode
-        });
-        assert!(scan.files.is_empty());
-        assert_eq!(scan.changed, 1);
+        // The same size, another inode.
+        assert_changed_when_swapped(&s, &entry, |entry| fs::write(entry, b"data").unwrap());
     }
 
     #[test]
@@ -586,7 +591,7 @@ mod tests {
         let scan = scan_workspace(&s.workspace, SINCE, NOW, MAX_OUTBOX_FILE_BYTES, s.copies);
         assert_eq!(names(&scan), ["a.txt"]);
         // The host's folders above the workspace may be links.
-        let above = s._tmp.path().join("spaces-link");
+        let above = s.tmp.path().join("spaces-link");
         symlink(&s.spaces, &above).unwrap();
         let scan = scan_workspace(&above.join("s1"), SINCE, NOW, MAX_OUTBOX_FILE_BYTES, s.copies);
         assert_eq!(names(&scan), ["a.txt"]);
@@ -699,7 +704,7 @@ mod tests {
     #[test]
     fn the_trusted_spaces_dir_itself_may_be_a_link() {
         let s = space();
-        let link = s._tmp.path().join("spaces-link");
+        let link = s.tmp.path().join("spaces-link");
         symlink(&s.spaces, &link).unwrap();
         s.write("a.txt", SINCE);
         let scan = scan_outbox_in(&link, &link.join("s1"), SINCE, NOW, s.copies);
@@ -720,7 +725,7 @@ mod tests {
     #[test]
     fn symlinked_entries_are_skipped_whatever_they_point_at() {
         let s = space();
-        let outside = s._tmp.path().join("host-secret.txt");
+        let outside = s.tmp.path().join("host-secret.txt");
         fs::write(&outside, b"secret").unwrap();
         set_mtime(&outside, SINCE + 1);
         symlink(&outside, s.outbox.join("leak.txt")).unwrap();
@@ -829,7 +834,7 @@ mod tests {
     #[test]
     fn a_workspace_outside_spaces_dir_is_refused() {
         let s = space();
-        let outside = s._tmp.path().join("elsewhere");
+        let outside = s.tmp.path().join("elsewhere");
         fs::create_dir_all(outside.join("outbox")).unwrap();
         fs::write(outside.join("outbox/x.txt"), b"x").unwrap();
         set_mtime(&outside.join("outbox/x.txt"), SINCE);
@@ -839,7 +844,7 @@ mod tests {
             assert!(scan.refused.is_some(), "{workspace:?}");
         }
         // A sibling whose name merely starts with the spaces folder's name is outside too.
-        let sibling = s._tmp.path().join("spaces-other");
+        let sibling = s.tmp.path().join("spaces-other");
         let scan = scan_outbox_in(&s.spaces, &sibling, SINCE, NOW, s.copies);
         assert!(scan.refused.unwrap().contains("is not inside"));
     }
