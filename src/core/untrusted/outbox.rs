@@ -84,7 +84,7 @@ pub(crate) struct OutboxScan {
     pub files_left_out: usize,
     /// Regular files skipped because their mtime is beyond now + [`OUTBOX_CLOCK_SKEW_MS`].
     pub future_mtime: usize,
-    /// Regular files skipped because they have more than one link (see [`scan_outbox_capped`]).
+    /// Regular files skipped because they have more than one link (see [`scan_outbox_since`]).
     pub hard_linked: usize,
     /// Files the scan kept that were no longer the file it checked when they
     /// were copied: replaced, now a link or a hard link, or resized while read.
@@ -136,12 +136,14 @@ pub(crate) fn scan_workspace(
         return OutboxScan::refused(format!("workspace {} names no folder", workspace.display()));
     };
     let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
-    scan_outbox_capped(parent, workspace, since_ms, now_ms, max_file_bytes, copies)
+    scan_outbox_since(parent, workspace, &Since::from_ms(since_ms), now_ms, max_file_bytes, copies)
 }
 
 /// Scans `<workspace>/outbox` for the files the agent wrote during this run:
-/// regular, visible (no leading `.`), UTF-8-named files directly in it with an
-/// mtime within `[since_ms, now_ms + OUTBOX_CLOCK_SKEW_MS]` (epoch ms).
+/// regular, visible (no leading `.`), UTF-8-named files directly in it that
+/// `since` admits (for a cold turn, an mtime from its start) and with an mtime
+/// up to `now_ms + OUTBOX_CLOCK_SKEW_MS` (epoch ms); a claimed standby's turn
+/// chooses by more than time (see [`super::outbox_since`]).
 ///
 /// `spaces_dir` is the operator's folder: trusted, opened following links.
 /// Every component of `workspace` below it, and `outbox`, is opened without
@@ -165,19 +167,6 @@ pub(crate) fn scan_workspace(
 ///
 /// Each file is read up to `max_file_bytes`: [`MAX_OUTBOX_FILE_BYTES`] for a
 /// turn; the host's own `scanOutbox` passes its own.
-pub(crate) fn scan_outbox_capped(
-    spaces_dir: &Path,
-    workspace: &Path,
-    since_ms: u64,
-    now_ms: u64,
-    max_file_bytes: u64,
-    copies: &'static CopyStore,
-) -> OutboxScan {
-    scan_outbox_since(spaces_dir, workspace, &Since::from_ms(since_ms), now_ms, max_file_bytes, copies)
-}
-
-/// [`scan_outbox_capped`] with the files chosen by `since` rather than by
-/// their time alone (a claimed standby's turn: see [`super::outbox_since`]).
 pub(crate) fn scan_outbox_since(
     spaces_dir: &Path,
     workspace: &Path,
@@ -410,6 +399,15 @@ pub(crate) mod test_space {
         let file = fs::File::options().write(true).open(path).unwrap();
         file.set_modified(UNIX_EPOCH + Duration::from_millis(ms)).unwrap();
     }
+
+    /// `<dir>/<name>` (its folders made) holding `content`, modified at `mtime_ms`.
+    pub(crate) fn file_in(dir: &Path, name: &str, content: &[u8], mtime_ms: u64) -> PathBuf {
+        fs::create_dir_all(dir).unwrap();
+        let path = dir.join(name);
+        fs::write(&path, content).unwrap();
+        set_mtime(&path, mtime_ms);
+        path
+    }
 }
 
 /// A FIFO at `path`; mkfifo(3), because rustix has no mknodat on macOS.
@@ -425,7 +423,7 @@ pub(crate) fn make_fifo(path: &std::path::Path) {
 // tested in outbox_fs_windows.rs).
 #[cfg(all(test, unix))]
 mod tests {
-    use super::test_space::{copies_in, set_mtime, space, Space};
+    use super::test_space::{copies_in, file_in, set_mtime, space, Space};
     use super::*;
     use std::fs;
     use std::os::unix::ffi::OsStrExt;
@@ -444,7 +442,7 @@ mod tests {
         now_ms: u64,
         copies: &'static CopyStore,
     ) -> OutboxScan {
-        scan_outbox_capped(spaces_dir, workspace, since_ms, now_ms, MAX_OUTBOX_FILE_BYTES, copies)
+        scan_outbox_since(spaces_dir, workspace, &Since::from_ms(since_ms), now_ms, MAX_OUTBOX_FILE_BYTES, copies)
     }
 
     impl Space {
@@ -457,6 +455,13 @@ mod tests {
 
         fn scan(&self) -> OutboxScan {
             scan_outbox_in(&self.spaces, &self.workspace, SINCE, NOW, self.copies)
+        }
+
+        /// The scan, which must have returned exactly the files `kept`, in that order.
+        fn scan_keeping(&self, kept: &[&str]) -> OutboxScan {
+            let scan = self.scan();
+            assert_eq!(names(&scan), kept);
+            scan
         }
     }
 
@@ -546,8 +551,7 @@ mod tests {
     fn a_hard_link_made_after_the_scan_is_refused() {
         let s = space();
         let other = s.spaces.join("s2");
-        fs::create_dir_all(&other).unwrap();
-        fs::write(other.join("private.txt"), b"theirs").unwrap();
+        let private = file_in(&other, "private.txt", b"theirs", SINCE + 1);
         let entry = s.write("a.txt", SINCE + 1);
         // A second name for the scanned file.
         assert_changed_after_the_listing(&s, MAX_OUTBOX_FILE_BYTES, || {
@@ -555,7 +559,7 @@ mod tests {
         });
         // The entry replaced by a hard link to another space's file.
         fs::remove_file(other.join("b.txt")).unwrap();
-        assert_changed_when_swapped(&s, &entry, |entry| fs::hard_link(other.join("private.txt"), entry).unwrap());
+        assert_changed_when_swapped(&s, &entry, |entry| fs::hard_link(&private, entry).unwrap());
     }
 
     #[test]
@@ -620,8 +624,7 @@ mod tests {
         fs::create_dir(s.outbox.join("sub.txt")).unwrap();
         fs::write(s.outbox.join("sub.txt/inner.txt"), b"x").unwrap();
 
-        let scan = s.scan();
-        assert_eq!(names(&scan), ["chart.png", "noext", "notes.MD"]);
+        let scan = s.scan_keeping(&["chart.png", "noext", "notes.MD"]);
         let chart = &scan.files[0];
         assert_in_copies(&s, &chart.path, "chart.png", b"data");
         assert_eq!(chart.mime_type, "image/png");
@@ -649,8 +652,7 @@ mod tests {
         fs::File::create(&exact).unwrap().set_len(MAX_OUTBOX_FILE_BYTES).unwrap();
         set_mtime(&exact, SINCE);
 
-        let scan = s.scan();
-        assert_eq!(names(&scan), ["exact.bin"]);
+        let scan = s.scan_keeping(&["exact.bin"]);
         assert_eq!(
             scan.oversized,
             [OversizedFile { path: big.to_string_lossy().into_owned(), size_bytes: MAX_OUTBOX_FILE_BYTES + 1 }]
@@ -674,9 +676,7 @@ mod tests {
     fn outbox_symlinked_to_another_folder_is_refused() {
         let s = space();
         let elsewhere = s.spaces.join("s2/outbox");
-        fs::create_dir_all(&elsewhere).unwrap();
-        fs::write(elsewhere.join("secret.txt"), b"s").unwrap();
-        set_mtime(&elsewhere.join("secret.txt"), SINCE);
+        file_in(&elsewhere, "secret.txt", b"s", SINCE);
         fs::remove_dir(&s.outbox).unwrap();
         symlink(&elsewhere, &s.outbox).unwrap();
         let scan = s.scan();
@@ -689,9 +689,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let spaces = tmp.path().join("spaces");
         let real = tmp.path().join("outside/deep");
-        fs::create_dir_all(real.join("s1/outbox")).unwrap();
-        fs::write(real.join("s1/outbox/leak.txt"), b"x").unwrap();
-        set_mtime(&real.join("s1/outbox/leak.txt"), SINCE);
+        file_in(&real.join("s1/outbox"), "leak.txt", b"x", SINCE);
         fs::create_dir_all(&spaces).unwrap();
         // spaces/group -> outside/deep, workspace spaces/group/s1: the link is an intermediate component.
         symlink(&real, spaces.join("group")).unwrap();
@@ -733,8 +731,7 @@ mod tests {
         symlink("/proc/self/environ", s.outbox.join("environ")).unwrap();
         symlink(s.outbox.join("real.txt"), s.outbox.join("inside-link.txt")).unwrap();
         s.write("real.txt", SINCE + 1);
-        let scan = s.scan();
-        assert_eq!(names(&scan), ["real.txt"]);
+        let scan = s.scan_keeping(&["real.txt"]);
         assert_eq!(scan.refused, None);
     }
 
@@ -754,14 +751,10 @@ mod tests {
     #[test]
     fn hard_linked_files_are_skipped() {
         let s = space();
-        let other = s.spaces.join("s2");
-        fs::create_dir_all(&other).unwrap();
-        fs::write(other.join("private.txt"), b"theirs").unwrap();
-        set_mtime(&other.join("private.txt"), SINCE + 1);
-        fs::hard_link(other.join("private.txt"), s.outbox.join("stolen.txt")).unwrap();
+        let private = file_in(&s.spaces.join("s2"), "private.txt", b"theirs", SINCE + 1);
+        fs::hard_link(private, s.outbox.join("stolen.txt")).unwrap();
         s.write("mine.txt", SINCE + 1);
-        let scan = s.scan();
-        assert_eq!(names(&scan), ["mine.txt"]);
+        let scan = s.scan_keeping(&["mine.txt"]);
         assert_eq!(scan.hard_linked, 1);
     }
 
@@ -771,8 +764,7 @@ mod tests {
         s.write("tomorrow.txt", NOW + 86_400_000);
         s.write("just-past-skew.txt", NOW + OUTBOX_CLOCK_SKEW_MS + 1);
         s.write("within-skew.txt", NOW + OUTBOX_CLOCK_SKEW_MS);
-        let scan = s.scan();
-        assert_eq!(names(&scan), ["within-skew.txt"]);
+        let scan = s.scan_keeping(&["within-skew.txt"]);
         assert_eq!(scan.future_mtime, 2);
     }
 
