@@ -1,6 +1,6 @@
-//! `scanOutbox`, the host's own `core/outbox` function, so that module can
-//! become a re-export as the runner did. Same arguments and result as the
-//! host's; the scan is the runner's link-safe, bounded one.
+//! `scanOutbox`, the host's own `core/outbox` function, so the host's module
+//! can be a re-export of this package's, as its runner module is. Same
+//! arguments and result as the host's; the scan is the runner's link-safe, bounded one.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

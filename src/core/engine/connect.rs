@@ -160,10 +160,8 @@ fn client(ep: &ResolvedEndpoint) -> Result<(Docker, Option<SshStderr>), ConnectE
     if let Some(tls) = &ep.tls {
         return Ok((tls_client(ep, tls)?, None));
     }
-    let docker = if host.starts_with("unix://") {
-        unix_client(host)
-    } else if host.starts_with("npipe://") {
-        named_pipe_client(host)
+    let docker = if host.starts_with("unix://") || host.starts_with("npipe://") {
+        local_client(host)
     } else if host.starts_with("tcp://") || host.starts_with("http://") {
         Docker::connect_with_http(host, REQUEST_SECS, API_DEFAULT_VERSION)
     } else {
@@ -178,28 +176,21 @@ fn client(ep: &ResolvedEndpoint) -> Result<(Docker, Option<SshStderr>), ConnectE
     })
 }
 
-#[cfg(unix)]
-fn unix_client(host: &str) -> Result<Docker, bollard::errors::Error> {
-    Docker::connect_with_unix(host, REQUEST_SECS, API_DEFAULT_VERSION)
-}
-
-/// Windows' docker CLI has no unix sockets either; bollard says so in its own
-/// words ("unsupported URL scheme"), naming the endpoint.
-#[cfg(not(unix))]
-fn unix_client(host: &str) -> Result<Docker, bollard::errors::Error> {
-    Docker::connect_with_host(host)
-}
-
-/// Docker Desktop's engine on Windows (`npipe:////./pipe/docker_engine`), with
-/// this runner's request timeout (bollard's `connect_with_host` takes its own).
-#[cfg(windows)]
-fn named_pipe_client(host: &str) -> Result<Docker, bollard::errors::Error> {
-    Docker::connect_with_named_pipe(host, REQUEST_SECS, API_DEFAULT_VERSION)
-}
-
-/// Named pipes are Windows'; elsewhere bollard refuses the scheme.
-#[cfg(not(windows))]
-fn named_pipe_client(host: &str) -> Result<Docker, bollard::errors::Error> {
+/// A `unix://` socket (on unix) or a `npipe://` named pipe (Docker Desktop's
+/// engine on Windows, `npipe:////./pipe/docker_engine`), with this runner's
+/// request timeout (bollard's `connect_with_host` takes its own). The other
+/// platform's scheme goes to `connect_with_host`, which refuses it in bollard's
+/// words ("unsupported URL scheme"), naming the endpoint, as the docker CLI
+/// of that platform has no such transport either.
+fn local_client(host: &str) -> Result<Docker, bollard::errors::Error> {
+    #[cfg(unix)]
+    if host.starts_with("unix://") {
+        return Docker::connect_with_unix(host, REQUEST_SECS, API_DEFAULT_VERSION);
+    }
+    #[cfg(windows)]
+    if host.starts_with("npipe://") {
+        return Docker::connect_with_named_pipe(host, REQUEST_SECS, API_DEFAULT_VERSION);
+    }
     Docker::connect_with_host(host)
 }
 
