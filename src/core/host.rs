@@ -7,13 +7,8 @@ use std::path::Path;
 use std::pin::Pin;
 
 use crate::core::error::RunError;
-use crate::core::log::{Fields, Level};
-
-/// Where a runner's lines go. Implementations must not block: lines are
-/// written from the engine's tasks.
-pub(crate) trait LogSink: Send + Sync {
-    fn log(&self, level: Level, msg: &str, fields: Fields);
-}
+/// Where a runner's lines go: defined beside the subscriber that feeds it.
+pub(crate) use crate::core::log::LogSink;
 
 /// The host's credential resolver (`resolveCredential`), called by a turn once
 /// `globalDir` exists, with `{ provider, authPath }`.

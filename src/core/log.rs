@@ -12,8 +12,6 @@ use tracing::{Dispatch, Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::core::host::LogSink;
-
 /// Structured fields of one line, in insertion order.
 pub(crate) type Fields = Map<String, Value>;
 
@@ -44,6 +42,12 @@ impl Level {
             _ => Level::Debug,
         }
     }
+}
+
+/// Where a runner's lines go. Implementations must not block: lines are
+/// written from the engine's tasks. The binding implements it (see `host`).
+pub(crate) trait LogSink: Send + Sync {
+    fn log(&self, level: Level, msg: &str, fields: Fields);
 }
 
 /// Builds [`Fields`] from `key => value` pairs (for lines written outside
