@@ -40,24 +40,19 @@ class ContainerError extends Error {
 }
 Object.defineProperty(ContainerError.prototype, "name", { value: "ContainerError", writable: true, configurable: true });
 
-// Builds the error a rejected promise carries, from the core's description of it.
-function makeError(kind, d) {
-  switch (kind) {
-    case "timeout":
-      return ContainerError.timeout(d.spaceId);
-    case "aborted":
-      return ContainerError.aborted(d.spaceId);
-    case "oom": {
-      const e = ContainerError.oom(d.spaceId, d.exitCode);
-      e.oomKilled = d.oomKilled === true;
+// Builds the error a rejected promise carries from the core's one description
+// of it: class, reason, exit code, message, and the details some carry.
+function makeError(d) {
+  switch (d.class) {
+    case "container": {
+      const e = new ContainerError(d.reason, d.exitCode, d.message);
+      if (d.oomKilled !== null) e.oomKilled = d.oomKilled;
       return e;
     }
-    case "error":
-      return ContainerError.error(d.exitCode, d.output);
     case "type":
       return new TypeError(d.message);
     default:
-      return d.cause === undefined ? new Error(d.message) : new Error(d.message, { cause: new Error(d.cause) });
+      return d.cause === null ? new Error(d.message) : new Error(d.message, { cause: new Error(d.cause) });
   }
 }
 

@@ -155,21 +155,20 @@ describe("failures", () => {
     for (const l of ctx.lines.filter((l) => l.msg === "Container started")) await h.expectRemoved(l.fields.container);
   }, T);
 
-  test("exit code 137: ContainerError.oom", async () => {
-    const ctx = h.makeRunner();
-    const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "oom", { extraEnv: { FIXTURE_MODE: "exit137" } })));
-    expectContainerError(e, "oom", 137, "Container was killed for group oom (exit code 137, possibly out of memory)");
-    const end = ctx.lines.find((l) => l.msg === "Container exited");
-    expect(end).toMatchObject({ level: "error", fields: { reason: "oom", exitCode: 137 } });
-  }, T);
-
-  test("another non-zero exit: ContainerError.error with stderr", async () => {
-    const ctx = h.makeRunner();
-    const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "fail", { extraEnv: { FIXTURE_MODE: "stderr-fail" } })));
-    expectContainerError(e, "error", 3, "Container failed (exit code 3): boom on stderr\n");
-    const end = ctx.lines.find((l) => l.msg === "Container exited");
-    expect(end).toMatchObject({ level: "error", fields: { reason: "error", exitCode: 3 } });
-  }, T);
+  // [the test, its space, the fixture mode, the error's reason, exit code and message]; the end line says the same.
+  const exits = [
+    ["exit code 137: ContainerError.oom", "oom", "exit137", "oom", 137, "Container was killed for group oom (exit code 137, possibly out of memory)"],
+    ["another non-zero exit: ContainerError.error with stderr", "fail", "stderr-fail", "error", 3, "Container failed (exit code 3): boom on stderr\n"],
+  ];
+  for (const [what, spaceId, mode, reason, exitCode, message] of exits) {
+    test(what, async () => {
+      const ctx = h.makeRunner();
+      const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, spaceId, { extraEnv: { FIXTURE_MODE: mode } })));
+      expectContainerError(e, reason, exitCode, message);
+      const end = ctx.lines.find((l) => l.msg === "Container exited");
+      expect(end).toMatchObject({ level: "error", fields: { reason, exitCode } });
+    }, T);
+  }
 
   test("a non-zero exit with empty stderr quotes stdout", async () => {
     const ctx = h.makeRunner();

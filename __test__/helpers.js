@@ -173,6 +173,28 @@ async function expectRemoved(name) {
   await waitFor(`removal of ${name}`, () => containersNamed(name).length === 0);
 }
 
+/** Sets the host's variables `vars` in process.env; an undefined value removes one. */
+function setEnv(vars) {
+  for (const [k, v] of Object.entries(vars)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+}
+
+/** Runs `fn` with `vars` set (see setEnv), then puts back what those variables were, whatever `fn` changed. */
+async function withEnv(vars, fn) {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  setEnv(vars);
+  try {
+    return await fn();
+  } finally {
+    setEnv(saved);
+  }
+}
+
+/** No Anthropic credential from the host (for withEnv): the resolver's token is the one that travels. */
+const NO_HOST_CREDENTIAL = { MERCURY_ANTHROPIC_API_KEY: undefined, MERCURY_ANTHROPIC_OAUTH_TOKEN: undefined };
+
 function containerOf(lines) {
   const line = lines.find((l) => l.fields && l.fields.container);
   return line && line.fields.container;
@@ -204,4 +226,7 @@ module.exports = {
   namesLogged,
   historyOf,
   removeContainers,
+  setEnv,
+  withEnv,
+  NO_HOST_CREDENTIAL,
 };

@@ -38,10 +38,7 @@ describe("host logger", () => {
   test("no secret value reaches a log line, at any level", async () => {
     // Each secret is made to travel to the agent (checked in what it saw), on a turn that succeeds
     // and one that fails, and then looked for in every line the host's logger received.
-    const saved = { key: process.env.MERCURY_ANTHROPIC_API_KEY, token: process.env.MERCURY_ANTHROPIC_OAUTH_TOKEN };
-    delete process.env.MERCURY_ANTHROPIC_API_KEY;
-    delete process.env.MERCURY_ANTHROPIC_OAUTH_TOKEN;
-    try {
+    await h.withEnv(h.NO_HOST_CREDENTIAL, async () => {
       const ctx = h.makeRunner({}, { resolveCredential: async () => "tok-never-log-this" });
       const env = (space) => h.seen(ctx, space, "env.txt").split("\n");
       // No key from the host: the resolver's OAuth token is the credential.
@@ -60,12 +57,7 @@ describe("host logger", () => {
       const levels = new Set(ctx.lines.map((l) => l.level));
       expect([...levels].sort()).toEqual(expect.arrayContaining(["debug", "error", "info"]));
       for (const line of ctx.lines) expect(JSON.stringify(line)).not.toMatch(/never-log-this/);
-    } finally {
-      for (const [k, v] of [["MERCURY_ANTHROPIC_API_KEY", saved.key], ["MERCURY_ANTHROPIC_OAUTH_TOKEN", saved.token]]) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-    }
+    });
   }, T);
 });
 

@@ -24,10 +24,7 @@ describe("secrets", () => {
     // No key from the host, so the resolver's OAuth token is the credential that travels; the
     // extraEnv secret travels too. Both are checked to reach the container, and every process's
     // command line is read over and over for the whole turn, from the call to the settle.
-    const saved = { key: process.env.MERCURY_ANTHROPIC_API_KEY, token: process.env.MERCURY_ANTHROPIC_OAUTH_TOKEN };
-    delete process.env.MERCURY_ANTHROPIC_API_KEY;
-    delete process.env.MERCURY_ANTHROPIC_OAUTH_TOKEN;
-    try {
+    await h.withEnv(h.NO_HOST_CREDENTIAL, async () => {
       const ctx = h.makeRunner({}, { resolveCredential: async () => "tok-cmdline-canary-2" });
       let settled = false;
       const run = ctx.runner
@@ -52,12 +49,7 @@ describe("secrets", () => {
       expect(samples).toBeGreaterThan(10);
       expect([...leaks]).toEqual([]);
       expect(JSON.stringify(ctx.lines)).not.toMatch(/cmdline-canary/);
-    } finally {
-      for (const [k, v] of [["MERCURY_ANTHROPIC_API_KEY", saved.key], ["MERCURY_ANTHROPIC_OAUTH_TOKEN", saved.token]]) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-    }
+    });
   }, T);
 });
 
@@ -90,23 +82,19 @@ describe("no shell anywhere", () => {
 });
 
 describe("bad output from the agent", () => {
-  test("random bytes, invalid UTF-8 and marker fragments around the result", async () => {
-    const ctx = h.makeRunner();
-    const r = await ctx.runner.reply(h.replyInput(ctx, "garbage", { extraEnv: { FIXTURE_MODE: "garbage" } }));
-    expect(r.reply).toBe("found in garbage é");
-  }, T);
-
-  test("an END before the first START, and repeated spans: the first START and the END after it win", async () => {
-    const ctx = h.makeRunner();
-    const r = await ctx.runner.reply(h.replyInput(ctx, "endfirst", { extraEnv: { FIXTURE_MODE: "end-first" } }));
-    expect(r.reply).toBe("first span");
-  }, T);
-
-  test("an 8 MiB line with no newline before the result", async () => {
-    const ctx = h.makeRunner();
-    const r = await ctx.runner.reply(h.replyInput(ctx, "bigline", { extraEnv: { FIXTURE_MODE: "bigline" } }));
-    expect(r.reply).toBe("after a very long line");
-  }, T);
+  // [what the agent prints, its space, its fixture mode, the reply found in it]
+  const cases = [
+    ["random bytes, invalid UTF-8 and marker fragments around the result", "garbage", "garbage", "found in garbage é"],
+    ["an END before the first START, and repeated spans: the first START and the END after it win", "endfirst", "end-first", "first span"],
+    ["an 8 MiB line with no newline before the result", "bigline", "bigline", "after a very long line"],
+  ];
+  for (const [what, spaceId, mode, reply] of cases) {
+    test(what, async () => {
+      const ctx = h.makeRunner();
+      const r = await ctx.runner.reply(h.replyInput(ctx, spaceId, { extraEnv: { FIXTURE_MODE: mode } }));
+      expect(r.reply).toBe(reply);
+    }, T);
+  }
 
   test("4 MiB of failure output: the message keeps the contract's first 500 characters", async () => {
     const ctx = h.makeRunner();

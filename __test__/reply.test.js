@@ -153,18 +153,12 @@ describe("reply: environment", () => {
   const saved = {};
   // Sets (or, with undefined, removes) host variables for one test.
   const setEnv = (vars) => {
-    for (const [k, v] of Object.entries(vars)) {
-      if (!(k in saved)) saved[k] = process.env[k];
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    for (const k of Object.keys(vars)) if (!(k in saved)) saved[k] = process.env[k];
+    h.setEnv(vars);
   };
   afterEach(() => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-      delete saved[k];
-    }
+    h.setEnv(saved);
+    for (const k of Object.keys(saved)) delete saved[k];
   });
 
   test("MERCURY_* variables pass unprefixed, except claimed ones; extraEnv comes last", async () => {

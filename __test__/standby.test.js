@@ -78,6 +78,14 @@ function expectCold(ctx, spaceId, from, standby) {
   expect(lines.some((l) => l.msg === "Standby claimed")).toBe(false);
 }
 
+/** The next turn of `spaceId` (prompt `prompt`) answers its payload, cold: not in `standby`. */
+async function expectNextTurnCold(ctx, spaceId, prompt, standby) {
+  const from = ctx.lines.length;
+  const input = turnInput(ctx, spaceId, prompt);
+  expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
+  expectCold(ctx, spaceId, from, standby);
+}
+
 beforeAll(() => {
   h.docker("tag", h.IMAGE, ALT_IMAGE);
 });
@@ -172,9 +180,7 @@ describe("a miss discards the standby and the turn starts cold", () => {
     let n = 0;
     const ctx = standbyRunner(true, {}, { resolveCredential: async () => `tok-secret-${++n}` });
     const [standby, from] = await primed(ctx, "token");
-    const input = turnInput(ctx, "token", "second");
-    expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
-    expectCold(ctx, "token", from, standby);
+    await expectNextTurnCold(ctx, "token", "second", standby);
     const miss = turnLines(ctx, "token", from).find((l) => l.msg === "Standby not used");
     expect(miss.fields.reason).toBe("environment differs: ANTHROPIC_OAUTH_TOKEN");
     expect(JSON.stringify(ctx.lines)).not.toMatch(/tok-secret/);
@@ -185,9 +191,7 @@ describe("a miss discards the standby and the turn starts cold", () => {
     const ctx = standbyRunner();
     const [standby, from] = await primed(ctx, "image");
     ctx.runner.setImage(ALT_IMAGE);
-    const input = turnInput(ctx, "image", "second");
-    expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
-    expectCold(ctx, "image", from, standby);
+    await expectNextTurnCold(ctx, "image", "second", standby);
     expect(turnLines(ctx, "image", from).find((l) => l.msg === "Standby not used").fields.reason).toBe("another image");
     await h.expectRemoved(standby);
   }, T);
@@ -203,10 +207,7 @@ describe("lifecycle", () => {
     expect(idle).toBeGreaterThanOrEqual(1400);
     expect(idle).toBeLessThan(1500 + 5000);
     expect((await removedLine(ctx, from, standby)).fields.reason).toBe("idle");
-    const from2 = ctx.lines.length;
-    const input = turnInput(ctx, "idle", "second");
-    expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
-    expectCold(ctx, "idle", from2, standby);
+    await expectNextTurnCold(ctx, "idle", "second", standby);
   }, T);
 
   test("beyond max, the least recently used standby goes", async () => {
@@ -217,13 +218,11 @@ describe("lifecycle", () => {
     await h.expectRemoved(a);
     expect(running(b) && running(c)).toBe(true);
     // The survivors still serve their spaces; the evicted one's space starts cold.
-    let from = ctx.lines.length;
+    const from = ctx.lines.length;
     const input = turnInput(ctx, "lru-b", "again");
     expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
     expect(turnLines(ctx, "lru-b", from).find((l) => l.msg === "Container started").fields.container).toBe(b);
-    from = ctx.lines.length;
-    expect((await ctx.runner.reply(turnInput(ctx, "lru-a", "again"))).reply).toBeTruthy();
-    expectCold(ctx, "lru-a", from, a);
+    await expectNextTurnCold(ctx, "lru-a", "again", a);
   }, T);
 
   test("killAll removes every standby", async () => {
@@ -233,9 +232,7 @@ describe("lifecycle", () => {
     ctx.runner.killAll();
     await h.expectRemoved(a);
     await h.expectRemoved(b);
-    const from = ctx.lines.length;
-    expect((await ctx.runner.reply(turnInput(ctx, "kill-a", "after"))).reply).toBeTruthy();
-    expectCold(ctx, "kill-a", from, a);
+    await expectNextTurnCold(ctx, "kill-a", "after", a);
   }, T);
 
   test("cleanupOrphans removes the standbys, and the next turn starts cold", async () => {
@@ -244,9 +241,7 @@ describe("lifecycle", () => {
     expect(await ctx.runner.cleanupOrphans()).toBeGreaterThanOrEqual(1);
     // Its removal was under way when cleanupOrphans resolved (the engine answers 409 to the second one).
     await h.expectRemoved(standby);
-    const from = ctx.lines.length;
-    expect((await ctx.runner.reply(turnInput(ctx, "orphans", "after"))).reply).toBeTruthy();
-    expectCold(ctx, "orphans", from, standby);
+    await expectNextTurnCold(ctx, "orphans", "after", standby);
   }, T);
 
   test("a standby whose container dies while idle is dropped; the next turn starts cold", async () => {
@@ -255,10 +250,7 @@ describe("lifecycle", () => {
     h.docker("kill", standby);
     await h.expectRemoved(standby);
     expect((await removedLine(ctx, from, standby)).fields.reason).toBe("its container ended while idle");
-    const from2 = ctx.lines.length;
-    const input = turnInput(ctx, "died", "second");
-    expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
-    expectCold(ctx, "died", from2, standby);
+    await expectNextTurnCold(ctx, "died", "second", standby);
   }, T);
 });
 
@@ -318,10 +310,7 @@ describe("abort with a standby up (issue 14)", () => {
     await h.waitFor(`removal of ${standby}`, () => h.containersNamed(standby).length === 0, 10_000);
     expect((await removedLine(ctx, from, standby)).fields.reason).toBe("discarded");
     expect(running(other)).toBe(true);
-    const from2 = ctx.lines.length;
-    const input = turnInput(ctx, "abort-idle", "after the abort");
-    expect((await ctx.runner.reply(input)).reply).toBe(answerTo(ctx, input));
-    expectCold(ctx, "abort-idle", from2, standby);
+    await expectNextTurnCold(ctx, "abort-idle", "after the abort", standby);
   }, T);
 });
 

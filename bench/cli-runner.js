@@ -5,11 +5,11 @@
 //
 // Differences from the contract, all the same for every implementation in
 // the bench: the outbox scan is skipped (files is always []), no image pull,
-// no log lines. Like the seed it keeps the whole of stdout and stderr in
-// memory, which is what the bench's chatty-agent workload measures.
-// Unlike the seed, killAll/abort spawn `docker kill` asynchronously instead
-// of `execSync`, so the JavaScript thread is not blocked (the contract asks
-// that of ours: the reference should not be a straw man).
+// no log lines. Like the host's runner it keeps the whole of stdout and stderr
+// in memory, which is what the bench's chatty-agent workload measures.
+// Unlike the host's runner, killAll/abort spawn `docker kill` asynchronously
+// instead of `execSync`, so the JavaScript thread is not blocked (the contract
+// asks that of ours: the reference should not be a straw man).
 
 const { spawn } = require("node:child_process");
 const { ContainerError, ReferenceRunner, prepare, outcome } = require("./reference-common.js");

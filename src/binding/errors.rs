@@ -2,11 +2,12 @@
 
 use napi::Env;
 
-use super::realm::{ErrorKind, Realm};
+use super::realm::Realm;
 use crate::core::RunError;
 
 /// Builds the error on the JavaScript thread, in `realm`: a `ContainerError`
-/// for the container's failures, a `TypeError` for bad input, an `Error` otherwise.
+/// for the container's failures, a `TypeError` for bad input, an `Error`
+/// otherwise, from the core's one description of it ([`RunError::report`]).
 pub fn to_js_error(env: &Env, realm: &Realm, err: RunError) -> napi::Error {
     // The host's own error, thrown back as the value it was (class, message, cause).
     if let RunError::Host(failure) = &err {
@@ -14,18 +15,5 @@ pub fn to_js_error(env: &Env, realm: &Realm, err: RunError) -> napi::Error {
             return *original;
         }
     }
-    let message = err.to_string();
-    let kind = match err {
-        RunError::Timeout { space_id } => ErrorKind::Timeout { space_id },
-        RunError::Aborted { space_id } => ErrorKind::Aborted { space_id },
-        RunError::OutOfMemory { space_id, exit_code, oom_killed } => ErrorKind::Oom { space_id, exit_code, oom_killed },
-        RunError::Failed { exit_code, output } => ErrorKind::Failed { exit_code, output },
-        RunError::Engine(output) => ErrorKind::Failed { exit_code: 125, output },
-        RunError::InvalidInput(_) => ErrorKind::Type { message },
-        RunError::PullFailed { cause, .. } => ErrorKind::Plain { message, cause: Some(cause) },
-        RunError::NoResult(_) | RunError::Malformed(_) | RunError::Host(_) | RunError::Io(_) => {
-            ErrorKind::Plain { message, cause: None }
-        }
-    };
-    realm.error(env, kind)
+    realm.error(env, &err.report())
 }

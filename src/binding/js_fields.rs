@@ -40,16 +40,25 @@ pub fn typed<T: FromNapiValue>(value: Unknown) -> FieldResult<T> {
     unsafe { T::from_napi_value(value.value().env, value.raw()) }.map_err(|e| e.to_string())
 }
 
+/// A present field of the JS type `expected` (`described` as in "a string");
+/// None when `undefined` or `null`; any other type is an error naming the field.
+fn opt_of<'env>(
+    obj: &Object<'env>,
+    name: &str,
+    what: &str,
+    expected: ValueType,
+    described: &str,
+) -> FieldResult<Option<Unknown<'env>>> {
+    let Some(value) = opt_value(obj, name)? else {
+        return Ok(None);
+    };
+    check_type(&value, expected, &format!("{what}.{name}"), described)?;
+    Ok(Some(value))
+}
+
 /// `undefined` or `null` give None; any other non-string is an error.
 pub fn opt_string(obj: &Object, name: &str, what: &str) -> FieldResult<Option<String>> {
-    let value = get(obj, name)?;
-    if is_nothing(&value) {
-        return Ok(None);
-    }
-    if !is_type(&value, ValueType::String) {
-        return Err(format!("{what}.{name} must be a string, got {}", type_name(&value)));
-    }
-    typed(value).map(Some)
+    opt_of(obj, name, what, ValueType::String, "a string")?.map(typed).transpose()
 }
 
 pub fn string(obj: &Object, name: &str, what: &str) -> FieldResult<String> {
@@ -58,13 +67,9 @@ pub fn string(obj: &Object, name: &str, what: &str) -> FieldResult<String> {
 
 /// A finite number; None when absent.
 pub fn opt_number(obj: &Object, name: &str, what: &str) -> FieldResult<Option<f64>> {
-    let value = get(obj, name)?;
-    if is_nothing(&value) {
+    let Some(value) = opt_of(obj, name, what, ValueType::Number, "a number")? else {
         return Ok(None);
-    }
-    if !is_type(&value, ValueType::Number) {
-        return Err(format!("{what}.{name} must be a number, got {}", type_name(&value)));
-    }
+    };
     let n: f64 = typed(value)?;
     if !n.is_finite() {
         return Err(format!("{what}.{name} must be a finite number"));
@@ -74,14 +79,8 @@ pub fn opt_number(obj: &Object, name: &str, what: &str) -> FieldResult<Option<f6
 
 /// A boolean; absent is false.
 pub fn opt_bool(obj: &Object, name: &str, what: &str) -> FieldResult<bool> {
-    let value = get(obj, name)?;
-    if is_nothing(&value) {
-        return Ok(false);
-    }
-    if !is_type(&value, ValueType::Boolean) {
-        return Err(format!("{what}.{name} must be a boolean, got {}", type_name(&value)));
-    }
-    typed(value)
+    let value = opt_of(obj, name, what, ValueType::Boolean, "a boolean")?;
+    Ok(value.map(typed).transpose()?.unwrap_or(false))
 }
 
 /// An array of strings; absent is empty.
@@ -104,14 +103,7 @@ pub fn opt_strings(obj: &Object, name: &str, what: &str) -> FieldResult<Vec<Stri
 
 /// An object (not a function); None when absent.
 pub fn opt_object<'env>(obj: &Object<'env>, name: &str, what: &str) -> FieldResult<Option<Object<'env>>> {
-    let value = get(obj, name)?;
-    if is_nothing(&value) {
-        return Ok(None);
-    }
-    if !is_type(&value, ValueType::Object) {
-        return Err(format!("{what}.{name} must be an object, got {}", type_name(&value)));
-    }
-    typed(value).map(Some)
+    opt_of(obj, name, what, ValueType::Object, "an object")?.map(typed).transpose()
 }
 
 /// Any value that is present (for fields only checked for shape).
@@ -139,9 +131,7 @@ pub fn string_map(obj: &Object, label: &str) -> FieldResult<Vec<(String, String)
     let mut out = Vec::with_capacity(keys.len());
     for key in keys {
         let value = get(obj, &key)?;
-        if !is_type(&value, ValueType::String) {
-            return Err(format!("{label}.{key} must be a string, got {}", type_name(&value)));
-        }
+        check_type(&value, ValueType::String, &format!("{label}.{key}"), "a string")?;
         out.push((key, typed(value)?));
     }
     Ok(out)

@@ -2,17 +2,17 @@
 //! logger object when it gave one, else to the console in the host's format.
 
 use napi::bindgen_prelude::{FnArgs, Object};
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, Result, Status};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi::{Env, Result};
 use serde_json::Value;
 
+use super::js_callback::JsCallback;
 use super::realm::{ConsoleLineArgs, LogLineArgs, Realm};
 use crate::core::{iso_timestamp, now_ms};
 use crate::core::{ConsoleFormat, Fields, Level, LogSink};
 
-// Weak: a logger must never keep the host's process alive.
-type HostTsfn = ThreadsafeFunction<(Level, String, Fields), (), LogLineArgs, Status, false, true>;
-type ConsoleTsfn = ThreadsafeFunction<(bool, String), (), ConsoleLineArgs, Status, false, true>;
+type HostTsfn = JsCallback<(Level, String, Fields), (), LogLineArgs>;
+type ConsoleTsfn = JsCallback<(bool, String), (), ConsoleLineArgs>;
 
 pub enum JsLogSink {
     Host(HostTsfn),

@@ -7,6 +7,7 @@ mod config;
 mod errors;
 mod exit;
 mod input;
+mod js_callback;
 mod js_fields;
 mod js_runner;
 mod logger;

@@ -1,8 +1,9 @@
-//! `scanOutbox`, the host's own `core/outbox` function, so that module can
-//! become a re-export as the runner did. Same arguments and result as the
-//! host's; the scan is the runner's link-safe, bounded one.
+//! `scanOutbox`, the host's own `core/outbox` function, so the host's module
+//! can be a re-export of this package's, as its runner module is. Same
+//! arguments and result as the host's; the scan is the runner's link-safe, bounded one.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use napi::{Env, Result};
 use napi_derive::napi;
@@ -12,10 +13,24 @@ use super::logger::log_now;
 use super::realm;
 use crate::core::now_ms;
 use crate::core::outbox_copy_store;
-use crate::core::{scan_workspace, MAX_OUTBOX_ENTRIES_EXAMINED, MAX_OUTBOX_FILE_BYTES, OVERSIZED_LINE, REFUSED_LINE};
-use crate::core::{ConsoleFormat, Level};
-use crate::core::{NOT_EXAMINED_LINE, SKIPPED_LINE};
-use crate::fields;
+use crate::core::{dispatch, ConsoleFormat, Fields, Level, LogSink};
+use crate::core::{scan_workspace, MAX_OUTBOX_FILE_BYTES};
+
+/// Lines kept as they are written, to be written on the host's thread afterwards.
+#[derive(Default)]
+struct Gathered(Mutex<Vec<(Level, String, Fields)>>);
+
+impl Gathered {
+    fn take(&self) -> Vec<(Level, String, Fields)> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl LogSink for Gathered {
+    fn log(&self, level: Level, msg: &str, fields: Fields) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push((level, msg.to_owned(), fields));
+    }
+}
 
 /// The files in `<workspacePath>/outbox` modified at or after `startTimeMs`:
 /// regular, visible, single-link files up to `maxSizeBytes` (25 MiB by
@@ -46,21 +61,11 @@ pub fn scan_outbox(
     // The workspace is the host's path; its last folder and what lies below it may be the agent's.
     let scan = scan_workspace(workspace, since_ms, now_ms(), max_file_bytes, outbox_copy_store());
     let outbox = workspace.join("outbox").display().to_string();
-    if let Some(reason) = &scan.refused {
-        let fields = fields!("path" => outbox, "reason" => reason);
-        log_now(&env, &realm, None, console, Level::Warn, REFUSED_LINE, fields)?;
-    }
-    for big in &scan.oversized {
-        let fields = fields!("path" => big.path, "sizeBytes" => big.size_bytes, "maxSizeBytes" => max_file_bytes);
-        log_now(&env, &realm, None, console, Level::Warn, OVERSIZED_LINE, fields)?;
-    }
-    for (count, why) in scan.skipped() {
-        let fields = fields!("path" => outbox, "count" => count, "reason" => why);
-        log_now(&env, &realm, None, console, Level::Warn, SKIPPED_LINE, fields)?;
-    }
-    if scan.entries_not_examined {
-        let fields = fields!("path" => outbox, "maxEntries" => MAX_OUTBOX_ENTRIES_EXAMINED);
-        log_now(&env, &realm, None, console, Level::Warn, NOT_EXAMINED_LINE, fields)?;
+    // The scan's warn lines, gathered as the core writes them, then written here on the host's thread.
+    let lines = Arc::new(Gathered::default());
+    tracing::dispatcher::with_default(&dispatch(lines.clone()), || scan.log_warnings(&outbox, max_file_bytes));
+    for (level, msg, fields) in lines.take() {
+        log_now(&env, &realm, None, console, level, &msg, fields)?;
     }
     Ok(scan.files.into_iter().map(JsEgressFile::from).collect())
 }

@@ -11,7 +11,9 @@ use napi::bindgen_prelude::{
     Buffer, FnArgs, FromNapiValue, Function, FunctionRef, JsObjectValue, JsValuesTupleIntoVec, Object, Promise, Unknown,
 };
 use napi::{Env, JsValue, Result};
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use crate::core::{ErrorClass, ErrorReport, RunError};
 
 /// A captured realm function. Its JavaScript signature is given once, by the
 /// typed method of [`Realm`] that calls it.
@@ -89,38 +91,26 @@ pub fn current() -> Result<Rc<Realm>> {
     })
 }
 
-/// What kind of JavaScript error `makeError` builds, with its details.
-pub enum ErrorKind {
-    Timeout { space_id: String },
-    Aborted { space_id: String },
-    Oom { space_id: String, exit_code: i64, oom_killed: bool },
-    Failed { exit_code: i64, output: String },
-    Type { message: String },
-    Plain { message: String, cause: Option<String> },
-}
-
 impl Realm {
-    /// A `ContainerError`, `TypeError` or `Error` of this realm, wrapped so
-    /// that napi throws or rejects with that very value.
-    pub fn error(&self, env: &Env, kind: ErrorKind) -> napi::Error {
-        use serde_json::json;
-        let (name, details) = match kind {
-            ErrorKind::Timeout { space_id } => ("timeout", json!({ "spaceId": space_id })),
-            ErrorKind::Aborted { space_id } => ("aborted", json!({ "spaceId": space_id })),
-            ErrorKind::Oom { space_id, exit_code, oom_killed } => {
-                ("oom", json!({ "spaceId": space_id, "exitCode": exit_code, "oomKilled": oom_killed }))
-            }
-            ErrorKind::Failed { exit_code, output } => ("error", json!({ "exitCode": exit_code, "output": output })),
-            ErrorKind::Type { message } => ("type", json!({ "message": message })),
-            ErrorKind::Plain { message, cause: None } => ("plain", json!({ "message": message })),
-            ErrorKind::Plain { message, cause: Some(cause) } => {
-                ("plain", json!({ "message": message, "cause": cause }))
-            }
+    /// A `ContainerError`, `TypeError` or `Error` of this realm, built by
+    /// `makeError` from `report` in one step, and wrapped so that napi throws
+    /// or rejects with that very value.
+    pub fn error(&self, env: &Env, report: &ErrorReport) -> napi::Error {
+        let class = match report.class {
+            ErrorClass::Container => "container",
+            ErrorClass::Type => "type",
+            ErrorClass::Plain => "plain",
         };
-        let built = self
-            .make_error
-            .typed::<FnArgs<(&str, Value)>, Unknown>(env)
-            .and_then(|make| make.call((name, details).into()));
+        let description = json!({
+            "class": class,
+            "reason": report.reason,
+            "exitCode": report.exit_code,
+            "message": report.message,
+            "oomKilled": report.oom_killed,
+            "cause": report.cause,
+        });
+        let built =
+            self.make_error.typed::<FnArgs<(Value,)>, Unknown>(env).and_then(|make| make.call((description,).into()));
         match built {
             Ok(value) => napi::Error::from(value),
             Err(e) => e,
@@ -129,7 +119,7 @@ impl Realm {
 
     /// A `TypeError` for bad input from the host.
     pub fn type_error(&self, env: &Env, message: impl Into<String>) -> napi::Error {
-        self.error(env, ErrorKind::Type { message: message.into() })
+        self.error(env, &RunError::InvalidInput(message.into()).report())
     }
 
     /// `JSON.stringify({ ...input, spaceWorkspace, callerRole })` as UTF-8 bytes.

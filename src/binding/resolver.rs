@@ -8,16 +8,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{FnArgs, Function, Promise};
-use napi::threadsafe_function::ThreadsafeFunction;
-use napi::{Env, Status};
+use napi::Env;
 use serde_json::{json, Value};
 
+use super::js_callback::JsCallback;
 use super::realm::Realm;
 use crate::core::CredentialResolver;
 use crate::core::{HostFailure, RunError};
 
-// Weak: a runner that is not replying must not keep the host's process alive.
-type ResolverTsfn = ThreadsafeFunction<Value, Promise<Option<String>>, FnArgs<(Value,)>, Status, false, true>;
+type ResolverTsfn = JsCallback<Value, Promise<Option<String>>, FnArgs<(Value,)>>;
 
 pub struct JsCredentialResolver {
     tsfn: Arc<ResolverTsfn>,

@@ -45,7 +45,7 @@ impl Level {
 }
 
 /// Where a runner's lines go. Implementations must not block: lines are
-/// written from the engine's tasks.
+/// written from the engine's tasks. The binding implements it (see `host`).
 pub(crate) trait LogSink: Send + Sync {
     fn log(&self, level: Level, msg: &str, fields: Fields);
 }

@@ -10,30 +10,23 @@ use std::sync::{Arc, Mutex};
 use tracing::instrument::WithSubscriber;
 use tracing::{Dispatch, Instrument};
 
+use super::bounds::EXIT_CLEANUP_BOUND;
 use super::clock::now_ms;
 use super::engine::client::{Engine, EngineError};
 use super::engine::endpoint::EndpointInput;
 use super::error::RunError;
+use super::host::{CredentialResolver, ReplyHost};
 use super::log::Fields;
 use super::paths::resolve;
 use super::turn::config::{RunnerConfig, RunnerOptions};
-use super::turn::one_turn::{
-    run_turn, settle, ContainerResult, CredentialResolver, CredentialSource, TurnPlan, TurnReport,
-};
-use super::turn::payload::{caller_role, container_workspace};
+use super::turn::credential::CredentialSource;
+use super::turn::one_turn::{run_turn, settle, ContainerResult, TurnPlan, TurnReport};
 use super::turn::removals::Removals;
 use super::turn::runs::{RunGuard, Runs};
-use super::turn::spec::{container_name, ReplyRequest};
+use super::turn::spec::{caller_role, container_name, container_workspace, ReplyRequest};
 use super::turn::standby::Standbys;
 use super::untrusted::outbox_copy;
 use crate::fields;
-
-/// What only the host's side can do for a reply, on its thread, during the `reply` call.
-pub(crate) trait ReplyHost {
-    /// The agent's stdin: the whole input as `JSON.stringify` writes it, with
-    /// `spaceWorkspace` as the container sees it and the caller's role filled in.
-    fn payload(&mut self, workspace_in_container: &str, caller_role: &str) -> Result<bytes::Bytes, String>;
-}
 
 pub(crate) struct Runner {
     config: RunnerConfig,
@@ -97,9 +90,6 @@ impl FinishedReply {
         (result, self.report.removal)
     }
 }
-
-/// How long process exit may wait for the removal of the containers of runs in flight.
-pub(crate) const EXIT_CLEANUP_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What must still happen for a runner when the host's process exits: its
 /// runs in flight have their containers killed and removed.
@@ -294,7 +284,7 @@ impl Runner {
 
     async fn ensure_image_now(&self) -> Result<(), RunError> {
         let image = self.image();
-        let failed = |e: EngineError| RunError::PullFailed { image: image.clone(), cause: e.to_string() };
+        let failed = |e: EngineError| RunError::PullFailed { image: image.clone(), cause: e };
         match self.engine.image_exists(&image).await {
             Ok(true) => {
                 tracing::debug!(image, "Agent image found locally");

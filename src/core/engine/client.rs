@@ -2,6 +2,7 @@
 //! engine's failures described in words a host operator can act on.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
+use tokio::io::AsyncWrite;
 use tokio::sync::OnceCell;
 
 use super::connect::{connect_resolved, ConnectError};
@@ -52,7 +54,7 @@ pub(crate) enum EngineError {
     TimedOut { endpoint: String, call: &'static str, after: Duration },
 }
 
-use super::bounds::{CONNECT, CONTAINER_SETUP, PULL, QUICK_CALL, REMOVAL_RETRIES};
+use crate::core::bounds::{CONNECT, CONTAINER_SETUP, PULL, QUICK_CALL, REMOVAL_RETRIES};
 
 /// The in-memory `/tmp` of a `readOnlyRootfs` container. Without a size a
 /// tmpfs may grow to half the host's memory (its pages count against the
@@ -229,7 +231,7 @@ impl Engine {
         }
     }
 
-    /// Pulls a missing `image`, logging that it does and its progress, within [`super::bounds::PULL`].
+    /// Pulls a missing `image`, logging that it does and its progress, within [`crate::core::bounds::PULL`].
     pub(crate) async fn pull(&self, image: &str) -> Result<(), EngineError> {
         tracing::info!(image, "Agent image not found locally, pulling...");
         let docker = self.docker().await?;
@@ -316,11 +318,15 @@ impl Engine {
         Ok(created.id)
     }
 
-    pub(crate) async fn attach(&self, id: &str) -> Result<AttachContainerResults, EngineError> {
+    /// The container's stdin and its output as chunks (attached before the
+    /// start, so not a byte of output is missed).
+    pub(crate) async fn attach(&self, id: &str) -> Result<Attached, EngineError> {
         let options =
             AttachContainerOptionsBuilder::default().stream(true).stdin(true).stdout(true).stderr(true).build();
         let docker = self.docker().await?;
-        self.bounded("the attach", CONTAINER_SETUP, docker.attach_container(id, Some(options))).await
+        let AttachContainerResults { input, output } =
+            self.bounded("the attach", CONTAINER_SETUP, docker.attach_container(id, Some(options))).await?;
+        Ok(Attached { input, output: Box::pin(output_chunks(output)) })
     }
 
     pub(crate) async fn start(&self, id: &str) -> Result<(), EngineError> {
@@ -433,6 +439,17 @@ impl Engine {
     }
 }
 
+/// A container's stdin, written by the runner.
+pub(crate) type Input = Pin<Box<dyn AsyncWrite + Send>>;
+/// A container's output, chunk by chunk; an `Err` or the end when the container (or the engine) goes.
+pub(crate) type Output = Pin<Box<dyn Stream<Item = Result<Chunk, String>> + Send>>;
+
+/// The streams of an attached container.
+pub(crate) struct Attached {
+    pub(crate) input: Input,
+    pub(crate) output: Output,
+}
+
 /// One chunk of the container's output.
 pub(crate) enum Chunk {
     Stdout(bytes::Bytes),
@@ -440,7 +457,7 @@ pub(crate) enum Chunk {
 }
 
 /// The attach stream as stdout/stderr chunks; stdin echoes are dropped.
-pub(crate) fn output_chunks(
+fn output_chunks(
     output: impl Stream<Item = Result<LogOutput, bollard::errors::Error>>,
 ) -> impl Stream<Item = Result<Chunk, String>> {
     output.filter_map(|item| async move {

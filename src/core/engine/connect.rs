@@ -20,7 +20,6 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bollard::{BollardRequest, Docker, API_DEFAULT_VERSION};
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
@@ -32,22 +31,16 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
 
-use super::bounds::{NEGOTIATE, REQUEST_SECS, SSH_CONNECT_SECS};
 use super::endpoint::{
     podman_fallbacks, read_bounded, redact_in, resolve, EndpointError, EndpointInput, ResolvedEndpoint, SshTarget,
     TlsFiles,
 };
+use crate::core::bounds::{NEGOTIATE, REQUEST_SECS, SSH_CONNECT_SECS, SSH_IDLE, SSH_STDERR_WAIT};
 
-/// An idle ssh connection (one ssh process, one remote dial-stdio) is kept this
-/// long for the next request, then closed: a run makes a burst of calls.
-pub(crate) const SSH_IDLE: Duration = Duration::from_secs(30);
 /// At most this many idle ssh connections are kept.
 pub(crate) const SSH_MAX_IDLE: usize = 2;
 /// What ssh writes on stderr is kept for error messages up to this size.
 pub(crate) const SSH_STDERR_MAX: usize = 4096;
-/// After a failed ssh request, how long to wait for ssh's stderr to close so
-/// the error can say why (ssh exits right after printing it).
-const SSH_STDERR_WAIT: Duration = Duration::from_millis(500);
 /// PEM files of a TLS endpoint: certificates and keys are a few KiB; a CA bundle may be larger.
 pub(crate) const MAX_PEM_BYTES: u64 = 1024 * 1024;
 
@@ -167,10 +160,8 @@ fn client(ep: &ResolvedEndpoint) -> Result<(Docker, Option<SshStderr>), ConnectE
     if let Some(tls) = &ep.tls {
         return Ok((tls_client(ep, tls)?, None));
     }
-    let docker = if host.starts_with("unix://") {
-        unix_client(host)
-    } else if host.starts_with("npipe://") {
-        named_pipe_client(host)
+    let docker = if host.starts_with("unix://") || host.starts_with("npipe://") {
+        local_client(host)
     } else if host.starts_with("tcp://") || host.starts_with("http://") {
         Docker::connect_with_http(host, REQUEST_SECS, API_DEFAULT_VERSION)
     } else {
@@ -185,28 +176,21 @@ fn client(ep: &ResolvedEndpoint) -> Result<(Docker, Option<SshStderr>), ConnectE
     })
 }
 
-#[cfg(unix)]
-fn unix_client(host: &str) -> Result<Docker, bollard::errors::Error> {
-    Docker::connect_with_unix(host, REQUEST_SECS, API_DEFAULT_VERSION)
-}
-
-/// Windows' docker CLI has no unix sockets either; bollard says so in its own
-/// words ("unsupported URL scheme"), naming the endpoint.
-#[cfg(not(unix))]
-fn unix_client(host: &str) -> Result<Docker, bollard::errors::Error> {
-    Docker::connect_with_host(host)
-}
-
-/// Docker Desktop's engine on Windows (`npipe:////./pipe/docker_engine`), with
-/// this runner's request timeout (bollard's `connect_with_host` takes its own).
-#[cfg(windows)]
-fn named_pipe_client(host: &str) -> Result<Docker, bollard::errors::Error> {
-    Docker::connect_with_named_pipe(host, REQUEST_SECS, API_DEFAULT_VERSION)
-}
-
-/// Named pipes are Windows'; elsewhere bollard refuses the scheme.
-#[cfg(not(windows))]
-fn named_pipe_client(host: &str) -> Result<Docker, bollard::errors::Error> {
+/// A `unix://` socket (on unix) or a `npipe://` named pipe (Docker Desktop's
+/// engine on Windows, `npipe:////./pipe/docker_engine`), with this runner's
+/// request timeout (bollard's `connect_with_host` takes its own). The other
+/// platform's scheme goes to `connect_with_host`, which refuses it in bollard's
+/// words ("unsupported URL scheme"), naming the endpoint, as the docker CLI
+/// of that platform has no such transport either.
+fn local_client(host: &str) -> Result<Docker, bollard::errors::Error> {
+    #[cfg(unix)]
+    if host.starts_with("unix://") {
+        return Docker::connect_with_unix(host, REQUEST_SECS, API_DEFAULT_VERSION);
+    }
+    #[cfg(windows)]
+    if host.starts_with("npipe://") {
+        return Docker::connect_with_named_pipe(host, REQUEST_SECS, API_DEFAULT_VERSION);
+    }
     Docker::connect_with_host(host)
 }
 

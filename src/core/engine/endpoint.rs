@@ -540,6 +540,14 @@ mod tests {
         EndpointInput { home: Some(home.to_owned()), ..Default::default() }
     }
 
+    /// `<home>/.docker/config.json` holding `text`; its path.
+    fn write_config(home: &Path, text: &str) -> PathBuf {
+        let cfg = home.join(".docker");
+        fs::create_dir_all(&cfg).unwrap();
+        fs::write(cfg.join("config.json"), text).unwrap();
+        cfg.join("config.json")
+    }
+
     /// Writes a context the way `docker context create` lays it out.
     fn write_context(config_dir: &Path, name: &str, host: &str, skip: bool, tls: &[&str]) -> PathBuf {
         let id = context_dir_name(name);
@@ -803,11 +811,10 @@ mod tests {
     #[test]
     fn garbled_files_are_errors_naming_the_file() {
         let home = tempfile::tempdir().unwrap();
-        let cfg = home.path().join(".docker");
-        fs::create_dir_all(&cfg).unwrap();
-        fs::write(cfg.join("config.json"), "{not json").unwrap();
+        let config = write_config(home.path(), "{not json");
         let err = resolve(&input(home.path())).unwrap_err();
-        assert!(matches!(&err, EndpointError::Unreadable { path, .. } if path == &cfg.join("config.json")), "{err}");
+        assert!(matches!(&err, EndpointError::Unreadable { path, .. } if path == &config), "{err}");
+        let cfg = home.path().join(".docker");
 
         write_context(&cfg, "broken", "x", false, &[]);
         let meta_json = cfg.join("contexts/meta").join(context_dir_name("broken")).join("meta.json");
@@ -819,18 +826,14 @@ mod tests {
     #[test]
     fn empty_config_file_is_no_config() {
         let home = tempfile::tempdir().unwrap();
-        let cfg = home.path().join(".docker");
-        fs::create_dir_all(&cfg).unwrap();
-        fs::write(cfg.join("config.json"), "\n").unwrap();
+        write_config(home.path(), "\n");
         assert_eq!(resolve(&input(home.path())).unwrap().source, EndpointSource::Default);
     }
 
     #[test]
     fn oversized_config_is_refused_not_read_whole() {
         let home = tempfile::tempdir().unwrap();
-        let cfg = home.path().join(".docker");
-        fs::create_dir_all(&cfg).unwrap();
-        let f = fs::File::create(cfg.join("config.json")).unwrap();
+        let f = fs::File::options().write(true).open(write_config(home.path(), "")).unwrap();
         f.set_len(MAX_CONFIG_BYTES + 1).unwrap();
         let err = resolve(&input(home.path())).unwrap_err().to_string();
         assert!(err.contains(&format!("larger than {MAX_CONFIG_BYTES} bytes")), "{err}");

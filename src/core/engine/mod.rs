@@ -6,7 +6,6 @@
 //! (`pull_log`), image references (`image_ref`).
 //! May use: the shared pieces of `core` only; nothing of `turn` or `untrusted`.
 
-pub(crate) mod bounds;
 pub(crate) mod client;
 pub(crate) mod connect;
 pub(crate) mod container;

@@ -16,8 +16,8 @@ use bollard::auth::DockerCredentials;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::bounds::CRED_HELPER;
 use super::endpoint::{read_config, EndpointError};
+use crate::core::bounds::CRED_HELPER;
 
 /// The key Docker Hub credentials are stored under (the CLI's `registry.IndexServer`).
 pub(crate) const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";

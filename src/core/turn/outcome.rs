@@ -1,7 +1,7 @@
 //! Turns how a container ended, and what it printed, into the run's result.
 
-use crate::core::error::RunError;
-use crate::core::untrusted::output::{OutputScanner, ResultSpan};
+use crate::core::error::{RunError, KILLED_EXIT_CODE};
+use crate::core::untrusted::output::{OutputScanner, ResultSpan, MAX_RESULT_BYTES};
 use crate::core::untrusted::result_json::{reply_of, ReplyText};
 
 /// How the container ended, with what the runner did to it.
@@ -33,7 +33,9 @@ pub(crate) fn outcome_text(space_id: &str, ending: Ending, output: &OutputScanne
     }
     match ending.exit_code {
         0 => parse_result(output),
-        137 => Err(RunError::OutOfMemory { space_id, exit_code: 137, oom_killed: ending.oom_killed }),
+        KILLED_EXIT_CODE => {
+            Err(RunError::OutOfMemory { space_id, exit_code: KILLED_EXIT_CODE, oom_killed: ending.oom_killed })
+        }
         code => Err(RunError::Failed {
             exit_code: code,
             output: if output.stderr.is_empty() { output.stdout.text() } else { output.stderr.text() },
@@ -44,7 +46,9 @@ pub(crate) fn outcome_text(space_id: &str, ending: Ending, output: &OutputScanne
 fn parse_result(output: &OutputScanner) -> Result<ReplyText, RunError> {
     let text = match output.result() {
         ResultSpan::Text(text) => text,
-        ResultSpan::TooLarge => return Err(RunError::Malformed("result exceeds 16 MiB".into())),
+        ResultSpan::TooLarge => {
+            return Err(RunError::Malformed(format!("result exceeds {} MiB", MAX_RESULT_BYTES >> 20)))
+        }
         ResultSpan::Missing => {
             let shown = if output.stdout.is_empty() { output.stderr.text() } else { output.stdout.text() };
             return Err(RunError::NoResult(shown));

@@ -1,11 +1,18 @@
 //! Containers whose removal is still under way. A reply settles once its
 //! container has ended, while the removal goes on in the background; a host
 //! that calls `process.exit()` right then would leave the container behind, so
-//! the exit cleanup removes what is listed here too.
+//! the exit cleanup removes what is listed here too. The background removals
+//! themselves start here, listed from their first try to their last.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use tokio::task::JoinHandle;
+use tracing::instrument::WithSubscriber;
+use tracing::Instrument;
+
+use crate::core::engine::client::Engine;
 
 /// One runner's removals under way, by container id or name (either is what the engine removes by).
 #[derive(Clone, Default)]
@@ -20,6 +27,41 @@ impl Removals {
         let key = self.next.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(key, container.to_owned());
         Tracked { removals: self.clone(), key }
+    }
+
+    /// Removes the container in the background, in the caller's span. The
+    /// returned task is the first try only (bounded by the engine's removal
+    /// bound); when it fails, for any reason but "gone", the tries go on
+    /// detached ([`Engine::remove_until_gone`]), so a host that is shutting
+    /// down is not held up by an engine that is down or slow.
+    pub(crate) fn remove(&self, engine: Engine, id: String) -> JoinHandle<()> {
+        let tracked = self.track(&id);
+        let first = async move {
+            if let Err(e) = engine.remove(&id).await {
+                tracing::debug!(error = %e, "Container not removed yet; trying again");
+                let retry = async move {
+                    if let Err(e) = engine.remove_until_gone(&id).await {
+                        tracing::warn!(error = %e, "Failed to remove container; cleanupOrphans will remove it");
+                    }
+                    drop(tracked);
+                };
+                tokio::spawn(retry.in_current_span().with_current_subscriber());
+            }
+        };
+        tokio::spawn(first.in_current_span().with_current_subscriber())
+    }
+
+    /// Looks for, and removes, the container a create without an answer may
+    /// have made ([`Engine::remove_if_made`]), in the background.
+    pub(crate) fn remove_if_made(&self, engine: Engine, name: String) -> JoinHandle<()> {
+        let tracked = self.track(&name);
+        let removal = async move {
+            if let Err(e) = engine.remove_if_made(&name).await {
+                tracing::warn!(error = %e, "Failed to remove container; cleanupOrphans will remove it");
+            }
+            drop(tracked);
+        };
+        tokio::spawn(removal.in_current_span().with_current_subscriber())
     }
 
     /// The containers listed now.

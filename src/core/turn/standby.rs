@@ -11,13 +11,11 @@
 //! bookkeeping (one per space, least recently used out beyond `max`, idle
 //! expiry), kept pure so it is unit-tested without an engine.
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::{FutureExt, Stream, StreamExt};
-use tokio::io::AsyncWrite;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::instrument::WithSubscriber;
@@ -27,7 +25,7 @@ use super::config::StandbyOptions;
 use super::plain_sources::PlainSources;
 use super::spec::container_name;
 use crate::core::clock::now_ms;
-use crate::core::engine::client::{output_chunks, Chunk, Engine};
+use crate::core::engine::client::{Attached, Chunk, Engine, Input, Output};
 use crate::core::engine::container::ContainerSpec;
 use crate::core::untrusted::output::OutputScanner;
 
@@ -252,9 +250,6 @@ pub(crate) struct Claimed {
     parts: Option<Parts>,
     engine: Engine,
 }
-
-pub(crate) type Input = Pin<Box<dyn AsyncWrite + Send>>;
-pub(crate) type Output = Pin<Box<dyn Stream<Item = Result<Chunk, String>> + Send>>;
 
 struct Parts {
     input: Input,
@@ -490,8 +485,22 @@ async fn keep_until_done(
     key: u64,
     spec: ContainerSpec,
     sources: PlainSources,
-    mut claims: oneshot::Receiver<oneshot::Sender<Claimed>>,
+    claims: oneshot::Receiver<oneshot::Sender<Claimed>>,
 ) {
+    let name = spec.name.clone();
+    if let Some((id, attached)) = bring_up(standbys, key, spec, sources).await {
+        idle(standbys, key, id, name, attached, claims).await;
+    }
+}
+
+/// Checks the mounts' sources, then creates, attaches and starts the standby's
+/// container; None (the book updated, anything made removed) when a step fails.
+async fn bring_up(
+    standbys: &Standbys,
+    key: u64,
+    spec: ContainerSpec,
+    sources: PlainSources,
+) -> Option<(String, Attached)> {
     let engine = &standbys.engine;
     let name = spec.name.clone();
     // As a turn checks them before its create: the engine would follow a link.
@@ -502,7 +511,7 @@ async fn keep_until_done(
         standbys.create_answered(&name);
         tracing::warn!(reason, "Standby not prepared");
         standbys.gone(key);
-        return;
+        return None;
     }
     let created = engine.create(&spec).await;
     standbys.create_answered(&name);
@@ -511,7 +520,7 @@ async fn keep_until_done(
         Err(e) => {
             tracing::debug!(error = %e, "Standby not prepared");
             standbys.gone(key);
-            return;
+            return None;
         }
     };
     let attached = match engine.attach(&id).await {
@@ -520,19 +529,33 @@ async fn keep_until_done(
             tracing::debug!(error = %e, "Standby not prepared");
             standbys.gone(key);
             standbys.remove(&id, &name, "not prepared", ()).await;
-            return;
+            return None;
         }
     };
     if let Err(e) = engine.start(&id).await {
         tracing::debug!(error = %e, "Standby not prepared");
         standbys.gone(key);
         standbys.remove(&id, &name, "not prepared", attached).await;
-        return;
+        return None;
     }
+    Some((id, attached))
+}
+
+/// Keeps a started standby until it is claimed (handed over with its
+/// streams), discarded, expires, prints too much, or its container ends.
+async fn idle(
+    standbys: &Standbys,
+    key: u64,
+    id: String,
+    name: String,
+    attached: Attached,
+    mut claims: oneshot::Receiver<oneshot::Sender<Claimed>>,
+) {
+    let engine = &standbys.engine;
     let ready = standbys.lock().ready(key, Instant::now());
     tracing::debug!("Standby ready");
     let mut input = Some(attached.input);
-    let mut output: Output = Box::pin(output_chunks(attached.output));
+    let mut output: Output = attached.output;
     let mut scanner = OutputScanner::default();
     let mut printed = 0usize;
     let expiry = tokio::time::sleep(standbys.options.idle);

@@ -353,13 +353,25 @@ mod tests {
         }
     }
 
-    /// The Windows open (auth_json_fs_windows.rs), run under wine by `npm run test:windows`.
-    #[cfg(windows)]
-    mod windows_file {
+    /// The open and the read, on every platform (the Windows open runs under
+    /// wine by `npm run test:windows`, which picks the tests named "windows").
+    mod file_on_unix_and_windows {
         use super::super::*;
         use std::fs;
+        use std::sync::mpsc;
+        use std::time::Duration;
 
-        fn refused_with(got: AuthFile, what: &str) {
+        /// Runs `read_auth_file` on a thread and fails the test if it has not answered in 5 s.
+        pub(super) fn read_promptly(path: &Path) -> AuthFile {
+            let (tx, rx) = mpsc::channel();
+            let path = path.to_owned();
+            std::thread::spawn(move || {
+                let _ = tx.send(read_auth_file(&path));
+            });
+            rx.recv_timeout(Duration::from_secs(5)).expect("read_auth_file blocked")
+        }
+
+        pub(super) fn refused_with(got: AuthFile, what: &str) {
             match got {
                 AuthFile::Refused(reason) => assert!(reason.contains(what), "{reason}"),
                 other => panic!("expected a refusal ({what}), got {other:?}"),
@@ -370,29 +382,17 @@ mod tests {
         fn a_regular_file_is_read_and_a_missing_one_is_missing() {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("auth.json");
-            assert_eq!(read_auth_file(&path), AuthFile::Missing);
-            assert_eq!(read_auth_file(&dir.path().join("no-such-folder").join("auth.json")), AuthFile::Missing);
+            assert_eq!(read_promptly(&path), AuthFile::Missing);
+            assert_eq!(read_promptly(&dir.path().join("no-such-folder").join("auth.json")), AuthFile::Missing);
             fs::write(&path, "{}").unwrap();
-            assert_eq!(read_auth_file(&path), AuthFile::Text("{}".into()));
+            assert_eq!(read_promptly(&path), AuthFile::Text("{}".into()));
         }
 
         #[test]
         fn a_folder_is_refused() {
             let dir = tempfile::tempdir().unwrap();
             fs::create_dir(dir.path().join("auth.json")).unwrap();
-            refused_with(read_auth_file(&dir.path().join("auth.json")), "not a regular file (a folder)");
-        }
-
-        #[test]
-        fn a_symbolic_link_is_refused_not_followed() {
-            let dir = tempfile::tempdir().unwrap();
-            fs::write(dir.path().join("real.json"), r#"{"anthropic":{}}"#).unwrap();
-            let link = dir.path().join("auth.json");
-            let made = std::os::windows::fs::symlink_file(dir.path().join("real.json"), &link);
-            if !crate::core::untrusted::outbox_fs::windows_tests::made_link(made, &link, "auth.json symbolic link") {
-                return;
-            }
-            refused_with(read_auth_file(&link), "symbolic link");
+            refused_with(read_promptly(&dir.path().join("auth.json")), "not a regular file");
         }
 
         #[test]
@@ -400,99 +400,19 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("auth.json");
             fs::write(&path, vec![b' '; 2 * 1024 * 1024]).unwrap();
-            refused_with(read_auth_file(&path), "2097152 bytes");
+            refused_with(read_promptly(&path), "2097152 bytes");
             fs::File::options().write(true).open(&path).unwrap().set_len(MAX_AUTH_FILE_BYTES).unwrap();
-            assert!(matches!(read_auth_file(&path), AuthFile::Text(t) if t.len() == MAX_AUTH_FILE_BYTES as usize));
+            assert!(matches!(read_promptly(&path), AuthFile::Text(t) if t.len() == MAX_AUTH_FILE_BYTES as usize));
         }
 
         #[test]
         fn a_file_open_for_writing_elsewhere_is_still_read() {
-            // The share mode: the user's login tool may hold it open.
+            // Windows' share mode: the user's login tool may hold it open.
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("auth.json");
             fs::write(&path, "{}").unwrap();
             let _writer = fs::File::options().write(true).open(&path).unwrap();
-            assert_eq!(read_auth_file(&path), AuthFile::Text("{}".into()));
-        }
-    }
-
-    #[cfg(unix)]
-    mod file {
-        use super::super::*;
-        use std::fs;
-        use std::os::unix::fs::symlink;
-        use std::sync::mpsc;
-        use std::time::{Duration, Instant};
-
-        /// Runs `read_auth_file` on a thread and fails the test if it has not answered in 5 s.
-        fn read_promptly(path: &Path) -> AuthFile {
-            let (tx, rx) = mpsc::channel();
-            let path = path.to_owned();
-            std::thread::spawn(move || {
-                let _ = tx.send(read_auth_file(&path));
-            });
-            rx.recv_timeout(Duration::from_secs(5)).expect("read_auth_file blocked")
-        }
-
-        fn refused_with(got: AuthFile, what: &str) {
-            match got {
-                AuthFile::Refused(reason) => assert!(reason.contains(what), "{reason}"),
-                other => panic!("expected a refusal ({what}), got {other:?}"),
-            }
-        }
-
-        #[test]
-        fn a_regular_file_is_read() {
-            let dir = tempfile::tempdir().unwrap();
-            fs::write(dir.path().join("auth.json"), "{}").unwrap();
-            assert_eq!(read_promptly(&dir.path().join("auth.json")), AuthFile::Text("{}".into()));
-        }
-
-        #[test]
-        fn missing_is_missing() {
-            let dir = tempfile::tempdir().unwrap();
-            assert_eq!(read_promptly(&dir.path().join("auth.json")), AuthFile::Missing);
-        }
-
-        #[test]
-        fn a_fifo_is_refused_promptly() {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("auth.json");
-            crate::core::untrusted::outbox::make_fifo(&path);
-            let started = Instant::now();
-            refused_with(read_promptly(&path), "not a regular file");
-            assert!(started.elapsed() < Duration::from_secs(5));
-        }
-
-        #[test]
-        fn a_device_is_refused_without_reading() {
-            refused_with(read_promptly(Path::new("/dev/zero")), "not a regular file");
-        }
-
-        #[test]
-        fn a_symlink_to_a_real_file_is_refused() {
-            let dir = tempfile::tempdir().unwrap();
-            fs::write(dir.path().join("real.json"), r#"{"anthropic":{}}"#).unwrap();
-            symlink(dir.path().join("real.json"), dir.path().join("auth.json")).unwrap();
-            refused_with(read_promptly(&dir.path().join("auth.json")), "symbolic link");
-        }
-
-        #[test]
-        fn a_directory_is_refused() {
-            let dir = tempfile::tempdir().unwrap();
-            fs::create_dir(dir.path().join("auth.json")).unwrap();
-            refused_with(read_promptly(&dir.path().join("auth.json")), "not a regular file");
-        }
-
-        #[test]
-        fn a_2_mib_file_is_refused_by_its_size() {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("auth.json");
-            fs::write(&path, vec![b' '; 2 * 1024 * 1024]).unwrap();
-            refused_with(read_promptly(&path), "2097152 bytes");
-            // At the cap it is still read.
-            fs::File::options().write(true).open(&path).unwrap().set_len(MAX_AUTH_FILE_BYTES).unwrap();
-            assert!(matches!(read_promptly(&path), AuthFile::Text(t) if t.len() == MAX_AUTH_FILE_BYTES as usize));
+            assert_eq!(read_promptly(&path), AuthFile::Text("{}".into()));
         }
 
         #[test]
@@ -524,6 +444,58 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             fs::write(dir.path().join("auth.json"), b"{\"a\":\"\xff\"}").unwrap();
             refused_with(read_promptly(&dir.path().join("auth.json")), "not UTF-8");
+        }
+    }
+
+    /// What only the Windows open meets: a link it made itself (wine makes none).
+    #[cfg(windows)]
+    mod windows_file {
+        use super::file_on_unix_and_windows::{read_promptly, refused_with};
+        use std::fs;
+
+        #[test]
+        fn a_symbolic_link_is_refused_not_followed() {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join("real.json"), r#"{"anthropic":{}}"#).unwrap();
+            let link = dir.path().join("auth.json");
+            let made = std::os::windows::fs::symlink_file(dir.path().join("real.json"), &link);
+            if !crate::core::untrusted::outbox_fs::windows_tests::made_link(made, &link, "auth.json symbolic link") {
+                return;
+            }
+            refused_with(read_promptly(&link), "symbolic link");
+        }
+    }
+
+    /// What only the unix open meets: FIFOs, devices and links.
+    #[cfg(unix)]
+    mod unix_file {
+        use super::super::*;
+        use super::file_on_unix_and_windows::{read_promptly, refused_with};
+        use std::fs;
+        use std::os::unix::fs::symlink;
+        use std::time::{Duration, Instant};
+
+        #[test]
+        fn a_fifo_is_refused_promptly() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("auth.json");
+            crate::core::untrusted::outbox::make_fifo(&path);
+            let started = Instant::now();
+            refused_with(read_promptly(&path), "not a regular file");
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
+
+        #[test]
+        fn a_device_is_refused_without_reading() {
+            refused_with(read_promptly(Path::new("/dev/zero")), "not a regular file");
+        }
+
+        #[test]
+        fn a_symlink_to_a_real_file_is_refused() {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join("real.json"), r#"{"anthropic":{}}"#).unwrap();
+            symlink(dir.path().join("real.json"), dir.path().join("auth.json")).unwrap();
+            refused_with(read_promptly(&dir.path().join("auth.json")), "symbolic link");
         }
     }
 }

@@ -19,13 +19,14 @@ use std::path::{Component, Path, PathBuf};
 
 use super::mime::mime_for;
 use super::outbox_copy::{Copied, CopyStore};
-use super::outbox_fs::{open_outbox, FileId, OutboxDir, Reopened};
+use super::outbox_entry::{FileId, Reopened};
+use super::outbox_fs::{open_outbox, OutboxDir};
 use super::outbox_since::Since;
 
 /// The warn line for a refused outbox (a link, a non-folder, a workspace outside spacesDir).
-pub(crate) const REFUSED_LINE: &str = "Outbox refused: no files from this turn";
+const REFUSED_LINE: &str = "Outbox refused: no files from this turn";
 /// The host's warn line for a file over the size cap.
-pub(crate) const OVERSIZED_LINE: &str = "Outbox file exceeds max size, skipping";
+const OVERSIZED_LINE: &str = "Outbox file exceeds max size, skipping";
 
 /// Files larger than this are not handed to the host.
 pub(crate) const MAX_OUTBOX_FILE_BYTES: u64 = 25 * 1024 * 1024;
@@ -83,7 +84,7 @@ pub(crate) struct OutboxScan {
     pub files_left_out: usize,
     /// Regular files skipped because their mtime is beyond now + [`OUTBOX_CLOCK_SKEW_MS`].
     pub future_mtime: usize,
-    /// Regular files skipped because they have more than one link (see [`scan_outbox_capped`]).
+    /// Regular files skipped because they have more than one link (see [`scan_outbox_since`]).
     pub hard_linked: usize,
     /// Files the scan kept that were no longer the file it checked when they
     /// were copied: replaced, now a link or a hard link, or resized while read.
@@ -96,18 +97,41 @@ pub(crate) struct OutboxScan {
 }
 
 /// The warn line for each kind of file a scan left out ([`OutboxScan::skipped`]).
-pub(crate) const SKIPPED_LINE: &str = "Outbox files skipped";
+const SKIPPED_LINE: &str = "Outbox files skipped";
 /// The warn line for an outbox with more entries than [`MAX_OUTBOX_ENTRIES_EXAMINED`].
-pub(crate) const NOT_EXAMINED_LINE: &str = "Outbox has more entries than are examined";
+const NOT_EXAMINED_LINE: &str = "Outbox has more entries than are examined";
 
 impl OutboxScan {
     fn refused(reason: String) -> Self {
         Self { refused: Some(reason), ..Self::default() }
     }
 
-    /// Each kind of file left out, with how many and why, for one
-    /// [`SKIPPED_LINE`] each: the one list both the turn and `scanOutbox` log.
-    pub(crate) fn skipped(&self) -> impl Iterator<Item = (usize, &'static str)> {
+    /// Logs what the scan refused or left out, one warn line each, as
+    /// `tracing` events: the one place both the turn (in its span) and
+    /// `scanOutbox` (under the console's subscriber) write them. `outbox` is
+    /// the folder as the host names it; `max_file_bytes` the cap the scan used.
+    pub(crate) fn log_warnings(&self, outbox: &str, max_file_bytes: u64) {
+        if let Some(reason) = &self.refused {
+            tracing::warn!(path = outbox, reason = reason.as_str(), "{REFUSED_LINE}");
+        }
+        for big in &self.oversized {
+            tracing::warn!(
+                path = big.path.as_str(),
+                sizeBytes = big.size_bytes,
+                maxSizeBytes = max_file_bytes,
+                "{OVERSIZED_LINE}"
+            );
+        }
+        for (count, why) in self.skipped() {
+            tracing::warn!(path = outbox, count, reason = why, "{SKIPPED_LINE}");
+        }
+        if self.entries_not_examined {
+            tracing::warn!(path = outbox, maxEntries = MAX_OUTBOX_ENTRIES_EXAMINED, "{NOT_EXAMINED_LINE}");
+        }
+    }
+
+    /// Each kind of file left out, with how many and why, for one [`SKIPPED_LINE`] each.
+    fn skipped(&self) -> impl Iterator<Item = (usize, &'static str)> {
         [
             (self.files_left_out, "more files than a turn may return"),
             (self.oversized_not_listed, "more oversized files than are listed"),
@@ -135,12 +159,14 @@ pub(crate) fn scan_workspace(
         return OutboxScan::refused(format!("workspace {} names no folder", workspace.display()));
     };
     let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
-    scan_outbox_capped(parent, workspace, since_ms, now_ms, max_file_bytes, copies)
+    scan_outbox_since(parent, workspace, &Since::from_ms(since_ms), now_ms, max_file_bytes, copies)
 }
 
 /// Scans `<workspace>/outbox` for the files the agent wrote during this run:
-/// regular, visible (no leading `.`), UTF-8-named files directly in it with an
-/// mtime within `[since_ms, now_ms + OUTBOX_CLOCK_SKEW_MS]` (epoch ms).
+/// regular, visible (no leading `.`), UTF-8-named files directly in it that
+/// `since` admits (for a cold turn, an mtime from its start) and with an mtime
+/// up to `now_ms + OUTBOX_CLOCK_SKEW_MS` (epoch ms); a claimed standby's turn
+/// chooses by more than time (see [`super::outbox_since`]).
 ///
 /// `spaces_dir` is the operator's folder: trusted, opened following links.
 /// Every component of `workspace` below it, and `outbox`, is opened without
@@ -164,19 +190,6 @@ pub(crate) fn scan_workspace(
 ///
 /// Each file is read up to `max_file_bytes`: [`MAX_OUTBOX_FILE_BYTES`] for a
 /// turn; the host's own `scanOutbox` passes its own.
-pub(crate) fn scan_outbox_capped(
-    spaces_dir: &Path,
-    workspace: &Path,
-    since_ms: u64,
-    now_ms: u64,
-    max_file_bytes: u64,
-    copies: &'static CopyStore,
-) -> OutboxScan {
-    scan_outbox_since(spaces_dir, workspace, &Since::from_ms(since_ms), now_ms, max_file_bytes, copies)
-}
-
-/// [`scan_outbox_capped`] with the files chosen by `since` rather than by
-/// their time alone (a claimed standby's turn: see [`super::outbox_since`]).
 pub(crate) fn scan_outbox_since(
     spaces_dir: &Path,
     workspace: &Path,
@@ -370,6 +383,56 @@ fn scan_dir(
     (scan, kept)
 }
 
+/// The outbox tests' space: `<tmp>/spaces/s1` with an empty `outbox`, and a
+/// private copy store under `<tmp>/copies`.
+#[cfg(test)]
+pub(crate) mod test_space {
+    use std::fs;
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::CopyStore;
+
+    pub(crate) struct Space {
+        pub tmp: tempfile::TempDir,
+        pub spaces: PathBuf,
+        pub workspace: PathBuf,
+        pub outbox: PathBuf,
+        /// The private copies, made under `<tmp>/copies`.
+        pub copies: &'static CopyStore,
+    }
+
+    /// A store of its own under `tmp` (leaked: the scan needs `'static`; its files go with `tmp`).
+    pub(crate) fn copies_in(tmp: &Path) -> &'static CopyStore {
+        fs::create_dir_all(tmp.join("copies")).unwrap();
+        Box::leak(Box::new(CopyStore::new(tmp.join("copies"))))
+    }
+
+    pub(crate) fn space() -> Space {
+        let tmp = tempfile::tempdir().unwrap();
+        let spaces = tmp.path().join("spaces");
+        let workspace = spaces.join("s1");
+        let outbox = workspace.join("outbox");
+        fs::create_dir_all(&outbox).unwrap();
+        let copies = copies_in(tmp.path());
+        Space { tmp, spaces, workspace, outbox, copies }
+    }
+
+    pub(crate) fn set_mtime(path: &Path, ms: u64) {
+        let file = fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(UNIX_EPOCH + Duration::from_millis(ms)).unwrap();
+    }
+
+    /// `<dir>/<name>` (its folders made) holding `content`, modified at `mtime_ms`.
+    pub(crate) fn file_in(dir: &Path, name: &str, content: &[u8], mtime_ms: u64) -> PathBuf {
+        fs::create_dir_all(dir).unwrap();
+        let path = dir.join(name);
+        fs::write(&path, content).unwrap();
+        set_mtime(&path, mtime_ms);
+        path
+    }
+}
+
 /// A FIFO at `path`; mkfifo(3), because rustix has no mknodat on macOS.
 #[cfg(all(test, unix))]
 pub(crate) fn make_fifo(path: &std::path::Path) {
@@ -383,6 +446,7 @@ pub(crate) fn make_fifo(path: &std::path::Path) {
 // tested in outbox_fs_windows.rs).
 #[cfg(all(test, unix))]
 mod tests {
+    use super::test_space::{copies_in, file_in, set_mtime, space, Space};
     use super::*;
     use std::fs;
     use std::os::unix::ffi::OsStrExt;
@@ -401,38 +465,7 @@ mod tests {
         now_ms: u64,
         copies: &'static CopyStore,
     ) -> OutboxScan {
-        scan_outbox_capped(spaces_dir, workspace, since_ms, now_ms, MAX_OUTBOX_FILE_BYTES, copies)
-    }
-
-    fn set_mtime(path: &Path, ms: u64) {
-        let file = fs::File::options().write(true).open(path).unwrap();
-        file.set_modified(UNIX_EPOCH + Duration::from_millis(ms)).unwrap();
-    }
-
-    /// `<tmp>/spaces/s1` with an empty `outbox`.
-    struct Space {
-        _tmp: tempfile::TempDir,
-        spaces: PathBuf,
-        workspace: PathBuf,
-        outbox: PathBuf,
-        /// The private copies, made under `<tmp>/copies`.
-        copies: &'static CopyStore,
-    }
-
-    /// A store of its own under `tmp` (leaked: the scan needs `'static`; its files go with `tmp`).
-    fn copies_in(tmp: &Path) -> &'static CopyStore {
-        fs::create_dir_all(tmp.join("copies")).unwrap();
-        Box::leak(Box::new(CopyStore::new(tmp.join("copies"))))
-    }
-
-    fn space() -> Space {
-        let tmp = tempfile::tempdir().unwrap();
-        let spaces = tmp.path().join("spaces");
-        let workspace = spaces.join("s1");
-        let outbox = workspace.join("outbox");
-        fs::create_dir_all(&outbox).unwrap();
-        let copies = copies_in(tmp.path());
-        Space { _tmp: tmp, spaces, workspace, outbox, copies }
+        scan_outbox_since(spaces_dir, workspace, &Since::from_ms(since_ms), now_ms, MAX_OUTBOX_FILE_BYTES, copies)
     }
 
     impl Space {
@@ -446,12 +479,19 @@ mod tests {
         fn scan(&self) -> OutboxScan {
             scan_outbox_in(&self.spaces, &self.workspace, SINCE, NOW, self.copies)
         }
+
+        /// The scan, which must have returned exactly the files `kept`, in that order.
+        fn scan_keeping(&self, kept: &[&str]) -> OutboxScan {
+            let scan = self.scan();
+            assert_eq!(names(&scan), kept);
+            scan
+        }
     }
 
     /// `path` is a private copy named `filename`, under the space's copy store, holding `content`.
     fn assert_in_copies(s: &Space, path: &str, filename: &str, content: &[u8]) {
         let path = Path::new(path);
-        assert!(path.starts_with(s._tmp.path().join("copies")), "{path:?}");
+        assert!(path.starts_with(s.tmp.path().join("copies")), "{path:?}");
         assert!(!path.starts_with(&s.spaces), "{path:?}");
         assert_eq!(path.file_name().unwrap(), filename);
         assert_eq!(fs::read(path).unwrap(), content);
@@ -464,6 +504,21 @@ mod tests {
         between();
         copy_kept(&mut scan, &dir, &s.outbox, kept, max_file_bytes, &s.workspace, s.copies);
         scan
+    }
+
+    /// The scan with `between` run after the listing copied nothing and found the one entry changed.
+    fn assert_changed_after_the_listing(s: &Space, max_file_bytes: u64, between: impl FnOnce()) {
+        let scan = scan_racing(s, max_file_bytes, between);
+        assert!(scan.files.is_empty(), "{scan:?}");
+        assert_eq!(scan.changed, 1);
+    }
+
+    /// As [`assert_changed_after_the_listing`], with `entry` removed and `make` putting something in its place.
+    fn assert_changed_when_swapped(s: &Space, entry: &Path, make: impl FnOnce(&Path)) {
+        assert_changed_after_the_listing(s, MAX_OUTBOX_FILE_BYTES, || {
+            fs::remove_file(entry).unwrap();
+            make(entry);
+        });
     }
 
     #[test]
@@ -482,17 +537,12 @@ mod tests {
     #[test]
     fn a_link_swapped_in_after_the_scan_is_not_followed() {
         let s = space();
-        let secret = s._tmp.path().join("host-secret");
+        let secret = s.tmp.path().join("host-secret");
         fs::write(&secret, b"secret").unwrap();
         let entry = s.write("race.txt", SINCE + 1);
         for target in [secret.as_path(), Path::new("/proc/self/environ"), Path::new("/dev/zero")] {
             s.write("race.txt", SINCE + 1);
-            let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || {
-                fs::remove_file(&entry).unwrap();
-                symlink(target, &entry).unwrap();
-            });
-            assert!(scan.files.is_empty(), "{target:?}: {scan:?}");
-            assert_eq!(scan.changed, 1);
+            assert_changed_when_swapped(&s, &entry, |entry| symlink(target, entry).unwrap());
             fs::remove_file(&entry).unwrap();
         }
     }
@@ -502,13 +552,8 @@ mod tests {
         let s = space();
         let entry = s.write("race.txt", SINCE + 1);
         let started = std::time::Instant::now();
-        let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || {
-            fs::remove_file(&entry).unwrap();
-            make_fifo(&entry);
-        });
+        assert_changed_when_swapped(&s, &entry, make_fifo);
         assert!(started.elapsed() < Duration::from_secs(5), "a FIFO must not block the copy");
-        assert!(scan.files.is_empty());
-        assert_eq!(scan.changed, 1);
     }
 
     #[test]
@@ -522,30 +567,22 @@ mod tests {
         assert!(scan.oversized[0].size_bytes > 1000);
         // Within the cap but not the size the scan saw: skipped as changed.
         s.write("grow.bin", SINCE + 1);
-        let scan = scan_racing(&s, 1000, || fs::write(&entry, vec![1u8; 10]).unwrap());
-        assert!(scan.files.is_empty());
-        assert_eq!(scan.changed, 1);
+        assert_changed_after_the_listing(&s, 1000, || fs::write(&entry, vec![1u8; 10]).unwrap());
     }
 
     #[test]
     fn a_hard_link_made_after_the_scan_is_refused() {
         let s = space();
         let other = s.spaces.join("s2");
-        fs::create_dir_all(&other).unwrap();
-        fs::write(other.join("private.txt"), b"theirs").unwrap();
+        let private = file_in(&other, "private.txt", b"theirs", SINCE + 1);
         let entry = s.write("a.txt", SINCE + 1);
         // A second name for the scanned file.
-        let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || fs::hard_link(&entry, other.join("b.txt")).unwrap());
-        assert!(scan.files.is_empty());
-        assert_eq!(scan.changed, 1);
+        assert_changed_after_the_listing(&s, MAX_OUTBOX_FILE_BYTES, || {
+            fs::hard_link(&entry, other.join("b.txt")).unwrap()
+        });
         // The entry replaced by a hard link to another space's file.
         fs::remove_file(other.join("b.txt")).unwrap();
-        let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || {
-            fs::remove_file(&entry).unwrap();
-            fs::hard_link(other.join("private.txt"), &entry).unwrap();
-        });
-        assert!(scan.files.is_empty());
-        assert_eq!(scan.changed, 1);
+        assert_changed_when_swapped(&s, &entry, |entry| fs::hard_link(&private, entry).unwrap());
     }
 
     #[test]
@@ -554,12 +591,8 @@ mod tests {
         let entry = s.write("a.txt", SINCE + 1);
         // Held open, the scanned inode cannot be reused by the new file.
         let _held = fs::File::open(&entry).unwrap();
-        let scan = scan_racing(&s, MAX_OUTBOX_FILE_BYTES, || {
-            fs::remove_file(&entry).unwrap();
-            fs::write(&entry, b"data").unwrap(); // same size, another inode
-        });
-        assert!(scan.files.is_empty());
-        assert_eq!(scan.changed, 1);
+        // The same size, another inode.
+        assert_changed_when_swapped(&s, &entry, |entry| fs::write(entry, b"data").unwrap());
     }
 
     #[test]
@@ -585,7 +618,7 @@ mod tests {
         let scan = scan_workspace(&s.workspace, SINCE, NOW, MAX_OUTBOX_FILE_BYTES, s.copies);
         assert_eq!(names(&scan), ["a.txt"]);
         // The host's folders above the workspace may be links.
-        let above = s._tmp.path().join("spaces-link");
+        let above = s.tmp.path().join("spaces-link");
         symlink(&s.spaces, &above).unwrap();
         let scan = scan_workspace(&above.join("s1"), SINCE, NOW, MAX_OUTBOX_FILE_BYTES, s.copies);
         assert_eq!(names(&scan), ["a.txt"]);
@@ -614,8 +647,7 @@ mod tests {
         fs::create_dir(s.outbox.join("sub.txt")).unwrap();
         fs::write(s.outbox.join("sub.txt/inner.txt"), b"x").unwrap();
 
-        let scan = s.scan();
-        assert_eq!(names(&scan), ["chart.png", "noext", "notes.MD"]);
+        let scan = s.scan_keeping(&["chart.png", "noext", "notes.MD"]);
         let chart = &scan.files[0];
         assert_in_copies(&s, &chart.path, "chart.png", b"data");
         assert_eq!(chart.mime_type, "image/png");
@@ -643,8 +675,7 @@ mod tests {
         fs::File::create(&exact).unwrap().set_len(MAX_OUTBOX_FILE_BYTES).unwrap();
         set_mtime(&exact, SINCE);
 
-        let scan = s.scan();
-        assert_eq!(names(&scan), ["exact.bin"]);
+        let scan = s.scan_keeping(&["exact.bin"]);
         assert_eq!(
             scan.oversized,
             [OversizedFile { path: big.to_string_lossy().into_owned(), size_bytes: MAX_OUTBOX_FILE_BYTES + 1 }]
@@ -668,9 +699,7 @@ mod tests {
     fn outbox_symlinked_to_another_folder_is_refused() {
         let s = space();
         let elsewhere = s.spaces.join("s2/outbox");
-        fs::create_dir_all(&elsewhere).unwrap();
-        fs::write(elsewhere.join("secret.txt"), b"s").unwrap();
-        set_mtime(&elsewhere.join("secret.txt"), SINCE);
+        file_in(&elsewhere, "secret.txt", b"s", SINCE);
         fs::remove_dir(&s.outbox).unwrap();
         symlink(&elsewhere, &s.outbox).unwrap();
         let scan = s.scan();
@@ -683,9 +712,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let spaces = tmp.path().join("spaces");
         let real = tmp.path().join("outside/deep");
-        fs::create_dir_all(real.join("s1/outbox")).unwrap();
-        fs::write(real.join("s1/outbox/leak.txt"), b"x").unwrap();
-        set_mtime(&real.join("s1/outbox/leak.txt"), SINCE);
+        file_in(&real.join("s1/outbox"), "leak.txt", b"x", SINCE);
         fs::create_dir_all(&spaces).unwrap();
         // spaces/group -> outside/deep, workspace spaces/group/s1: the link is an intermediate component.
         symlink(&real, spaces.join("group")).unwrap();
@@ -698,7 +725,7 @@ mod tests {
     #[test]
     fn the_trusted_spaces_dir_itself_may_be_a_link() {
         let s = space();
-        let link = s._tmp.path().join("spaces-link");
+        let link = s.tmp.path().join("spaces-link");
         symlink(&s.spaces, &link).unwrap();
         s.write("a.txt", SINCE);
         let scan = scan_outbox_in(&link, &link.join("s1"), SINCE, NOW, s.copies);
@@ -719,7 +746,7 @@ mod tests {
     #[test]
     fn symlinked_entries_are_skipped_whatever_they_point_at() {
         let s = space();
-        let outside = s._tmp.path().join("host-secret.txt");
+        let outside = s.tmp.path().join("host-secret.txt");
         fs::write(&outside, b"secret").unwrap();
         set_mtime(&outside, SINCE + 1);
         symlink(&outside, s.outbox.join("leak.txt")).unwrap();
@@ -727,8 +754,7 @@ mod tests {
         symlink("/proc/self/environ", s.outbox.join("environ")).unwrap();
         symlink(s.outbox.join("real.txt"), s.outbox.join("inside-link.txt")).unwrap();
         s.write("real.txt", SINCE + 1);
-        let scan = s.scan();
-        assert_eq!(names(&scan), ["real.txt"]);
+        let scan = s.scan_keeping(&["real.txt"]);
         assert_eq!(scan.refused, None);
     }
 
@@ -748,14 +774,10 @@ mod tests {
     #[test]
     fn hard_linked_files_are_skipped() {
         let s = space();
-        let other = s.spaces.join("s2");
-        fs::create_dir_all(&other).unwrap();
-        fs::write(other.join("private.txt"), b"theirs").unwrap();
-        set_mtime(&other.join("private.txt"), SINCE + 1);
-        fs::hard_link(other.join("private.txt"), s.outbox.join("stolen.txt")).unwrap();
+        let private = file_in(&s.spaces.join("s2"), "private.txt", b"theirs", SINCE + 1);
+        fs::hard_link(private, s.outbox.join("stolen.txt")).unwrap();
         s.write("mine.txt", SINCE + 1);
-        let scan = s.scan();
-        assert_eq!(names(&scan), ["mine.txt"]);
+        let scan = s.scan_keeping(&["mine.txt"]);
         assert_eq!(scan.hard_linked, 1);
     }
 
@@ -765,8 +787,7 @@ mod tests {
         s.write("tomorrow.txt", NOW + 86_400_000);
         s.write("just-past-skew.txt", NOW + OUTBOX_CLOCK_SKEW_MS + 1);
         s.write("within-skew.txt", NOW + OUTBOX_CLOCK_SKEW_MS);
-        let scan = s.scan();
-        assert_eq!(names(&scan), ["within-skew.txt"]);
+        let scan = s.scan_keeping(&["within-skew.txt"]);
         assert_eq!(scan.future_mtime, 2);
     }
 
@@ -828,7 +849,7 @@ mod tests {
     #[test]
     fn a_workspace_outside_spaces_dir_is_refused() {
         let s = space();
-        let outside = s._tmp.path().join("elsewhere");
+        let outside = s.tmp.path().join("elsewhere");
         fs::create_dir_all(outside.join("outbox")).unwrap();
         fs::write(outside.join("outbox/x.txt"), b"x").unwrap();
         set_mtime(&outside.join("outbox/x.txt"), SINCE);
@@ -838,7 +859,7 @@ mod tests {
             assert!(scan.refused.is_some(), "{workspace:?}");
         }
         // A sibling whose name merely starts with the spaces folder's name is outside too.
-        let sibling = s._tmp.path().join("spaces-other");
+        let sibling = s.tmp.path().join("spaces-other");
         let scan = scan_outbox_in(&s.spaces, &sibling, SINCE, NOW, s.copies);
         assert!(scan.refused.unwrap().contains("is not inside"));
     }

@@ -2,9 +2,10 @@
 //! outbox by directory descriptors, list and examine its entries, open the
 //! very file the scan looked at, and make the runner's private folders and
 //! files. A Windows twin (`outbox_fs_windows.rs`) gives the same items:
-//! [`open_outbox`], [`OutboxDir`] (`names`, `examine`, `reopen`), [`FileId`],
-//! [`EntryStat`], [`Reopened`], [`make_private_dir`], [`create_private_file`],
-//! [`left_by_dead_process`].
+//! [`open_outbox`], [`OutboxDir`] (`names`, `examine`, `reopen`),
+//! [`make_private_dir`], [`create_private_file`], [`left_by_dead_process`];
+//! what they report ([`FileId`], [`EntryStat`], [`Reopened`]) is platform-free,
+//! in `outbox_entry.rs`.
 //!
 //! The walk opens one component at a time (`openat` with `O_NOFOLLOW |
 //! O_DIRECTORY`) and examines entries with `fstatat(AT_SYMLINK_NOFOLLOW)`, so
@@ -27,6 +28,8 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
+
+use super::outbox_entry::{EntryStat, FileId, Reopened};
 
 /// The outbox folder, open; every look inside goes through this descriptor.
 pub(crate) struct OutboxDir(OwnedFd);
@@ -64,22 +67,6 @@ pub(crate) fn open_outbox(spaces_dir: &Path, relative: &[&OsStr]) -> Result<Opti
     Ok(Some(OutboxDir(fd)))
 }
 
-/// What an entry is, as examined without following it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct EntryStat {
-    /// A regular file: not a directory, link, FIFO, socket or device.
-    pub regular: bool,
-    /// Modification time in epoch milliseconds; before the epoch counts as 0.
-    pub mtime_ms: u64,
-    /// Modification time as the filesystem keeps it (epoch nanoseconds): what a
-    /// claimed turn's snapshot compares, since a rewrite can fall in the same millisecond.
-    pub mtime_ns: i128,
-    pub size_bytes: u64,
-    /// How many names the file has.
-    pub links: u64,
-    pub id: FileId,
-}
-
 impl OutboxDir {
     /// The entries' names as the filesystem lists them (`.` and `..` included);
     /// an error item ends the listing. Read through a second descriptor (the
@@ -102,7 +89,7 @@ impl OutboxDir {
             mtime_ns: i128::from(st.st_mtime as i64) * 1_000_000_000 + i128::from(st.st_mtime_nsec as i64),
             size_bytes: u64::try_from(st.st_size).unwrap_or(0),
             links: st.st_nlink as u64,
-            id: FileId::of(&st),
+            id: file_id(&st),
         })
     }
 
@@ -113,28 +100,10 @@ impl OutboxDir {
     }
 }
 
-/// The file a directory entry named when the scan looked at it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileId {
-    dev: u64,
-    ino: u64,
-}
-
-impl FileId {
-    #[allow(clippy::unnecessary_cast)] // dev_t and ino_t differ between targets
-    fn of(st: &Stat) -> Self {
-        Self { dev: st.st_dev as u64, ino: st.st_ino as u64 }
-    }
-}
-
-/// What opening a scanned entry again gave.
-#[derive(Debug)]
-pub(crate) enum Reopened {
-    /// The same regular file with one link.
-    File(File),
-    /// Gone, now a link or special file, hard linked, or another file than
-    /// the one the scan checked.
-    Changed,
+/// The id of the file `st` describes.
+#[allow(clippy::unnecessary_cast)] // dev_t and ino_t differ between targets
+fn file_id(st: &Stat) -> FileId {
+    FileId::new(st.st_dev as u64, st.st_ino as u64)
 }
 
 /// Opens `name` in the directory `dir` (the scan's own descriptor), only if it
@@ -155,7 +124,7 @@ fn reopen_scanned(dir: &OwnedFd, name: &str, expected: FileId) -> Reopened {
     if st.st_nlink as u64 != 1 {
         return Reopened::Changed;
     }
-    if FileId::of(&st) != expected {
+    if file_id(&st) != expected {
         return Reopened::Changed;
     }
     Reopened::File(File::from(fd))

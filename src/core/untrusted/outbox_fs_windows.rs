@@ -1,7 +1,8 @@
 //! The Windows system calls behind the outbox, and nothing else: the twin of
 //! `outbox_fs_unix.rs`, with the same items ([`open_outbox`], [`OutboxDir`]
-//! (`names`, `examine`, `reopen`), [`FileId`], [`EntryStat`], [`Reopened`],
-//! [`make_private_dir`], [`create_private_file`], [`left_by_dead_process`]).
+//! (`names`, `examine`, `reopen`), [`make_private_dir`], [`create_private_file`],
+//! [`left_by_dead_process`]), reporting in the platform-free types of
+//! `outbox_entry.rs` ([`FileId`], [`EntryStat`], [`Reopened`]).
 //!
 //! Windows' `openat` is `NtCreateFile` with a `RootDirectory` handle: the walk
 //! opens one component at a time relative to the folder opened before it,
@@ -46,6 +47,8 @@ use windows_sys::Win32::Storage::FileSystem::{
 use windows_sys::Win32::System::Threading::{GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION};
 use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
+use super::outbox_entry::{EntryStat, FileId, Reopened};
+
 /// Every open lets others read, write, rename and delete meanwhile.
 const SHARE_ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
 
@@ -88,22 +91,6 @@ pub(crate) fn open_outbox(spaces_dir: &Path, relative: &[&OsStr]) -> Result<Opti
         }
     }
     Ok(Some(OutboxDir(dir)))
-}
-
-/// What an entry is, as examined without following it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct EntryStat {
-    /// A regular file: not a folder, link (reparse point), pipe or device.
-    pub regular: bool,
-    /// Modification time in epoch milliseconds; before the epoch counts as 0.
-    pub mtime_ms: u64,
-    /// Modification time as the filesystem keeps it (100 ns steps), in epoch
-    /// nanoseconds: what a claimed turn's snapshot compares.
-    pub mtime_ns: i128,
-    pub size_bytes: u64,
-    /// How many names the file has.
-    pub links: u64,
-    pub id: FileId,
 }
 
 /// How many bytes of entries one listing call asks for.
@@ -150,7 +137,7 @@ impl OutboxDir {
             mtime_ns: epoch_ns(i.ftLastWriteTime.dwHighDateTime, i.ftLastWriteTime.dwLowDateTime),
             size_bytes: (u64::from(i.nFileSizeHigh) << 32) | u64::from(i.nFileSizeLow),
             links: u64::from(i.nNumberOfLinks),
-            id: FileId::of(&i),
+            id: file_id(&i),
         })
     }
 
@@ -164,34 +151,16 @@ impl OutboxDir {
         let Ok(i) = info(&handle) else {
             return Reopened::Changed;
         };
-        if !is_regular(&handle, &i) || i.nNumberOfLinks != 1 || FileId::of(&i) != expected {
+        if !is_regular(&handle, &i) || i.nNumberOfLinks != 1 || file_id(&i) != expected {
             return Reopened::Changed;
         }
         Reopened::File(File::from(handle))
     }
 }
 
-/// The file a directory entry named when the scan looked at it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileId {
-    volume: u32,
-    index: u64,
-}
-
-impl FileId {
-    fn of(i: &BY_HANDLE_FILE_INFORMATION) -> Self {
-        Self { volume: i.dwVolumeSerialNumber, index: (u64::from(i.nFileIndexHigh) << 32) | u64::from(i.nFileIndexLow) }
-    }
-}
-
-/// What opening a scanned entry again gave.
-#[derive(Debug)]
-pub(crate) enum Reopened {
-    /// The same regular file with one link.
-    File(File),
-    /// Gone, now a link or special file, hard linked, or another file than
-    /// the one the scan checked.
-    Changed,
+/// The id of the file `i` describes.
+fn file_id(i: &BY_HANDLE_FILE_INFORMATION) -> FileId {
+    FileId::new(u64::from(i.dwVolumeSerialNumber), (u64::from(i.nFileIndexHigh) << 32) | u64::from(i.nFileIndexLow))
 }
 
 /// Creates the folder `path`. It must not exist: creating never follows a

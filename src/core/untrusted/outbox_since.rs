@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use super::outbox::{open_outbox_of, MAX_OUTBOX_ENTRIES_EXAMINED};
-use super::outbox_fs::{EntryStat, FileId};
+use super::outbox_entry::{EntryStat, FileId};
 
 /// How many ticks of the kernel's coarse clock a new file's time may lag the
 /// runner's clock by. Measured on the test machine (a 2-vCPU VM, Linux 6.18,
@@ -144,44 +144,14 @@ fn coarse_tick_ms() -> Option<u64> {
 mod tests {
     use super::*;
     use crate::core::clock::now_ms;
+    use crate::core::untrusted::outbox::test_space::{set_mtime, space, Space};
     use crate::core::untrusted::outbox::{scan_outbox_since, MAX_OUTBOX_FILE_BYTES};
-    use crate::core::untrusted::outbox_copy::CopyStore;
     use std::fs;
-    use std::path::PathBuf;
     use std::time::{Duration, UNIX_EPOCH};
-
-    fn set_mtime(path: &Path, ms: u64) {
-        fs::File::options()
-            .write(true)
-            .open(path)
-            .unwrap()
-            .set_modified(UNIX_EPOCH + Duration::from_millis(ms))
-            .unwrap();
-    }
-
-    struct Space {
-        tmp: tempfile::TempDir,
-        spaces: PathBuf,
-        workspace: PathBuf,
-        outbox: PathBuf,
-    }
-
-    fn space() -> Space {
-        let tmp = tempfile::tempdir().unwrap();
-        let spaces = tmp.path().join("spaces");
-        let workspace = spaces.join("s1");
-        let outbox = workspace.join("outbox");
-        fs::create_dir_all(&outbox).unwrap();
-        Space { tmp, spaces, workspace, outbox }
-    }
 
     impl Space {
         fn names(&self, since: &Since, now: u64) -> Vec<String> {
-            // A store of its own (leaked: the scan needs `'static`; its files go with the temp dir).
-            let root = self.tmp.path().join("copies");
-            fs::create_dir_all(&root).unwrap();
-            let copies: &'static CopyStore = Box::leak(Box::new(CopyStore::new(root)));
-            let scan = scan_outbox_since(&self.spaces, &self.workspace, since, now, MAX_OUTBOX_FILE_BYTES, copies);
+            let scan = scan_outbox_since(&self.spaces, &self.workspace, since, now, MAX_OUTBOX_FILE_BYTES, self.copies);
             scan.files.into_iter().map(|f| f.filename).collect()
         }
     }

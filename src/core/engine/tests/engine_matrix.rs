@@ -115,18 +115,35 @@ async fn check(label: &str, input: EndpointInput, expect_host: &str, expect_sour
     );
 }
 
+/// [`check`] of the engine at `$host_var`, given the way `source` names: as
+/// `DOCKER_HOST` ([`EndpointSource::DockerHostEnv`]) or as the dockerHost option.
+async fn check_given(label: &str, host_var: &str, source: EndpointSource) {
+    let home = tempfile::tempdir().unwrap();
+    let host = var(host_var);
+    let i = match source {
+        EndpointSource::Option => EndpointInput { docker_host_option: Some(host.clone()), ..input(&home) },
+        EndpointSource::DockerHostEnv => EndpointInput { docker_host: Some(host.clone()), ..input(&home) },
+        other => panic!("{label}: a host is given as DOCKER_HOST or the option, not {other:?}"),
+    };
+    check(label, i, &host, |s| *s == source).await;
+}
+
 #[tokio::test]
 #[ignore = "needs the test engines: scripts/test-engines.sh runs it"]
 async fn tls_by_env() {
     let home = tempfile::tempdir().unwrap();
-    let host = var("MERCURY_TLS_HOST");
-    let i = EndpointInput {
-        docker_host: Some(host.clone()),
+    let i = tls_env_input(&home, PathBuf::from(var("MERCURY_TLS_CERT_PATH")));
+    check("tls-env", i, &var("MERCURY_TLS_HOST"), |s| *s == EndpointSource::DockerHostEnv).await;
+}
+
+/// The TLS engine as `DOCKER_HOST` with `DOCKER_TLS_VERIFY`, its certificates read from `cert_path`.
+fn tls_env_input(home: &tempfile::TempDir, cert_path: PathBuf) -> EndpointInput {
+    EndpointInput {
+        docker_host: Some(var("MERCURY_TLS_HOST")),
         docker_tls_verify: Some("1".into()),
-        docker_cert_path: Some(PathBuf::from(var("MERCURY_TLS_CERT_PATH"))),
-        ..input(&home)
-    };
-    check("tls-env", i, &host, |s| *s == EndpointSource::DockerHostEnv).await;
+        docker_cert_path: Some(cert_path),
+        ..input(home)
+    }
 }
 
 #[tokio::test]
@@ -137,21 +154,26 @@ async fn tls_without_client_cert_is_refused() {
     let home = tempfile::tempdir().unwrap();
     let certs = tempfile::tempdir().unwrap();
     std::fs::copy(PathBuf::from(var("MERCURY_TLS_CERT_PATH")).join("ca.pem"), certs.path().join("ca.pem")).unwrap();
-    let i = EndpointInput {
-        docker_host: Some(var("MERCURY_TLS_HOST")),
-        docker_tls_verify: Some("1".into()),
-        docker_cert_path: Some(certs.path().to_owned()),
-        ..input(&home)
-    };
+    let i = tls_env_input(&home, certs.path().to_owned());
     let err = connect_resolved(&i).await.map(|_| ()).unwrap_err().to_string();
     assert!(err.starts_with("Cannot connect to the Docker engine at tcp://127.0.0.1:2376 (TLS, CA "), "{err}");
+}
+
+/// The CLI config that names the TLS engine's context (its current one), and
+/// `context` as `DOCKER_CONTEXT`.
+fn tls_config_input(home: &tempfile::TempDir, context: Option<String>) -> EndpointInput {
+    EndpointInput {
+        docker_config: Some(PathBuf::from(var("MERCURY_TLS_CONFIG"))),
+        docker_context: context,
+        ..input(home)
+    }
 }
 
 #[tokio::test]
 #[ignore = "needs the test engines: scripts/test-engines.sh runs it"]
 async fn tls_by_current_context() {
     let home = tempfile::tempdir().unwrap();
-    let i = EndpointInput { docker_config: Some(PathBuf::from(var("MERCURY_TLS_CONFIG"))), ..input(&home) };
+    let i = tls_config_input(&home, None);
     let name = var("MERCURY_TLS_CONTEXT");
     check(
         "tls-context",
@@ -167,11 +189,7 @@ async fn tls_by_current_context() {
 async fn tls_by_docker_context_env() {
     let home = tempfile::tempdir().unwrap();
     let name = var("MERCURY_TLS_CONTEXT");
-    let i = EndpointInput {
-        docker_config: Some(PathBuf::from(var("MERCURY_TLS_CONFIG"))),
-        docker_context: Some(name.clone()),
-        ..input(&home)
-    };
+    let i = tls_config_input(&home, Some(name.clone()));
     check("tls-context-env", i, &var("MERCURY_TLS_HOST"), |s| *s == EndpointSource::ContextEnv { name: name.clone() })
         .await;
 }
@@ -183,29 +201,21 @@ async fn ssh_with_a_port() {
     let bin = var("MERCURY_SSH_BIN");
     let path = var("PATH");
     assert!(path.split(':').next() == Some(bin.as_str()), "PATH must start with {bin}: {path}");
-    let home = tempfile::tempdir().unwrap();
     let host = var("MERCURY_SSH_HOST");
     assert!(host.contains(":2222"), "the ssh test is about a non-default port: {host}");
-    let i = EndpointInput { docker_host: Some(host.clone()), ..input(&home) };
-    check("ssh", i, &host, |s| *s == EndpointSource::DockerHostEnv).await;
+    check_given("ssh", "MERCURY_SSH_HOST", EndpointSource::DockerHostEnv).await;
 }
 
 #[tokio::test]
 #[ignore = "needs the test engines: scripts/test-engines.sh runs it"]
 async fn podman_socket() {
-    let home = tempfile::tempdir().unwrap();
-    let host = var("MERCURY_PODMAN_HOST");
-    let i = EndpointInput { docker_host_option: Some(host.clone()), ..input(&home) };
-    check("podman", i, &host, |s| *s == EndpointSource::Option).await;
+    check_given("podman", "MERCURY_PODMAN_HOST", EndpointSource::Option).await;
 }
 
 #[tokio::test]
 #[ignore = "needs the test engines: scripts/test-engines.sh runs it"]
 async fn second_engine_unix_socket() {
-    let home = tempfile::tempdir().unwrap();
-    let host = var("MERCURY_SECOND_SOCKET");
-    let i = EndpointInput { docker_host: Some(host.clone()), ..input(&home) };
-    check("unix", i, &host, |s| *s == EndpointSource::DockerHostEnv).await;
+    check_given("unix", "MERCURY_SECOND_SOCKET", EndpointSource::DockerHostEnv).await;
 }
 
 async fn pull(docker: &Docker, image: &str, creds: Option<bollard::auth::DockerCredentials>) -> Result<(), String> {

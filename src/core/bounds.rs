@@ -1,6 +1,8 @@
-//! How long each engine call, connection and helper may take: every bound of
-//! reaching an engine, stated here once, with the order they must keep checked
-//! at compile time. A run's own deadline and abort still cut any of them short.
+//! Every time bound of the runner, stated here once, with the order they must
+//! keep checked at compile time: how long each engine call, connection and
+//! helper may take, how long a stopped turn may still wait, how long process
+//! exit may take. A run's own deadline and abort still cut the engine's short.
+//! (Size and count caps stay beside what they protect: none depends on another.)
 
 use std::time::Duration;
 
@@ -19,6 +21,22 @@ pub(crate) const REMOVAL_RETRIES: [Duration; 6] = [
     Duration::from_secs(8),
     Duration::from_secs(16),
 ];
+/// After its deadline or an abort, how long a turn may still wait for the
+/// engine (the kill, the container's end, its exit status) before it settles
+/// anyway. Every other call of a turn gives way to the deadline or the abort
+/// at once, so a reply settles within its deadline (or its abort) plus this,
+/// whatever the engine does; what the engine still owes (a kill, a create,
+/// the removal) goes on in the background.
+pub(crate) const SETTLE_GRACE: Duration = Duration::from_secs(5);
+/// How long process exit may wait for the removal of the containers of runs in
+/// flight (a host that exits must not hang on an engine that is down).
+pub(crate) const EXIT_CLEANUP_BOUND: Duration = Duration::from_secs(2);
+/// An idle ssh connection (one ssh process, one remote dial-stdio) is kept this
+/// long for the next request, then closed: a run makes a burst of calls.
+pub(crate) const SSH_IDLE: Duration = Duration::from_secs(30);
+/// After a failed ssh request, how long to wait for ssh's stderr to close so
+/// the error can say why (ssh exits right after printing it).
+pub(crate) const SSH_STDERR_WAIT: Duration = Duration::from_millis(500);
 /// A pull: the TypeScript runner's bound on `docker pull` (the contract's 300 s).
 pub(crate) const PULL: Duration = Duration::from_secs(300);
 
@@ -48,3 +66,10 @@ const _: () = assert!(QUICK_CALL.as_secs() < CONNECT.as_secs());
 // Every call's own bound is inside bollard's request bound, so ours is the one that fires.
 const _: () = assert!(CONTAINER_SETUP.as_secs() < REQUEST_SECS);
 const _: () = assert!(CRED_HELPER.as_secs() < REQUEST_SECS);
+// A stopped turn's grace covers a kill the engine answers promptly, never a whole quick call:
+// the reply must not wait as long as an engine that does not answer at all.
+const _: () = assert!(SETTLE_GRACE.as_secs() < QUICK_CALL.as_secs());
+// Process exit is shorter still: the host is leaving; cleanupOrphans removes what exit could not.
+const _: () = assert!(EXIT_CLEANUP_BOUND.as_secs() < SETTLE_GRACE.as_secs());
+// ssh's stderr is awaited only to word an error already known: well inside ssh's own connect bound.
+const _: () = assert!(SSH_STDERR_WAIT.as_secs() < SSH_CONNECT_SECS as u64);
