@@ -347,11 +347,6 @@ mod tests {
     fn docs_mounts_only_when_their_source_exists() {
         let root = settings().package_root.locate();
         let root = root.as_deref();
-        let mount = |source: &str, target: &str, read_only| BindMount {
-            source: source.into(),
-            target: target.into(),
-            read_only,
-        };
         let all = container_mounts(&settings(), &request(), &AgentDirView::Shared, root, |_| true).unwrap();
         assert_eq!(
             all,
@@ -371,13 +366,9 @@ mod tests {
 
     #[test]
     fn isolated_spaces_mount_only_the_space_s_own_folder_and_refuse_ids_that_leave_it() {
-        let mut isolated = settings();
-        isolated.hardening.isolate_spaces = true;
+        let isolated = isolated_settings();
         let mounts = container_mounts(&isolated, &request(), &isolated_view(), None, |_| true).unwrap();
-        assert_eq!(
-            mounts[0],
-            BindMount { source: "/data/spaces/space-1".into(), target: "/spaces/space-1".into(), read_only: false }
-        );
+        assert_eq!(mounts[0], mount("/data/spaces/space-1", "/spaces/space-1", false));
         for bad in ["..", ".", "a/b", "../etc", ""] {
             let req = ReplyRequest { space_id: bad.into(), ..request() };
             assert!(
@@ -390,6 +381,16 @@ mod tests {
         }
     }
 
+    fn isolated_settings() -> RunnerSettings {
+        let mut isolated = settings();
+        isolated.hardening.isolate_spaces = true;
+        isolated
+    }
+
+    fn mount(source: &str, target: &str, read_only: bool) -> BindMount {
+        BindMount { source: source.into(), target: target.into(), read_only }
+    }
+
     fn isolated_view() -> AgentDirView {
         AgentDirView::Isolated {
             entries: vec!["AGENTS.md".into(), "extensions".into(), "settings.json".into()],
@@ -399,14 +400,8 @@ mod tests {
 
     #[test]
     fn isolated_spaces_see_the_agent_folder_entry_by_entry_read_only_and_their_own_sessions() {
-        let mut isolated = settings();
-        isolated.hardening.isolate_spaces = true;
+        let isolated = isolated_settings();
         let mounts = container_mounts(&isolated, &request(), &isolated_view(), None, |_| true).unwrap();
-        let mount = |source: &str, target: &str, read_only| BindMount {
-            source: source.into(),
-            target: target.into(),
-            read_only,
-        };
         assert_eq!(
             mounts,
             vec![
