@@ -180,6 +180,10 @@ export declare class AgentContainerRunner {
 
 /** What a successful `reply` resolves to. */
 export interface ContainerResult {
+  /**
+   * The reply as the JavaScript string `JSON.parse` would have given: UTF-8
+   * text, or UTF-16 units when it holds lone surrogates (only UTF-16 carries them).
+   */
   reply: string
   files: Array<EgressFile>
 }

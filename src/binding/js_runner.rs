@@ -5,7 +5,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Object, PromiseRaw, ToNapiValue, TypeName, Unknown, Utf16String};
+use napi::bindgen_prelude::{Either, Object, PromiseRaw, Unknown, Utf16String};
 use napi::{Env, Result};
 use napi_derive::napi;
 
@@ -35,34 +35,11 @@ pub struct JsEgressFile {
 /// What a successful `reply` resolves to.
 #[napi(object, js_name = "ContainerResult", object_from_js = false)]
 pub struct JsContainerResult {
+    /// The reply as the JavaScript string `JSON.parse` would have given: UTF-8
+    /// text, or UTF-16 units when it holds lone surrogates (only UTF-16 carries them).
     #[napi(ts_type = "string")]
-    pub reply: JsText,
+    pub reply: Either<String, Utf16String>,
     pub files: Vec<JsEgressFile>,
-}
-
-/// A reply as the JavaScript string `JSON.parse` would have given, lone
-/// surrogates included (those only UTF-16 can carry).
-pub struct JsText(ReplyText);
-
-impl TypeName for JsText {
-    fn type_name() -> &'static str {
-        "string"
-    }
-    fn value_type() -> napi::ValueType {
-        napi::ValueType::String
-    }
-}
-
-impl ToNapiValue for JsText {
-    unsafe fn to_napi_value(env: napi::sys::napi_env, value: Self) -> Result<napi::sys::napi_value> {
-        // SAFETY: called by napi with its live env, as for any field of a returned object.
-        unsafe {
-            match value.0 {
-                ReplyText::Utf8(text) => String::to_napi_value(env, text),
-                ReplyText::Utf16(units) => Utf16String::to_napi_value(env, Utf16String::from(units)),
-            }
-        }
-    }
 }
 
 impl From<EgressFile> for JsEgressFile {
@@ -73,7 +50,11 @@ impl From<EgressFile> for JsEgressFile {
 
 impl From<ContainerResult> for JsContainerResult {
     fn from(r: ContainerResult) -> Self {
-        Self { reply: JsText(r.reply), files: r.files.into_iter().map(JsEgressFile::from).collect() }
+        let reply = match r.reply {
+            ReplyText::Utf8(text) => Either::A(text),
+            ReplyText::Utf16(units) => Either::B(Utf16String::from(units)),
+        };
+        Self { reply, files: r.files.into_iter().map(JsEgressFile::from).collect() }
     }
 }
 
