@@ -241,7 +241,7 @@ async fn finish_claimed(
 async fn conclude(
     stop: &Stop<'_>,
     ending: Ending,
-    output: OutputScanner,
+    mut output: OutputScanner,
     next: Next,
     settings: &RunnerSettings,
     request: &ReplyRequest,
@@ -250,7 +250,7 @@ async fn conclude(
     removal: JoinHandle<()>,
 ) -> TurnReport {
     log_end(&ending, called);
-    let result = match outcome_text(&request.space_id, ending, &output) {
+    let result = match outcome_text(&request.space_id, ending, &mut output) {
         Ok(reply) => {
             let collecting = collect_outbox(settings.spaces_dir.clone(), &request.space_workspace, since);
             match stop.first(collecting).await {
