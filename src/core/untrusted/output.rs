@@ -14,6 +14,12 @@ pub(crate) const KEPT_HEAD_BYTES: usize = 64 * 1024;
 /// The largest result span accepted between the markers.
 pub(crate) const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
 
+/// A span body longer than this reserves room for the largest span at once,
+/// so that growing it never copies a large body (held twice while copied:
+/// 8 MiB more at the step past 8 MiB). Pages of the reservation not written
+/// are never resident; below this, a reply pays nothing for the bound.
+const RESERVE_WHOLE_SPAN_PAST: usize = 1024 * 1024;
+
 #[derive(Debug)]
 enum Span {
     /// Looking for START; `carry` holds the bytes of the stream's tail that
@@ -101,6 +107,10 @@ impl OutputScanner {
         };
         // Only the new bytes plus a marker's length of old ones can hold the first END.
         let search_from = body.len().saturating_sub(END_MARKER.len() - 1);
+        let whole = MAX_RESULT_BYTES + END_MARKER.len();
+        if body.len() + bytes.len() > RESERVE_WHOLE_SPAN_PAST && body.capacity() < whole {
+            body.reserve_exact(whole.saturating_sub(body.len()).max(bytes.len()));
+        }
         body.extend_from_slice(bytes);
         if let Some(at) = find(&body[search_from..], END_MARKER) {
             let mut found = std::mem::take(body);
@@ -325,6 +335,33 @@ mod tests {
         assert!(text.bytes().all(|b| b == b'a'));
         // Trimmed and made text in the span's own buffer: nothing allocated on the way.
         assert!(peak < 64 * 1024, "{peak}");
+    }
+
+    #[test]
+    fn a_large_body_is_never_moved_once_past_the_reservation_point() {
+        // Where the body's buffer is, how much it holds, how much it may.
+        let body = |s: &OutputScanner| match &s.span {
+            Span::Inside { body } => (body.as_ptr(), body.len(), body.capacity()),
+            other => panic!("not inside a span: {other:?}"),
+        };
+        let mut s = OutputScanner::default();
+        s.push_stdout(START_MARKER);
+        let block = vec![b'a'; 64 * 1024];
+        while body(&s).1 + block.len() <= RESERVE_WHOLE_SPAN_PAST {
+            s.push_stdout(&block);
+        }
+        assert!(body(&s).2 <= RESERVE_WHOLE_SPAN_PAST, "a small reply reserves nothing");
+        s.push_stdout(&block);
+        let (at, _, capacity) = body(&s);
+        assert!(capacity >= MAX_RESULT_BYTES + END_MARKER.len(), "{capacity}");
+        while body(&s).1 + block.len() <= MAX_RESULT_BYTES {
+            s.push_stdout(&block);
+            assert_eq!((body(&s).0, body(&s).2), (at, capacity), "the body was moved while it grew");
+        }
+        s.push_stdout(END_MARKER);
+        let ResultSpan::Text(text) = s.take_result() else { panic!("no text") };
+        assert_eq!(text.len(), MAX_RESULT_BYTES);
+        assert_eq!(text.as_ptr(), at, "the text is not the body's buffer");
     }
 
     #[test]
