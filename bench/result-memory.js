@@ -10,9 +10,12 @@
 //
 // For the string it also prints the growth beyond the JS string itself: the
 // reply is n ASCII characters, which V8 keeps as a one-byte string of n bytes;
-// that string is the one part no runner can avoid. Each figure is the median
-// of the rounds; the first round of a process is printed but left out of the
-// median when there are more (it pays the allocator's and V8's first growth).
+// that string is the one part no runner can avoid. Each round runs in a fresh
+// process: one ordinary (echo) turn, then BENCH_RESULT_TURNS turns with the
+// span, one at a time, each measured from its own start. The round's figure is
+// its worst turn (later turns meet an allocator whose mmap threshold earlier
+// ones raised, where a growing buffer is copied rather than remapped); the
+// printed figure is the median of the rounds' worst, the first turns' median beside it.
 //
 // Not a test: the figures vary with the allocator's state and V8's heap.
 // Needs the engine and the fixture image.
@@ -20,17 +23,19 @@
 //   flock -s /tmp/mercury-engine.lock node --expose-gc bench/result-memory.js
 //   BENCH_PACKAGE=/other/tree node --expose-gc bench/result-memory.js   # another build, to compare
 //
-// Knobs: BENCH_ROUNDS (6), BENCH_RESULT_CHARS (10000000), BENCH_IMAGE
-// (mercury-test-agent:latest), BENCH_RESULT_SPANS (string,array).
+// Knobs: BENCH_ROUNDS (5), BENCH_RESULT_TURNS (3), BENCH_RESULT_CHARS (10000000),
+// BENCH_IMAGE (mercury-test-agent:latest), BENCH_RESULT_SPANS (string,array).
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
+const { spawnSync } = require("node:child_process");
 
 const pkg = process.env.BENCH_PACKAGE || path.join(__dirname, "..");
 const { AgentContainerRunner } = require(pkg);
 
 const MiB = 1024 * 1024;
-const ROUNDS = Number(process.env.BENCH_ROUNDS || 6);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
+const TURNS = Number(process.env.BENCH_RESULT_TURNS || 3);
 const CHARS = Number(process.env.BENCH_RESULT_CHARS || 10_000_000);
 const IMAGE = process.env.BENCH_IMAGE || "mercury-test-agent:latest";
 const SPANS = (process.env.BENCH_RESULT_SPANS || "string,array").split(",").filter(Boolean);
@@ -74,7 +79,8 @@ async function peakRssGrowth(work) {
   return { value, growth: peak - base, hwm };
 }
 
-async function main() {
+/** One measured turn, in this process (a child of the bench): a warm-up echo turn, then the span. */
+async function child(span) {
   const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "result-memory-")));
   const runner = new AgentContainerRunner(
     {
@@ -86,42 +92,67 @@ async function main() {
       port: 3000,
       dbPath: path.join(root, "db.sqlite"),
     },
-    { packageRoot: path.join(root, "pkg") },
+    { packageRoot: path.join(root, "pkg"), logger: { debug() {}, info() {}, warn() {}, error() {} } },
   );
+  const input = (spaceId, extraEnv) => ({ spaceId, spaceWorkspace: path.join(root, "spaces", spaceId), messages: [], prompt: "hello agent", callerId: "c", extraEnv });
   const env = {
     string: { FIXTURE_MODE: "json-bomb-string", FIXTURE_N: String(CHARS) },
     array: { FIXTURE_MODE: "json-bomb-array", FIXTURE_N: String(Math.floor(CHARS / 2)) },
   };
-  console.log(`package ${pkg}, ${CHARS} characters, ${ROUNDS} rounds, image ${IMAGE}`);
   try {
-    for (const span of SPANS) {
-      const growths = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        if (global.gc) global.gc();
-        const spaceId = `mem-${span}-${round}`;
-        const input = { spaceId, spaceWorkspace: path.join(root, "spaces", spaceId), messages: [], prompt: "hello agent", callerId: "c", extraEnv: env[span] };
-        const { value, growth, hwm } = await peakRssGrowth(() => runner.reply(input));
-        const ok = span === "string" ? value.reply.length === CHARS : value.reply === "bomb";
-        if (!ok) throw new Error(`unexpected reply for ${span}: ${String(value.reply).slice(0, 40)}`);
-        growths.push(growth);
-        console.log(`${span} round ${round}: +${(growth / MiB).toFixed(1)} MiB${hwm ? "" : " (rss samples only)"}`);
-      }
-      const counted = growths.length > 1 ? growths.slice(1) : growths;
-      const m = median(counted);
-      const spanMiB = SPAN_BYTES[span] / MiB;
-      let line = `${span}: span ${spanMiB.toFixed(1)} MiB, peak RSS growth median +${(m / MiB).toFixed(1)} MiB (${(m / SPAN_BYTES[span]).toFixed(2)}x the span)`;
-      if (span === "string") {
-        const beyond = m - CHARS;
-        line += `; beyond the JS string (${(CHARS / MiB).toFixed(1)} MiB) +${(beyond / MiB).toFixed(1)} MiB (${(beyond / SPAN_BYTES[span]).toFixed(2)}x the span)`;
-      }
-      console.log(line);
+    // The runtime, the engine client and the first turn's own costs are not the result's.
+    await runner.reply(input("warm", { FIXTURE_MODE: "echo" }));
+    const growths = [];
+    let hwm = true;
+    for (let turn = 0; turn < TURNS; turn++) {
+      if (global.gc) global.gc();
+      const measured = await peakRssGrowth(() => runner.reply(input(`${span}-${turn}`, env[span])));
+      const reply = measured.value.reply;
+      const ok = span === "string" ? reply.length === CHARS : reply === "bomb";
+      if (!ok) throw new Error(`unexpected reply for ${span}: ${String(reply).slice(0, 40)}`);
+      growths.push(measured.growth);
+      hwm = hwm && measured.hwm;
     }
+    process.stdout.write(JSON.stringify({ growths, hwm }) + "\n");
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+function mib(bytes) {
+  return `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+/** Each round in a fresh process: in one process, memory an earlier round freed but kept would hide the next round's growth. */
+function main() {
+  console.log(`package ${pkg}, ${CHARS} characters, ${ROUNDS} rounds (a fresh process each) of ${TURNS} turns, image ${IMAGE}`);
+  for (const span of SPANS) {
+    const worst = [];
+    const first = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const run = spawnSync(process.execPath, ["--expose-gc", __filename, "--child", span], { encoding: "utf8", env: process.env });
+      const line = run.stdout.trim().split("\n").pop();
+      if (run.status !== 0 || !line) throw new Error(`round ${round} of ${span} failed: ${run.stderr}`);
+      const { growths, hwm } = JSON.parse(line);
+      worst.push(Math.max(...growths));
+      first.push(growths[0]);
+      console.log(`${span} round ${round}: ${growths.map((g) => `+${mib(g)}`).join(", ")}${hwm ? "" : " (rss samples only)"}`);
+    }
+    const m = median(worst);
+    let line = `${span}: span ${mib(SPAN_BYTES[span])}, peak RSS growth of the worst turn, median +${mib(m)} (${(m / SPAN_BYTES[span]).toFixed(2)}x the span; first turns +${mib(median(first))})`;
+    if (span === "string") {
+      const beyond = m - CHARS;
+      line += `; beyond the JS string (${mib(CHARS)}) ${beyond < 0 ? "" : "+"}${mib(beyond)} (${(beyond / SPAN_BYTES[span]).toFixed(2)}x the span)`;
+    }
+    console.log(line);
+  }
+}
+
+if (process.argv[2] === "--child") {
+  child(process.argv[3]).catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+} else {
+  main();
+}
