@@ -13,9 +13,9 @@ const { startEngineProxy } = require("./engine-proxy");
 
 const T = 90_000;
 const MiB = 1024 * 1024;
-// The host may hold the span about twice over while extracting `reply`
-// (issue 8: ~2x the span, spans here are ~10 MB); the TypeScript runner
-// grows by ~18 MiB on the array bomb.
+// A bound on what a hostile result may cost the host, not a speed target: the
+// runner holds a ~10 MB span about once beside the JavaScript string (measured
+// by bench/result-memory.js); the TypeScript runner grows by ~18 MiB on the array bomb.
 const MAX_RSS_GROWTH = 64 * MiB;
 // A reply the runner must not wait on the agent's files for: an ordinary
 // echo turn takes about a second here.

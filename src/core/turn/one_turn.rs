@@ -219,14 +219,14 @@ impl Turn<'_> {
     async fn conclude(
         &self,
         ending: Ending,
-        output: OutputScanner,
+        mut output: OutputScanner,
         next: Next,
         since: Since,
         removal: JoinHandle<()>,
     ) -> TurnReport {
         let request = self.request;
         log_end(&ending, self.called);
-        let result = match outcome_text(&request.space_id, ending, &output) {
+        let result = match outcome_text(&request.space_id, ending, &mut output) {
             Ok(reply) => {
                 let collecting = collect_outbox(self.settings.spaces_dir.clone(), &request.space_workspace, since);
                 match self.stop.first(collecting).await {

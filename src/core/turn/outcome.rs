@@ -17,13 +17,13 @@ pub(crate) struct Ending {
 /// [`outcome_text`] with the reply as a Rust string (a lone surrogate becomes
 /// U+FFFD): what the tests below compare.
 #[cfg(test)]
-fn outcome(space_id: &str, ending: Ending, output: &OutputScanner) -> Result<String, RunError> {
+fn outcome(space_id: &str, ending: Ending, output: &mut OutputScanner) -> Result<String, RunError> {
     outcome_text(space_id, ending, output).map(ReplyText::into_string_lossy)
 }
 
 /// The contract's precedence: timeout, abort, 137, other non-zero, then the
 /// result, its reply exactly as `JSON.parse` gives it, lone surrogates included.
-pub(crate) fn outcome_text(space_id: &str, ending: Ending, output: &OutputScanner) -> Result<ReplyText, RunError> {
+pub(crate) fn outcome_text(space_id: &str, ending: Ending, output: &mut OutputScanner) -> Result<ReplyText, RunError> {
     let space_id = space_id.to_owned();
     if ending.timed_out {
         return Err(RunError::Timeout { space_id });
@@ -43,8 +43,8 @@ pub(crate) fn outcome_text(space_id: &str, ending: Ending, output: &OutputScanne
     }
 }
 
-fn parse_result(output: &OutputScanner) -> Result<ReplyText, RunError> {
-    let text = match output.result() {
+fn parse_result(output: &mut OutputScanner) -> Result<ReplyText, RunError> {
+    let text = match output.take_result() {
         ResultSpan::Text(text) => text,
         ResultSpan::TooLarge => {
             return Err(RunError::Malformed(format!("result exceeds {} MiB", MAX_RESULT_BYTES >> 20)))
@@ -54,8 +54,9 @@ fn parse_result(output: &OutputScanner) -> Result<ReplyText, RunError> {
             return Err(RunError::NoResult(shown));
         }
     };
-    // Validated and read without building a tree: memory stays near the span's size.
-    reply_of(&text).map_err(RunError::Malformed)
+    // Validated and read without building a tree, the reply made in the span's
+    // own buffer: memory stays at the span's size.
+    reply_of(text).map_err(RunError::Malformed)
 }
 
 #[cfg(test)]
@@ -79,24 +80,24 @@ mod tests {
 
     #[test]
     fn reply_field_or_done() {
-        assert_eq!(outcome("s", exit(0), &ok_output(r#"{"reply":"hello"}"#)), Ok("hello".into()));
-        assert_eq!(outcome("s", exit(0), &ok_output(r#"{"other":1}"#)), Ok("Done.".into()));
-        assert_eq!(outcome("s", exit(0), &ok_output(r#"{"reply":null}"#)), Ok("Done.".into()));
-        assert_eq!(outcome("s", exit(0), &ok_output(r#"[1,2]"#)), Ok("Done.".into()));
-        assert_eq!(outcome("s", exit(0), &ok_output(r#"{"reply":42}"#)), Ok("42".into()));
+        assert_eq!(outcome("s", exit(0), &mut ok_output(r#"{"reply":"hello"}"#)), Ok("hello".into()));
+        assert_eq!(outcome("s", exit(0), &mut ok_output(r#"{"other":1}"#)), Ok("Done.".into()));
+        assert_eq!(outcome("s", exit(0), &mut ok_output(r#"{"reply":null}"#)), Ok("Done.".into()));
+        assert_eq!(outcome("s", exit(0), &mut ok_output(r#"[1,2]"#)), Ok("Done.".into()));
+        assert_eq!(outcome("s", exit(0), &mut ok_output(r#"{"reply":42}"#)), Ok("42".into()));
     }
 
     #[test]
     fn precedence_timeout_abort_oom_error() {
-        let out = ok_output(r#"{"reply":"x"}"#);
+        let mut out = ok_output(r#"{"reply":"x"}"#);
         let all = Ending { exit_code: 137, timed_out: true, aborted: true, oom_killed: true };
-        assert_eq!(outcome("s", all, &out), Err(RunError::Timeout { space_id: "s".into() }));
+        assert_eq!(outcome("s", all, &mut out), Err(RunError::Timeout { space_id: "s".into() }));
         assert_eq!(
-            outcome("s", Ending { timed_out: false, ..all }, &out),
+            outcome("s", Ending { timed_out: false, ..all }, &mut out),
             Err(RunError::Aborted { space_id: "s".into() })
         );
         assert_eq!(
-            outcome("s", Ending { timed_out: false, aborted: false, ..all }, &out),
+            outcome("s", Ending { timed_out: false, aborted: false, ..all }, &mut out),
             Err(RunError::OutOfMemory { space_id: "s".into(), exit_code: 137, oom_killed: true })
         );
     }
@@ -104,39 +105,39 @@ mod tests {
     #[test]
     fn failure_quotes_stderr_then_stdout() {
         assert_eq!(
-            outcome("s", exit(3), &scanned("out", "err")),
+            outcome("s", exit(3), &mut scanned("out", "err")),
             Err(RunError::Failed { exit_code: 3, output: "err".into() })
         );
         assert_eq!(
-            outcome("s", exit(4), &scanned("out", "")),
+            outcome("s", exit(4), &mut scanned("out", "")),
             Err(RunError::Failed { exit_code: 4, output: "out".into() })
         );
     }
 
     #[test]
     fn missing_markers_quote_stdout_then_stderr() {
-        assert_eq!(outcome("s", exit(0), &scanned("just talk", "e")), Err(RunError::NoResult("just talk".into())));
-        assert_eq!(outcome("s", exit(0), &scanned("", "only err")), Err(RunError::NoResult("only err".into())));
+        assert_eq!(outcome("s", exit(0), &mut scanned("just talk", "e")), Err(RunError::NoResult("just talk".into())));
+        assert_eq!(outcome("s", exit(0), &mut scanned("", "only err")), Err(RunError::NoResult("only err".into())));
     }
 
     #[test]
     fn replies_are_json_parse_s() {
         // A BOM that JS trim() removes, nesting serde refused, a lone surrogate kept for the binding.
         let deep = format!("\u{FEFF}{{\"reply\":\"d\",\"x\":{}{}}}", "[".repeat(500), "]".repeat(500));
-        assert_eq!(outcome("s", exit(0), &ok_output(&deep)), Ok("d".into()));
-        let cut = ok_output(r#"{"reply":"cut \ud83d"}"#);
+        assert_eq!(outcome("s", exit(0), &mut ok_output(&deep)), Ok("d".into()));
+        let cut = || ok_output(r#"{"reply":"cut \ud83d"}"#);
         assert_eq!(
-            outcome_text("s", exit(0), &cut),
+            outcome_text("s", exit(0), &mut cut()),
             Ok(ReplyText::Utf16("cut ".encode_utf16().chain([0xD83D]).collect()))
         );
-        assert_eq!(outcome("s", exit(0), &cut), Ok("cut \u{FFFD}".into()));
+        assert_eq!(outcome("s", exit(0), &mut cut()), Ok("cut \u{FFFD}".into()));
         // U+0085 is not JS whitespace: JSON.parse throws.
-        assert_eq!(outcome("s", exit(0), &ok_output("\u{85}{}")), Err(RunError::Malformed("\u{85}{}".into())));
+        assert_eq!(outcome("s", exit(0), &mut ok_output("\u{85}{}")), Err(RunError::Malformed("\u{85}{}".into())));
     }
 
     #[test]
     fn malformed_quotes_200_characters() {
         let junk = "x".repeat(300);
-        assert_eq!(outcome("s", exit(0), &ok_output(&junk)), Err(RunError::Malformed("x".repeat(200))));
+        assert_eq!(outcome("s", exit(0), &mut ok_output(&junk)), Err(RunError::Malformed("x".repeat(200))));
     }
 }

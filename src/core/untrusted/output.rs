@@ -1,7 +1,7 @@
 //! Reads the agent's output as it streams: finds the result span between the
 //! markers and keeps only bounded heads of stdout and stderr for error text.
 
-use super::result_json::js_trim;
+use super::result_json::js_trim_in_place;
 
 pub(crate) const START_MARKER: &[u8] = b"---MERCURY_CONTAINER_RESULT_START---";
 pub(crate) const END_MARKER: &[u8] = b"---MERCURY_CONTAINER_RESULT_END---";
@@ -14,6 +14,12 @@ pub(crate) const KEPT_HEAD_BYTES: usize = 64 * 1024;
 /// The largest result span accepted between the markers.
 pub(crate) const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
 
+/// A span body longer than this reserves room for the largest span at once,
+/// so that growing it never copies a large body (held twice while copied:
+/// 8 MiB more at the step past 8 MiB). Pages of the reservation not written
+/// are never resident; below this, a reply pays nothing for the bound.
+const RESERVE_WHOLE_SPAN_PAST: usize = 1024 * 1024;
+
 #[derive(Debug)]
 enum Span {
     /// Looking for START; `carry` holds the bytes of the stream's tail that
@@ -25,6 +31,9 @@ enum Span {
     Found { body: Vec<u8> },
     /// The span grew past [`MAX_RESULT_BYTES`] without an END.
     Overflowed,
+    /// The found span was handed over by [`OutputScanner::take_result`];
+    /// what follows is ignored, as after `Found`.
+    Taken,
 }
 
 /// A bounded prefix of one stream.
@@ -88,7 +97,7 @@ impl OutputScanner {
                 }
             }
             Span::Inside { .. } => self.push_span_bytes(chunk),
-            Span::Found { .. } | Span::Overflowed => {}
+            Span::Found { .. } | Span::Overflowed | Span::Taken => {}
         }
     }
 
@@ -98,6 +107,10 @@ impl OutputScanner {
         };
         // Only the new bytes plus a marker's length of old ones can hold the first END.
         let search_from = body.len().saturating_sub(END_MARKER.len() - 1);
+        let whole = MAX_RESULT_BYTES + END_MARKER.len();
+        if body.len() + bytes.len() > RESERVE_WHOLE_SPAN_PAST && body.capacity() < whole {
+            body.reserve_exact(whole.saturating_sub(body.len()).max(bytes.len()));
+        }
         body.extend_from_slice(bytes);
         if let Some(at) = find(&body[search_from..], END_MARKER) {
             let mut found = std::mem::take(body);
@@ -123,17 +136,45 @@ impl OutputScanner {
     /// The text between the first START and the first END after it, trimmed
     /// as JavaScript's `trim()` does (a BOM goes, U+0085 stays), so what
     /// `JSON.parse` then sees is what the host's runner would give it.
+    ///
+    /// The span's own buffer becomes the text, so a large result is held once,
+    /// not twice (issue 18); only invalid UTF-8 is copied, to be replaced. The
+    /// span is then gone: a second call finds it [`ResultSpan::Missing`].
+    pub(crate) fn take_result(&mut self) -> ResultSpan {
+        match &mut self.span {
+            Span::Found { body } => {
+                let body = std::mem::take(body);
+                self.span = Span::Taken;
+                ResultSpan::Text(span_text(body))
+            }
+            Span::Overflowed => ResultSpan::TooLarge,
+            _ => ResultSpan::Missing,
+        }
+    }
+
+    /// What [`Self::take_result`] would give, leaving the span where it is.
+    #[cfg(test)]
     pub(crate) fn result(&self) -> ResultSpan {
         match &self.span {
-            Span::Found { body } => ResultSpan::Text(js_trim(&String::from_utf8_lossy(body)).to_owned()),
+            Span::Found { body } => ResultSpan::Text(span_text(body.clone())),
             Span::Overflowed => ResultSpan::TooLarge,
             _ => ResultSpan::Missing,
         }
     }
 }
 
+/// The span's bytes as trimmed text in their own buffer. Invalid UTF-8 is
+/// replaced as Node decodes it, which takes a copy: U+FFFD is longer than the
+/// byte it replaces.
+fn span_text(body: Vec<u8>) -> String {
+    let mut text =
+        String::from_utf8(body).unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned());
+    js_trim_in_place(&mut text);
+    text
+}
+
 /// What stood between the markers.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ResultSpan {
     Text(String),
     Missing,
@@ -278,6 +319,84 @@ mod tests {
     }
 
     #[test]
+    fn taking_a_10_mb_result_copies_nothing() {
+        use crate::core::untrusted::result_json::tests::peak_extra;
+        let mut s = OutputScanner::default();
+        s.push_stdout(b"boot\n---MERCURY_CONTAINER_RESULT_START---\n \t");
+        let block = vec![b'a'; 64 * 1024];
+        let blocks = 10_000_000 / block.len();
+        for _ in 0..blocks {
+            s.push_stdout(&block);
+        }
+        s.push_stdout(b"\n---MERCURY_CONTAINER_RESULT_END---\n");
+        let (taken, peak) = peak_extra(|| s.take_result());
+        let ResultSpan::Text(text) = taken else { panic!("no text") };
+        assert_eq!(text.len(), blocks * block.len());
+        assert!(text.bytes().all(|b| b == b'a'));
+        // Trimmed and made text in the span's own buffer: nothing allocated on the way.
+        assert!(peak < 64 * 1024, "{peak}");
+    }
+
+    #[test]
+    fn a_large_body_is_never_moved_once_past_the_reservation_point() {
+        // Where the body's buffer is, how much it holds, how much it may.
+        let body = |s: &OutputScanner| match &s.span {
+            Span::Inside { body } => (body.as_ptr(), body.len(), body.capacity()),
+            other => panic!("not inside a span: {other:?}"),
+        };
+        let mut s = OutputScanner::default();
+        s.push_stdout(START_MARKER);
+        let block = vec![b'a'; 64 * 1024];
+        while body(&s).1 + block.len() <= RESERVE_WHOLE_SPAN_PAST {
+            s.push_stdout(&block);
+        }
+        assert!(body(&s).2 <= RESERVE_WHOLE_SPAN_PAST, "a small reply reserves nothing");
+        s.push_stdout(&block);
+        let (at, _, capacity) = body(&s);
+        assert!(capacity >= MAX_RESULT_BYTES + END_MARKER.len(), "{capacity}");
+        while body(&s).1 + block.len() <= MAX_RESULT_BYTES {
+            s.push_stdout(&block);
+            assert_eq!((body(&s).0, body(&s).2), (at, capacity), "the body was moved while it grew");
+        }
+        s.push_stdout(END_MARKER);
+        let ResultSpan::Text(text) = s.take_result() else { panic!("no text") };
+        assert_eq!(text.len(), MAX_RESULT_BYTES);
+        assert_eq!(text.as_ptr(), at, "the text is not the body's buffer");
+    }
+
+    #[test]
+    fn a_taken_result_is_handed_over_once_and_later_output_ignored() {
+        let mut s = scan_in_chunks(&framed(r#"{"reply":"one"}"#), 7);
+        assert_eq!(s.take_result(), ResultSpan::Text(r#"{"reply":"one"}"#.into()));
+        assert_eq!(s.take_result(), ResultSpan::Missing);
+        s.push_stdout(&framed(r#"{"reply":"two"}"#));
+        assert_eq!(s.take_result(), ResultSpan::Missing);
+        // A standby's claim forgets it, as any other span: the next one counts.
+        s.forget_result();
+        s.push_stdout(&framed(r#"{"reply":"three"}"#));
+        assert_eq!(s.take_result(), ResultSpan::Text(r#"{"reply":"three"}"#.into()));
+    }
+
+    #[test]
+    fn taking_keeps_replacing_invalid_utf8_and_the_js_trim() {
+        let mut out = b"---MERCURY_CONTAINER_RESULT_START---\xef\xbb\xbf\xe2\x80\xa8 \xc2\x85".to_vec();
+        out.extend_from_slice(&[0xff, b'a', 0xe2, 0x82]);
+        out.extend_from_slice(b" \xc2\xa0---MERCURY_CONTAINER_RESULT_END---");
+        // A BOM and U+2028 are JS whitespace, U+0085 is not; bad bytes become U+FFFD.
+        let expected = ResultSpan::Text("\u{85}\u{fffd}a\u{fffd}".into());
+        for chunk in [1, 5, out.len()] {
+            let mut s = scan_in_chunks(&out, chunk);
+            assert_eq!(s.result(), expected, "chunk {chunk}");
+            assert_eq!(s.take_result(), expected, "chunk {chunk}");
+        }
+        let mut blank = scan_in_chunks(
+            b"---MERCURY_CONTAINER_RESULT_START---\n \xe3\x80\x80\t---MERCURY_CONTAINER_RESULT_END---",
+            3,
+        );
+        assert_eq!(blank.take_result(), ResultSpan::Text(String::new()));
+    }
+
+    #[test]
     fn partial_suffix_finds_marker_prefixes() {
         assert_eq!(partial_suffix(b"abc---MER", START_MARKER), 6);
         assert_eq!(partial_suffix(b"abc", START_MARKER), 0);
@@ -329,7 +448,12 @@ mod properties {
                 scanner.push_stdout(&out[from..p]);
                 from = p;
             }
-            prop_assert_eq!(scanner.result(), reference(&out));
+            let expected = reference(&out);
+            prop_assert_eq!(scanner.result(), expected.clone());
+            prop_assert_eq!(scanner.take_result(), expected.clone());
+            // Handed over once; an overflow or a missing span says so again.
+            let again = if matches!(expected, ResultSpan::Text(_)) { ResultSpan::Missing } else { expected };
+            prop_assert_eq!(scanner.take_result(), again);
             prop_assert_eq!(scanner.stdout.text(), String::from_utf8_lossy(&out).into_owned());
         }
 

@@ -9,7 +9,9 @@
 //! This module validates the span with an iterative scanner (no recursion, no
 //! tree: nesting is one bit per level) that accepts exactly what `JSON.parse`
 //! accepts, remembers where the top-level object's last `reply` member is, and
-//! decodes only that value, once the whole span is known to be valid.
+//! decodes only that value, once the whole span is known to be valid. It takes
+//! the span and decodes the reply in the span's own buffer: a 10 MB reply is
+//! held once, not as the span plus a decoded copy (issue 18).
 
 use std::ops::Range;
 
@@ -48,8 +50,20 @@ impl ReplyText {
 
 /// `String.prototype.trim()`: JS WhiteSpace and LineTerminator at both ends.
 /// Unlike `str::trim` it removes U+FEFF (a BOM) and keeps U+0085.
+#[cfg(test)]
 pub(crate) fn js_trim(text: &str) -> &str {
     text.trim_matches(is_js_whitespace)
+}
+
+/// `String.prototype.trim()` in `text`'s own buffer (a span may be 16 MiB):
+/// JS WhiteSpace and LineTerminator at both ends; unlike `str::trim` it
+/// removes U+FEFF (a BOM) and keeps U+0085. The end is cut off and what
+/// remains moves to the front (no move when nothing leads).
+pub(crate) fn js_trim_in_place(text: &mut String) {
+    let end = text.trim_end_matches(is_js_whitespace).len();
+    text.truncate(end);
+    let start = end - text.trim_start_matches(is_js_whitespace).len();
+    text.drain(..start);
 }
 
 fn is_js_whitespace(c: char) -> bool {
@@ -70,18 +84,20 @@ fn is_js_whitespace(c: char) -> bool {
 ///   or where serde would have rejected it (deeper than 128, `1e400`), the value's
 ///   own text without JSON whitespace, since the host expects a string anyway.
 ///
-/// Memory: besides the input, one bit per nesting level while scanning, then
-/// the decoded reply (at most the span's length in bytes as UTF-8; at most
-/// twice it as UTF-16, only when a lone surrogate forces UTF-16).
-pub(crate) fn reply_of(span_text: &str) -> Result<ReplyText, String> {
-    let text = js_trim(span_text);
+/// Memory: the span is taken, not borrowed, and the reply is made in its
+/// buffer (a string decoded, a large value compacted, in place), so besides
+/// the span there is one bit per nesting level while scanning, and a small
+/// value's re-serialisation. Only a lone surrogate, which forces UTF-16,
+/// makes a new buffer (at most twice the span).
+pub(crate) fn reply_of(mut text: String) -> Result<ReplyText, String> {
+    js_trim_in_place(&mut text);
     let Some(found) = scan(text.as_bytes()) else {
-        return Err(js_prefix(text, MALFORMED_QUOTE_UNITS).to_owned());
+        return Err(js_prefix(&text, MALFORMED_QUOTE_UNITS).to_owned());
     };
     Ok(match found {
         Found::Absent | Found::Null => ReplyText::Utf8("Done.".to_owned()),
-        Found::Str(range) => decode_string(&text[range]),
-        Found::Other(range) => ReplyText::Utf8(compact_value(&text[range])),
+        Found::Str(range) => decode_string(text, range),
+        Found::Other(range) => ReplyText::Utf8(compact_value(text, range)),
     })
 }
 
@@ -238,13 +254,7 @@ fn is_reply_key(raw: &[u8]) -> bool {
     let Ok(raw) = std::str::from_utf8(raw) else {
         return false;
     };
-    let mut units = Vec::with_capacity(REPLY.len());
-    walk_string(raw, |piece| match piece {
-        Piece::Text(s) => units.extend(s.encode_utf16()),
-        Piece::Char(c) => units.extend(c.encode_utf16(&mut [0; 2]).iter()),
-        Piece::Lone(u) => units.push(u),
-    });
-    units.iter().copied().eq(REPLY.iter().map(|&b| u16::from(b)))
+    utf16_units(raw).into_iter().eq(REPLY.iter().map(|&b| u16::from(b)))
 }
 
 fn classify(t: &[u8], range: Range<usize>) -> Found {
@@ -321,140 +331,207 @@ fn literal_end(t: &[u8], i: usize, word: &[u8]) -> Option<usize> {
 }
 
 /// A decoded part of a JSON string's content.
-enum Piece<'a> {
-    /// Unescaped text.
-    Text(&'a str),
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    /// Unescaped text: a range of the buffer being walked.
+    Text(Range<usize>),
     /// An escape, or a surrogate pair of escapes, that is a Unicode scalar value.
     Char(char),
     /// A surrogate escape with no partner next to it.
     Lone(u16),
 }
 
-/// Decodes a validated string's raw content in order. A high surrogate escape
-/// immediately followed by a low one is one character, as adjacent code units
-/// in a JS string are; any other surrogate escape is lone.
-fn walk_string<'a>(raw: &'a str, mut emit: impl FnMut(Piece<'a>)) {
-    let b = raw.as_bytes();
-    let mut pending_high: Option<u16> = None;
-    let mut run_start = 0;
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'\\' {
-            i += 1;
-            continue;
-        }
-        if run_start < i {
-            if let Some(high) = pending_high.take() {
-                emit(Piece::Lone(high));
-            }
-            emit(Piece::Text(&raw[run_start..i]));
-        }
-        let (unit, len) = match b.get(i + 1) {
-            Some(b'b') => (0x08, 2),
-            Some(b'f') => (0x0C, 2),
-            Some(b'n') => (0x0A, 2),
-            Some(b'r') => (0x0D, 2),
-            Some(b't') => (0x09, 2),
-            Some(b'u') => match raw.get(i + 2..i + 6).and_then(|hex| u16::from_str_radix(hex, 16).ok()) {
-                Some(unit) => (unit, 6),
-                None => return, // not reached: the scanner validated the escape
-            },
-            Some(&c) => (u16::from(c), 2), // \" \\ \/
-            None => return,
-        };
-        i += len;
-        run_start = i;
-        match unit {
-            0xD800..=0xDBFF => {
-                if let Some(high) = pending_high.replace(unit) {
-                    emit(Piece::Lone(high));
-                }
-            }
-            0xDC00..=0xDFFF => match pending_high.take() {
-                Some(high) => {
-                    let c = 0x10000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(unit) - 0xDC00);
-                    emit(char::from_u32(c).map_or(Piece::Lone(unit), Piece::Char));
-                }
-                None => emit(Piece::Lone(unit)),
-            },
-            _ => {
-                if let Some(high) = pending_high.take() {
-                    emit(Piece::Lone(high));
-                }
-                if let Some(c) = char::from_u32(u32::from(unit)) {
-                    emit(Piece::Char(c));
-                }
-            }
-        }
+/// Decodes a validated string's raw content in order, one piece per call to
+/// [`Walk::next`]. A high surrogate escape immediately followed by a low one
+/// is one character, as adjacent code units in a JS string are; any other
+/// surrogate escape is lone. It holds positions, not a borrow, so that a
+/// caller may write decoded pieces into the same buffer behind it.
+struct Walk {
+    /// Where the unescaped run not given out yet starts (or the next escape is).
+    at: usize,
+    end: usize,
+    pending_high: Option<u16>,
+    /// A piece decoded together with the one just given out.
+    queued: Option<Piece>,
+}
+
+impl Walk {
+    fn new(raw: Range<usize>) -> Self {
+        Self { at: raw.start, end: raw.end, pending_high: None, queued: None }
     }
-    if let Some(high) = pending_high.take() {
-        emit(Piece::Lone(high));
-    }
-    if run_start < b.len() {
-        emit(Piece::Text(&raw[run_start..]));
+
+    /// The next piece of `b[raw]`; `b` must be the buffer the range was taken in.
+    fn next(&mut self, b: &[u8]) -> Option<Piece> {
+        if let Some(piece) = self.queued.take() {
+            return Some(piece);
+        }
+        loop {
+            let escape = b.get(self.at..self.end)?.iter().position(|&c| c == b'\\').map(|p| self.at + p);
+            let run_end = escape.unwrap_or(self.end);
+            if self.at < run_end || escape.is_none() {
+                // A high surrogate escape followed by text (or nothing) is lone.
+                if let Some(high) = self.pending_high.take() {
+                    return Some(Piece::Lone(high));
+                }
+                if self.at == run_end {
+                    return None;
+                }
+                let run = self.at..run_end;
+                self.at = run_end;
+                return Some(Piece::Text(run));
+            }
+            let i = self.at;
+            let (unit, len) = match b.get(i + 1)? {
+                b'b' => (0x08, 2),
+                b'f' => (0x0C, 2),
+                b'n' => (0x0A, 2),
+                b'r' => (0x0D, 2),
+                b't' => (0x09, 2),
+                // Not reached with bad hex: the scanner validated the escape.
+                b'u' => (
+                    std::str::from_utf8(b.get(i + 2..i + 6)?).ok().and_then(|hex| u16::from_str_radix(hex, 16).ok())?,
+                    6,
+                ),
+                &c => (u16::from(c), 2), // \" \\ \/
+            };
+            self.at = i + len;
+            match unit {
+                0xD800..=0xDBFF => {
+                    if let Some(high) = self.pending_high.replace(unit) {
+                        return Some(Piece::Lone(high));
+                    }
+                }
+                0xDC00..=0xDFFF => {
+                    return Some(match self.pending_high.take() {
+                        Some(high) => {
+                            let c = 0x10000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(unit) - 0xDC00);
+                            char::from_u32(c).map_or(Piece::Lone(unit), Piece::Char)
+                        }
+                        None => Piece::Lone(unit),
+                    })
+                }
+                _ => {
+                    // Not a surrogate, so always a char.
+                    let c = char::from_u32(u32::from(unit)).map(Piece::Char);
+                    match self.pending_high.take() {
+                        Some(high) => {
+                            self.queued = c;
+                            return Some(Piece::Lone(high));
+                        }
+                        None if c.is_some() => return c,
+                        None => {}
+                    }
+                }
+            }
+        }
     }
 }
 
-/// The string's content: UTF-8 unless a lone surrogate needs UTF-16. Sized in
-/// a first pass, so the result is allocated once at its exact length.
-fn decode_string(raw: &str) -> ReplyText {
-    let (mut utf8_len, mut utf16_len, mut lone) = (0, 0, false);
-    walk_string(raw, |piece| match piece {
-        Piece::Text(s) => utf8_len += s.len(),
-        Piece::Char(c) => utf8_len += c.len_utf8(),
-        Piece::Lone(_) => lone = true,
-    });
-    if !lone {
-        let mut text = String::with_capacity(utf8_len);
-        walk_string(raw, |piece| match piece {
-            Piece::Text(s) => text.push_str(s),
-            Piece::Char(c) => text.push(c),
-            Piece::Lone(_) => {}
-        });
-        return ReplyText::Utf8(text);
-    }
-    walk_string(raw, |piece| match piece {
-        Piece::Text(s) => utf16_len += s.encode_utf16().count(),
-        Piece::Char(c) => utf16_len += c.len_utf16(),
-        Piece::Lone(_) => utf16_len += 1,
-    });
-    let mut units = Vec::with_capacity(utf16_len);
-    walk_string(raw, |piece| match piece {
-        Piece::Text(s) => units.extend(s.encode_utf16()),
-        Piece::Char(c) => units.extend_from_slice(c.encode_utf16(&mut [0; 2])),
-        Piece::Lone(u) => units.push(u),
-    });
-    ReplyText::Utf16(units)
+/// The pieces of a validated string's raw content.
+fn pieces(raw: &str) -> impl Iterator<Item = Piece> + '_ {
+    let mut walk = Walk::new(0..raw.len());
+    std::iter::from_fn(move || walk.next(raw.as_bytes()))
 }
 
-/// A non-string reply's text, as `serde_json::Value::to_string` wrote it
-/// before when that is affordable and possible; else the value's own text
-/// with the whitespace between tokens removed.
-fn compact_value(raw: &str) -> String {
+/// The string reply whose raw content is `text[raw]`, decoded in `text`'s own
+/// buffer: no escape is shorter than what it decodes to, so the decoded bytes,
+/// written from the buffer's start, never overtake the raw ones still to be
+/// read. Only a lone surrogate (UTF-16 needed) makes a new buffer.
+fn decode_string(text: String, raw: Range<usize>) -> ReplyText {
+    let mut walk = Walk::new(raw.clone());
+    while let Some(piece) = walk.next(text.as_bytes()) {
+        if matches!(piece, Piece::Lone(_)) {
+            return ReplyText::Utf16(utf16_units(text.get(raw).unwrap_or_default()));
+        }
+    }
+    let mut bytes = text.into_bytes();
+    let mut written = 0;
+    let mut walk = Walk::new(raw);
+    while let Some(piece) = walk.next(&bytes) {
+        match piece {
+            Piece::Text(run) => {
+                let len = run.len();
+                bytes.copy_within(run, written);
+                written += len;
+            }
+            Piece::Char(c) => {
+                let mut utf8 = [0; 4];
+                let utf8 = c.encode_utf8(&mut utf8).as_bytes();
+                bytes[written..written + utf8.len()].copy_from_slice(utf8);
+                written += utf8.len();
+            }
+            Piece::Lone(_) => {} // not reached: checked above
+        }
+    }
+    ReplyText::Utf8(into_text(bytes, written))
+}
+
+/// The first `len` bytes of `bytes` as the reply's text; the buffer is given
+/// back to the allocator when most of it is no longer needed (shrinking
+/// reallocates in place in the allocators this runs on).
+fn into_text(mut bytes: Vec<u8>, len: usize) -> String {
+    bytes.truncate(len);
+    if bytes.len() < bytes.capacity() / 2 {
+        bytes.shrink_to_fit();
+    }
+    // Always valid: UTF-8 runs were moved whole and escapes encoded as chars.
+    String::from_utf8(bytes).unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned())
+}
+
+/// A string reply with a lone surrogate, as the UTF-16 code units
+/// `JSON.parse` gives. Sized in a first pass, so allocated once at its exact length.
+fn utf16_units(raw: &str) -> Vec<u16> {
+    let len = pieces(raw)
+        .map(|piece| match piece {
+            Piece::Text(run) => raw.get(run).map_or(0, |s| s.encode_utf16().count()),
+            Piece::Char(c) => c.len_utf16(),
+            Piece::Lone(_) => 1,
+        })
+        .sum();
+    let mut units = Vec::with_capacity(len);
+    for piece in pieces(raw) {
+        match piece {
+            Piece::Text(run) => units.extend(raw.get(run).unwrap_or_default().encode_utf16()),
+            Piece::Char(c) => units.extend_from_slice(c.encode_utf16(&mut [0; 2])),
+            Piece::Lone(u) => units.push(u),
+        }
+    }
+    units
+}
+
+/// A non-string reply's text, `text[raw]`, as `serde_json::Value::to_string`
+/// wrote it before when that is affordable and possible; else the value's own
+/// text with the whitespace between tokens removed, in `text`'s own buffer.
+fn compact_value(text: String, raw: Range<usize>) -> String {
     if raw.len() <= REPLY_VALUE_REPARSE_MAX_BYTES {
-        if let Ok(value) = serde_json::from_str::<serde_json::Value>(raw) {
+        if let Some(value) = text.get(raw.clone()).and_then(|raw| serde_json::from_str::<serde_json::Value>(raw).ok()) {
             return value.to_string();
         }
     }
-    let mut out = String::with_capacity(raw.len());
+    // Byte by byte: every byte looked at is ASCII, and no byte of a multi-byte
+    // UTF-8 sequence is, so sequences are copied whole.
+    let mut bytes = text.into_bytes();
+    let mut written = 0;
     let (mut in_string, mut escaped) = (false, false);
-    for c in raw.chars() {
+    for i in raw {
+        let b = bytes[i];
         if in_string {
-            match (escaped, c) {
+            match (escaped, b) {
                 (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
                 _ => {}
             }
-        } else if c == '"' {
+        } else if b == b'"' {
             in_string = true;
-        } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
             continue;
         }
-        out.push(c);
+        bytes[written] = b;
+        written += 1;
     }
-    out
+    into_text(bytes, written)
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
