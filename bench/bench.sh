@@ -46,5 +46,8 @@ for rt in $runtimes; do
   esac
 done
 
+step "memory per result (bench/result-memory.js)"
+node --expose-gc bench/result-memory.js
+
 step "comparison (bench/results/latest-*.json, floor.json)"
 node bench/report.js
