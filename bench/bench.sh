@@ -21,11 +21,8 @@ case " $runtimes " in
 esac
 
 step "addon"
-if ! ls container-runner.*.node >/dev/null 2>&1; then
-  npx napi build --platform --release
-else
-  echo "using the existing $(ls container-runner.*.node) (delete it to rebuild in release mode)"
-fi
+# Always: cargo rebuilds only what changed, and a .node older than the tree would bench old code.
+npx napi build --platform --release
 
 step "bench image"
 docker image inspect mercury-test-agent:latest >/dev/null 2>&1 || scripts/build-images.sh test
