@@ -228,7 +228,10 @@ fn main() {
 }
 
 async fn serve(listen: String, allow: AllowList) -> std::io::Result<()> {
-    let listener = TcpListener::bind(&listen).await?;
+    serve_on(TcpListener::bind(&listen).await?, allow).await
+}
+
+async fn serve_on(listener: TcpListener, allow: AllowList) -> std::io::Result<()> {
     let state = Arc::new(State { allow });
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     log_line(serde_json::json!({ "event": "listening", "address": listener.local_addr()?.to_string() }));
@@ -257,5 +260,114 @@ async fn serve(listen: String, allow: AllowList) -> std::io::Result<()> {
                 .with_upgrades()
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A proxy on 127.0.0.1 allowing `allow`; its port.
+    async fn proxy(allow: &str) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let allow = AllowList::parse(allow).expect("list");
+        tokio::spawn(serve_on(listener, allow));
+        port
+    }
+
+    /// A server on 127.0.0.1 that answers every connection with one HTTP response naming the request line.
+    async fn origin() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                    let line = text.lines().next().unwrap_or("").to_string();
+                    let leaked = text.to_ascii_lowercase().contains("proxy-authorization");
+                    let body = format!("{line} leaked={leaked}");
+                    let reply =
+                        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                    let _ = s.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        port
+    }
+
+    async fn exchange(port: u16, request: String) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+        s.write_all(request.as_bytes()).await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).to_string()
+    }
+
+    const CREDS: &str = "Proxy-Authorization: Basic dGFnMTp4\r\n"; // tag1:x
+
+    #[tokio::test]
+    async fn forwards_an_allowed_absolute_uri_in_origin_form_without_the_credentials() {
+        let o = origin().await;
+        let p = proxy(&format!("127.0.0.1:{o}")).await;
+        let got = exchange(
+            p,
+            format!(
+                "GET http://127.0.0.1:{o}/x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:{o}\r\n{CREDS}Connection: close\r\n\r\n"
+            ),
+        )
+        .await;
+        assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+        assert!(got.contains("GET /x?y=1 HTTP/1.1 leaked=false"), "{got}");
+    }
+
+    #[tokio::test]
+    async fn tunnels_an_allowed_connect() {
+        let o = origin().await;
+        let p = proxy(&format!("localhost:{o}")).await;
+        let mut s = TcpStream::connect(("127.0.0.1", p)).await.expect("connect");
+        s.write_all(format!("CONNECT localhost:{o} HTTP/1.1\r\nHost: localhost:{o}\r\n\r\n").as_bytes())
+            .await
+            .expect("write");
+        let mut head = vec![0u8; 1024];
+        let n = s.read(&mut head).await.expect("read");
+        assert!(
+            String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head[..n])
+        );
+        s.write_all(b"GET /through HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        assert!(String::from_utf8_lossy(&out).contains("GET /through HTTP/1.1"), "{}", String::from_utf8_lossy(&out));
+    }
+
+    #[tokio::test]
+    async fn refuses_what_no_rule_allows_with_403_naming_the_rules() {
+        let o = origin().await;
+        let p = proxy("api.example.com").await;
+        let got = exchange(
+            p,
+            format!("GET http://127.0.0.1:{o}/ HTTP/1.1\r\nHost: 127.0.0.1\r\n{CREDS}Connection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(got.starts_with("HTTP/1.1 403"), "{got}");
+        assert!(got.contains(&format!("127.0.0.1:{o}")) && got.contains("api.example.com"), "{got}");
+        let got =
+            exchange(p, format!("CONNECT 127.0.0.1:{o} HTTP/1.1\r\nHost: 127.0.0.1:{o}\r\nConnection: close\r\n\r\n"))
+                .await;
+        assert!(got.starts_with("HTTP/1.1 403"), "{got}");
+        // Origin-form (not a proxy request) and https:// in absolute form are not forwarded.
+        let got = exchange(p, "GET / HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n".into()).await;
+        assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+        let got = exchange(
+            p,
+            "GET https://api.example.com/ HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n".into(),
+        )
+        .await;
+        assert!(got.starts_with("HTTP/1.1 400"), "{got}");
     }
 }
