@@ -1,18 +1,16 @@
 // options.egress (issue 19, docs/egress.md): the agent reaches the listed
 // destinations and API_URL through the runner's proxy sidecar, and nothing
 // else. Checked from inside the agent (the fixture's egress-probe mode) and
-// from the servers the test starts. (A crash followed by cleanupOrphans is not
-// tested here: cleanupOrphans must be scoped to the test on the shared engine,
-// and a turn with egress through the scoping engine proxy of lifecycle.test.js
-// does not finish; see docs/egress.md.) Every address used is the engine's own
+// from the servers the test starts. Every address used is the engine's own
 // default bridge here (its gateway, where the test's servers listen, and a
 // peer container the test starts on it) or 127.0.0.0/8: nothing else.
 const fs = require("node:fs");
 const http = require("node:http");
 const net = require("node:net");
 const path = require("node:path");
-const { spawnSync } = require("node:child_process");
+const { spawn, spawnSync } = require("node:child_process");
 const h = require("./helpers");
+const { startEngineProxy } = require("./engine-proxy");
 
 const T = 120_000;
 const CHILD = path.join(__dirname, "fixtures", "scripts", "egress-child.js");
@@ -181,5 +179,31 @@ describe("egress", () => {
     // Checked at once: the exit itself removed them.
     for (const c of containers) expect(egressContainers()).not.toContain(c);
     for (const n of networks) expect(egressNetworks()).not.toContain(n);
+  }, T);
+
+  test("after a crash, cleanupOrphans removes the sidecar and its network", async () => {
+    // Scoped as in lifecycle.test.js: through this proxy cleanupOrphans sees only this test's
+    // containers. The child runs asynchronously: the proxy lives on this process's event loop.
+    const label = `mercury.test-run=${process.pid}-${Date.now()}-egress`;
+    const proxy = await startEngineProxy(h.tempRoot(), { label });
+    try {
+      const before = new Set([...egressContainers(), ...egressNetworks()]);
+      const child = spawn(process.execPath, [CHILD, h.tempRoot(), h.IMAGE, "crash", "", proxy.dockerHost], { stdio: ["ignore", "pipe", "inherit"] });
+      let stdout = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      const signal = await new Promise((resolve) => child.on("exit", (_, sig) => resolve(sig)));
+      expect(stdout).toMatch(/^REPLIED /m);
+      expect(signal).toBe("SIGKILL");
+      const made = egressContainers().filter((n) => !before.has(n));
+      const networks = egressNetworks().filter((n) => !before.has(n));
+      expect(made).toHaveLength(1);
+      expect(networks).toEqual([made[0].replace("mercury-egress-proxy-", "mercury-egress-")]);
+      const ctx = h.makeRunner({}, { dockerHost: proxy.dockerHost });
+      expect(await ctx.runner.cleanupOrphans()).toBe(1);
+      expect(egressContainers()).not.toContain(made[0]);
+      expect(egressNetworks()).not.toContain(networks[0]);
+    } finally {
+      await proxy.close();
+    }
   }, T);
 });
