@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tracing::Dispatch;
@@ -17,23 +16,14 @@ use super::{
     apply_to_spec, network_name, proxy_allow_list, proxy_binary_name, random_hex, refusal, sidecar_name, EgressOptions,
     Tags, EGRESS_LABEL,
 };
+use crate::core::bounds::{EGRESS_NETWORK_REMOVAL_RETRIES, EGRESS_PROXY_READY};
 use crate::core::engine::client::{Engine, EngineError};
 use crate::core::engine::container::{ContainerSpec, MANAGED_LABEL};
 use crate::core::engine::egress_calls::SidecarSpec;
 use crate::core::error::RunError;
 
-/// How long the proxy may take to say it listens, once started (measured: well under a second).
-const PROXY_READY: Duration = Duration::from_secs(20);
 /// Longest proxy log line read; a longer one is skipped (the proxy's are under 300 bytes).
 const MAX_LINE: usize = 4096;
-/// Pauses between tries of the network's removal (about 8 s in all), while agents still leave it.
-const NETWORK_REMOVAL_RETRIES: [Duration; 5] = [
-    Duration::from_millis(250),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(4),
-];
 /// The option that gives the internal network's bridge no host address, so nothing on the host is reachable from it.
 const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
 
@@ -167,7 +157,7 @@ impl Egress {
 
         // Its first line says it listens; anything else (it exited: a bad list, a bind failure) is a failure.
         let mut pending = Vec::new();
-        let listening = tokio::time::timeout(PROXY_READY, async {
+        let listening = tokio::time::timeout(EGRESS_PROXY_READY, async {
             while let Some(chunk) = lines.recv().await {
                 pending.extend_from_slice(&chunk);
                 if let Some(end) = pending.iter().position(|b| *b == b'\n') {
@@ -192,7 +182,7 @@ impl Egress {
     pub(crate) async fn remove(&self) {
         let (sidecar, network) = self.names();
         let _ = self.engine.remove(&sidecar).await;
-        for pause in NETWORK_REMOVAL_RETRIES {
+        for pause in EGRESS_NETWORK_REMOVAL_RETRIES {
             if self.engine.remove_network(&network).await.is_ok() {
                 return;
             }
