@@ -92,6 +92,12 @@ export interface RunnerOptions {
    * `true` is `{ idleMs: 60000, max: 4 }`.
    */
   standby?: boolean | { idleMs?: number; max?: number };
+  /**
+   * Agents reach only these destinations, through a proxy sidecar per runner (docs/egress.md):
+   * host patterns ("api.anthropic.com", "*.openai.com", optionally ":port"; 443 and 80 when none).
+   * API_URL's target is always allowed. Not with `network`. Default: off (the engine's network as is).
+   */
+  egress?: { allow: string[] };
 }
 
 /** An attachment, passed through to the agent untouched. */

@@ -15,7 +15,8 @@ try {
 }
 const realm = require("./realm.js");
 
-binding.attachRealm(realm);
+// Where this package is: the egress proxy binaries live in egress-proxy/dist here.
+binding.attachRealm({ ...realm, packageDir: __dirname });
 
 module.exports.AgentContainerRunner = binding.AgentContainerRunner;
 module.exports.ContainerError = realm.ContainerError;

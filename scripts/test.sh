@@ -105,6 +105,9 @@ if git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --quiet -- index.d.ts i
 fi
 
 step "agent images" "$LIMIT_IMAGES" scripts/build-images.sh
+# The egress sidecar's static proxy (egress.test.js builds its image on the engine from it).
+step "egress proxy (static build)" "$LIMIT_BUILD" scripts/build-egress-proxy.sh
+step "egress proxy unit tests" "$LIMIT_CARGO_TEST" bash -c 'cd egress-proxy && cargo test --quiet --locked'
 registry_started=1
 step "the local registry" "$LIMIT_IMAGES" scripts/start-registry.sh
 

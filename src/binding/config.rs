@@ -12,6 +12,7 @@ use super::realm::Realm;
 use crate::core::ConsoleFormat;
 use crate::core::EndpointInput;
 use crate::core::Hardening;
+use crate::core::{egress_options, EgressOptions};
 use crate::core::{
     memory_limit, nano_cpus, pids_limit, port_text, standby_options, PackageRoot, RunnerConfig, RunnerOptions,
     StandbyOptions,
@@ -55,6 +56,7 @@ pub fn read_options<'env>(
     let (mut package_root, mut docker_host, mut memory, mut sessions_dir) = (None, None, None, None);
     let mut hardening = Hardening::default();
     let mut standby = None;
+    let mut egress = None;
     if let Some(options) = options {
         hooks.logger = opt_object(options, "logger", WHAT)?;
         if let Some(f) = opt_value(options, "resolveCredential")? {
@@ -67,6 +69,10 @@ pub fn read_options<'env>(
         hardening = read_hardening(options)?;
         standby = read_standby(options)?;
         sessions_dir = opt_string(options, "sessionsDir", WHAT)?;
+        egress = read_egress(options, realm)?;
+        if egress.is_some() && hardening.network.is_some() {
+            return Err("options.egress and options.network cannot both be given: egress picks the network".into());
+        }
     }
     let main_script = match package_root {
         Some(_) => None,
@@ -87,8 +93,16 @@ pub fn read_options<'env>(
         home: path_var("HOME")?,
         search_path: env_var("PATH")?.map(Into::into),
     };
-    let options =
-        RunnerOptions { package_root, endpoint, memory_limit: memory, console, hardening, standby, sessions_dir };
+    let options = RunnerOptions {
+        package_root,
+        endpoint,
+        memory_limit: memory,
+        console,
+        hardening,
+        standby,
+        sessions_dir,
+        egress,
+    };
     Ok((options, hooks))
 }
 
@@ -108,6 +122,16 @@ fn read_standby(options: &Object) -> FieldResult<Option<StandbyOptions>> {
     }
 }
 
+/// `options.egress`: `{ allow: string[] }`.
+fn read_egress(options: &Object, realm: &Realm) -> FieldResult<Option<EgressOptions>> {
+    let Some(egress) = opt_object(options, "egress", "options")? else {
+        return Ok(None);
+    };
+    let allow = opt_strings(&egress, "allow", "options.egress")?;
+    let proxy_dir = realm.package_dir().map(|dir| Path::new(dir).join("egress-proxy").join("dist"));
+    egress_options(allow, proxy_dir).map(Some)
+}
+
 fn read_hardening(options: &Object) -> FieldResult<Hardening> {
     const WHAT: &str = "options";
     Ok(Hardening {
@@ -121,6 +145,8 @@ fn read_hardening(options: &Object) -> FieldResult<Hardening> {
         network: opt_string(options, "network", WHAT)?,
         runtime: opt_string(options, "runtime", WHAT)?,
         isolate_spaces: opt_bool(options, "isolateSpaces", WHAT)?,
+        // Set per turn by egress, never by the host.
+        dns: Vec::new(),
     })
 }
 

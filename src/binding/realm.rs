@@ -51,6 +51,8 @@ pub struct Realm {
     console_sink: RealmFn,
     credential_resolver: RealmFn,
     noop: RealmFn,
+    /// This package's folder (main.js's `__dirname`), where the egress proxy's binaries are.
+    package_dir: Option<String>,
 }
 
 /// A host logger's line: `(level, msg, fields)`.
@@ -79,6 +81,7 @@ pub fn attach(realm: &Object) -> Result<()> {
         console_sink: RealmFn::read(realm, "consoleSink")?,
         credential_resolver: RealmFn::read(realm, "credentialResolver")?,
         noop: RealmFn::read(realm, "noop")?,
+        package_dir: realm.get_named_property::<Option<String>>("packageDir").ok().flatten(),
     });
     CURRENT.with(|cell| *cell.borrow_mut() = Some(captured));
     Ok(())
@@ -146,6 +149,10 @@ impl Realm {
     }
 
     /// `process.argv[1]`.
+    pub fn package_dir(&self) -> Option<&str> {
+        self.package_dir.as_deref()
+    }
+
     pub fn main_script(&self, env: &Env) -> Result<Option<String>> {
         self.main_script.typed::<(), Option<String>>(env)?.call(())
     }

@@ -28,6 +28,17 @@ pub(crate) const REMOVAL_RETRIES: [Duration; 6] = [
 /// whatever the engine does; what the engine still owes (a kill, a create,
 /// the removal) goes on in the background.
 pub(crate) const SETTLE_GRACE: Duration = Duration::from_secs(5);
+
+/// How long the egress proxy may take to say it listens, once started (measured: well under a second).
+pub(crate) const EGRESS_PROXY_READY: Duration = Duration::from_secs(20);
+/// Pauses between tries of an egress network's removal (about 8 s in all), while agents still leave it.
+pub(crate) const EGRESS_NETWORK_REMOVAL_RETRIES: [Duration; 5] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
 /// How long process exit may wait for the removal of the containers of runs in
 /// flight (a host that exits must not hang on an engine that is down).
 pub(crate) const EXIT_CLEANUP_BOUND: Duration = Duration::from_secs(2);

@@ -18,6 +18,7 @@
 
 mod bounds;
 mod clock;
+mod egress;
 mod engine;
 mod error;
 mod host;
@@ -32,6 +33,7 @@ mod untrusted;
 
 // The surface the binding uses.
 pub(crate) use clock::{iso_timestamp, now_ms};
+pub(crate) use egress::{egress_options, EgressOptions};
 pub(crate) use engine::container::Hardening;
 pub(crate) use engine::endpoint::EndpointInput;
 pub(crate) use error::{message, ErrorClass, ErrorReport, HostFailure, RunError};

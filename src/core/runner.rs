@@ -12,6 +12,7 @@ use tracing::{Dispatch, Instrument};
 
 use super::bounds::EXIT_CLEANUP_BOUND;
 use super::clock::now_ms;
+use super::egress::sidecar::{remove_orphan_networks, Egress};
 use super::engine::client::{Engine, EngineError};
 use super::engine::endpoint::EndpointInput;
 use super::error::RunError;
@@ -44,6 +45,8 @@ pub(crate) struct Runner {
     standbys: Option<Standbys>,
     /// Its turns' containers whose removal is under way (a settled reply's too).
     removals: Removals,
+    /// `options.egress`: the proxy sidecar its agents reach the outside through.
+    egress: Option<Arc<Egress>>,
 }
 
 /// A reply whose run is registered; [`PendingReply::run`] drives it.
@@ -98,6 +101,8 @@ pub(crate) struct ExitCleanup {
     endpoint: EndpointInput,
     standbys: Option<Standbys>,
     removals: Removals,
+    /// The runner's egress, whose sidecar and network go too once made.
+    egress: Option<Arc<Egress>>,
 }
 
 impl ExitCleanup {
@@ -106,6 +111,7 @@ impl ExitCleanup {
         self.runs.active_count() == 0
             && self.standbys.as_ref().is_none_or(Standbys::is_empty)
             && self.removals.is_empty()
+            && self.egress.as_ref().is_none_or(|e| !e.was_made())
     }
 
     /// Blocks for at most [`EXIT_CLEANUP_BOUND`]; meant for the host's thread
@@ -128,9 +134,15 @@ impl ExitCleanup {
             names.extend(self.standbys.iter().flat_map(Standbys::names));
             // A settled reply's container whose removal the exit would otherwise cut short.
             names.extend(self.removals.pending());
+            let egress = self.egress.as_ref().filter(|e| e.was_made()).map(|e| e.names());
+            // The egress sidecar goes with them, at once; its network once nothing is on it.
+            names.extend(egress.iter().map(|(sidecar, _)| sidecar.clone()));
             // Until gone, not just asked: a 409 means the turn's own removal is under way at the
             // engine, and the container is still listed until that removal ends.
-            futures_util::future::join_all(names.iter().map(|name| engine.remove_until_gone(name))).await
+            futures_util::future::join_all(names.iter().map(|name| engine.remove_until_gone(name))).await;
+            if let Some((_, network)) = egress {
+                let _ = engine.remove_network(&network).await;
+            }
         };
         runtime.block_on(async {
             let _ = tokio::time::timeout(EXIT_CLEANUP_BOUND, cleanup).await;
@@ -164,6 +176,7 @@ impl Runner {
         let engine = Engine::new(options.endpoint.clone());
         let counter = Arc::new(AtomicU64::new(0));
         let standbys = options.standby.map(|o| Standbys::new(o, engine.clone(), counter.clone(), log.clone()));
+        let egress = options.egress.clone().map(|o| Arc::new(Egress::new(o, engine.clone(), log.clone())));
         Self {
             image: Mutex::new(config.image.clone()),
             engine,
@@ -175,6 +188,7 @@ impl Runner {
             resolver,
             standbys,
             removals: Removals::default(),
+            egress,
         }
     }
 
@@ -198,6 +212,7 @@ impl Runner {
             endpoint: self.options.endpoint.clone(),
             standbys: self.standbys.clone(),
             removals: self.removals.clone(),
+            egress: self.egress.clone(),
         }
     }
 
@@ -239,6 +254,7 @@ impl Runner {
             called,
             standbys: standbys.clone(),
             removals: self.removals.clone(),
+            egress: self.egress.clone(),
         };
         let turn =
             run_turn(self.engine.clone(), guard.control(), plan).instrument(span).with_subscriber(self.log.clone());
@@ -262,6 +278,9 @@ impl Runner {
         self.runs.abort_all();
         if let Some(standbys) = &self.standbys {
             standbys.discard_all();
+        }
+        if let Some(egress) = &self.egress {
+            egress.remove_in_background();
         }
         if let (Some(dir), Ok(cwd)) = (&self.config.spaces_dir, std::env::current_dir()) {
             let spaces_dir = resolve(&cwd, dir);
@@ -320,9 +339,13 @@ impl Runner {
                 return 0;
             }
         };
-        let ours = self.runs.active_containers();
+        let mut ours = self.runs.active_containers();
+        // This runner's own sidecar serves its runs; another runner's (or a crashed one's) is an orphan.
+        let own_egress = self.egress.as_ref().map(|e| e.names());
+        ours.extend(own_egress.iter().map(|(sidecar, _)| sidecar.clone()));
         let orphans: Vec<_> = listed.into_iter().filter(|(_, name)| !ours.contains(name)).collect();
         if orphans.is_empty() {
+            remove_orphan_networks(&self.engine, own_egress.as_ref().map(|(_, n)| n.as_str())).await;
             return 0;
         }
         let count = orphans.len();
@@ -335,6 +358,7 @@ impl Runner {
             }
         });
         let results = futures_util::future::join_all(removals).await;
+        remove_orphan_networks(&self.engine, own_egress.as_ref().map(|(_, n)| n.as_str())).await;
         // As the host's runner: a failed removal makes the whole cleanup a failure, counted as 0.
         if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
             tracing::warn!(error = %e, "Failed to cleanup orphaned containers");

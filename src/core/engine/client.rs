@@ -147,7 +147,7 @@ impl Engine {
             .await
     }
 
-    async fn docker(&self) -> Result<&Docker, EngineError> {
+    pub(super) async fn docker(&self) -> Result<&Docker, EngineError> {
         Ok(&self.connected().await?.docker)
     }
 
@@ -182,7 +182,7 @@ impl Engine {
     }
 
     /// `call` given up after `limit`, its error described.
-    async fn bounded<T>(
+    pub(super) async fn bounded<T>(
         &self,
         what: &'static str,
         limit: Duration,
@@ -308,6 +308,7 @@ impl Engine {
                     .read_only_rootfs
                     .then(|| HashMap::from([("/tmp".to_owned(), READ_ONLY_TMP_OPTIONS.to_owned())])),
                 network_mode: hard.network.clone(),
+                dns: (!hard.dns.is_empty()).then(|| hard.dns.clone()),
                 runtime: hard.runtime.clone(),
                 ..HostConfig::default()
             }),

@@ -48,4 +48,6 @@ pub(crate) struct Hardening {
     pub runtime: Option<String>,
     /// Mount only the space's own folder, at `/spaces/<spaceId>`, instead of every space's.
     pub isolate_spaces: bool,
+    /// Name servers for the container; empty: the engine's. Egress sets `127.0.0.1` (nothing answers there).
+    pub dns: Vec<String>,
 }

@@ -9,6 +9,7 @@
 pub(crate) mod client;
 pub(crate) mod connect;
 pub(crate) mod container;
+pub(crate) mod egress_calls;
 pub(crate) mod endpoint;
 pub(crate) mod image_ref;
 pub(crate) mod pull_log;

@@ -45,6 +45,8 @@ pub(crate) struct RunnerOptions {
     /// `options.sessionsDir` as given (relative: against the working directory);
     /// None: beside `globalDir` (see [`RunnerSettings::sessions_dir`]).
     pub sessions_dir: Option<String>,
+    /// `options.egress`: agents reach only the listed destinations (src/core/egress/).
+    pub egress: Option<crate::core::egress::EgressOptions>,
 }
 
 /// `options.standby`: after a space's turn, its next container is created,
@@ -227,6 +229,7 @@ mod tests {
             hardening: Hardening::default(),
             standby: None,
             sessions_dir: None,
+            egress: None,
         }
     }
 

@@ -27,6 +27,7 @@ use super::standby::{Claimed, Miss, Next, Standbys};
 use super::stop::{Stop, Stopped};
 use crate::core::bounds::SETTLE_GRACE;
 use crate::core::clock::now_ms;
+use crate::core::egress::sidecar::Egress;
 use crate::core::engine::client::{Chunk, Engine, EngineError, Input, Output};
 use crate::core::engine::container::ContainerSpec;
 use crate::core::error::{RunError, ENGINE_EXIT_CODE, KILLED_EXIT_CODE};
@@ -57,6 +58,8 @@ pub(crate) struct TurnPlan {
     pub standbys: Option<Standbys>,
     /// The runner's removals under way, which process exit finishes.
     pub removals: Removals,
+    /// `options.egress`: the turn's agent goes behind the runner's proxy sidecar.
+    pub egress: Option<Arc<Egress>>,
 }
 
 /// A successful turn, as the host receives it.
@@ -92,8 +95,19 @@ pub(crate) fn settle(
 
 /// Runs one turn inside the current span (the caller's `spaceId`/`container` span).
 pub(crate) async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: TurnPlan) -> TurnReport {
-    let TurnPlan { settings, request, payload, credential, container, number, started_ms, called, standbys, removals } =
-        plan;
+    let TurnPlan {
+        settings,
+        request,
+        payload,
+        credential,
+        container,
+        number,
+        started_ms,
+        called,
+        standbys,
+        removals,
+        egress,
+    } = plan;
     // The deadline runs from the `reply` call: the credential, a pull and the container's setup all count.
     let deadline = called + Duration::from_millis(settings.timeout_ms);
     let turn = Turn {
@@ -105,7 +119,7 @@ pub(crate) async fn run_turn(engine: Engine, control: Arc<RunControl>, plan: Tur
     };
 
     // The host's credential resolver may take its time (or never answer): a stop must not wait for it.
-    let (spec, sources) = match turn.stop.race(turn.prepare(&credential, container)).await {
+    let (spec, sources) = match turn.stop.race(turn.prepare(&credential, container, egress.as_deref())).await {
         Ok(Ok(prepared)) => prepared,
         Ok(Err(e)) => return TurnReport { result: Err(e), removal: None, next: None },
         Err(stopped) => return turn.stopped_before_start(stopped, None),
@@ -146,6 +160,7 @@ impl Turn<'_> {
         &self,
         credential: &CredentialSource,
         name: String,
+        egress: Option<&Egress>,
     ) -> Result<(ContainerSpec, PlainSources), RunError> {
         let (settings, request) = (self.settings, self.request);
         create_dirs(settings, request).await?;
@@ -155,7 +170,11 @@ impl Turn<'_> {
         let package_root = settings.package_root.locate();
         let mounts = container_mounts(settings, request, &agent_dir, package_root.as_deref(), |p: &Path| p.exists())?;
         let sources = PlainSources::of_turn(settings, &request.space_id, &agent_dir)?;
-        Ok((container_spec(settings, name, env, mounts), sources))
+        let mut spec = container_spec(settings, name, env, mounts);
+        if let Some(egress) = egress {
+            egress.apply(&mut spec, &request.space_id, &settings.port).await?;
+        }
+        Ok((spec, sources))
     }
 
     /// A new container: created (under a later name if the engine says the

@@ -1,0 +1,209 @@
+// options.egress (issue 19, docs/egress.md): the agent reaches the listed
+// destinations and API_URL through the runner's proxy sidecar, and nothing
+// else. Checked from inside the agent (the fixture's egress-probe mode) and
+// from the servers the test starts. Every address used is the engine's own
+// default bridge here (its gateway, where the test's servers listen, and a
+// peer container the test starts on it) or 127.0.0.0/8: nothing else.
+const fs = require("node:fs");
+const http = require("node:http");
+const net = require("node:net");
+const path = require("node:path");
+const { spawn, spawnSync } = require("node:child_process");
+const h = require("./helpers");
+const { startEngineProxy } = require("./engine-proxy");
+
+const T = 120_000;
+const CHILD = path.join(__dirname, "fixtures", "scripts", "egress-child.js");
+const PEER_LABEL = `mercury.egress-test=${process.pid}`;
+
+/** The default bridge's gateway (an address of this machine on the engine's own bridge), checked to exist. */
+function bridgeGateway() {
+  const gw = h.docker("network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}");
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(gw)) throw new Error(`the engine's bridge has no IPv4 gateway (${gw})`);
+  return gw;
+}
+
+function listen(server, host) {
+  return new Promise((resolve) => server.listen(0, host, () => resolve(server.address().port)));
+}
+
+function httpServer(host, body) {
+  const hits = [];
+  const server = http.createServer((req, res) => {
+    hits.push(req.url);
+    res.end(`${body}\n`);
+  });
+  return { server, hits, port: () => server.address().port, start: () => listen(server, host) };
+}
+
+function parse(reply) {
+  return Object.fromEntries(reply.split(" ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+}
+
+function egressContainers() {
+  return h.docker("ps", "-a", "--filter", "label=mercury.egress", "--format", "{{.Names}}").split("\n").filter(Boolean);
+}
+
+function egressNetworks() {
+  return h.docker("network", "ls", "--filter", "label=mercury.egress", "--format", "{{.Name}}").split("\n").filter(Boolean);
+}
+
+let gw, allowed, denied, api, canary, canaryHits, peer, peerIp;
+
+beforeAll(async () => {
+  gw = bridgeGateway();
+  allowed = httpServer(gw, "allowed-ok");
+  denied = httpServer(gw, "denied-reached");
+  api = httpServer(gw, "api-ok");
+  await Promise.all([allowed.start(), denied.start(), api.start()]);
+  canaryHits = 0;
+  canary = net.createServer((s) => {
+    canaryHits += 1;
+    s.destroy();
+  });
+  await listen(canary, gw);
+  // A container on the default bridge, listening on 8080, that no agent with egress may reach.
+  peer = h.docker("run", "-d", "--label", PEER_LABEL, "--entrypoint", "/bin/sh", h.IMAGE, "-c", "while :; do nc -l -p 8080 < /dev/null; done");
+  peerIp = h.docker("inspect", peer, "--format", "{{.NetworkSettings.Networks.bridge.IPAddress}}");
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(peerIp)) throw new Error(`the peer container has no bridge address (${peerIp})`);
+}, T);
+
+afterAll(async () => {
+  if (peer) h.removeContainers(peer);
+  for (const s of [allowed, denied, api]) if (s) s.server.close();
+  if (canary) canary.close();
+});
+
+function probeEnv() {
+  return {
+    FIXTURE_MODE: "egress-probe",
+    FIXTURE_GET_ALLOWED: `http://host.docker.internal:${allowed.port()}/a`,
+    FIXTURE_GET_API: `http://host.docker.internal:${api.port()}/api`,
+    FIXTURE_GET_DENIED: `http://host.docker.internal:${denied.port()}/d`,
+    FIXTURE_CONNECT: `host.docker.internal:${allowed.port()}`,
+    FIXTURE_DIRECT: `${gw}:${canary.address().port} ${peerIp}:8080`,
+    FIXTURE_DNS: "mercury-egress-probe.invalid",
+  };
+}
+
+describe("egress", () => {
+  test("without egress (control): the agent reaches the canary on the host and the peer container directly", async () => {
+    const ctx = h.makeRunner({ port: api.port() });
+    const before = canaryHits;
+    const env = { FIXTURE_MODE: "egress-probe", FIXTURE_DIRECT: probeEnv().FIXTURE_DIRECT };
+    const p = parse((await ctx.runner.reply(h.replyInput(ctx, "control", { extraEnv: env }))).reply);
+    expect(p).toMatchObject({ direct1: "ok", direct2: "ok" });
+    expect(canaryHits).toBe(before + 1);
+  }, T);
+
+  test("allowed server and API_URL reached through the proxy; others 403 with one warn line per destination per turn; no direct TCP, no DNS", async () => {
+    const ctx = h.makeRunner({ port: api.port() }, { egress: { allow: [`host.docker.internal:${allowed.port()}`] } });
+    const before = canaryHits;
+    try {
+      const p = parse((await ctx.runner.reply(h.replyInput(ctx, "walled", { extraEnv: probeEnv() }))).reply);
+      expect(p).toMatchObject({
+        allowed: "allowed-ok",
+        tunnel: "allowed-ok",
+        api: "api-ok",
+        denied: "ERR-403",
+        direct1: "fail",
+        direct2: "fail",
+        dns: "fail",
+        dns11: "fail",
+      });
+      expect(allowed.hits).toEqual(expect.arrayContaining(["/a", "/c"]));
+      expect(api.hits).toContain("/api");
+      expect(denied.hits).toEqual([]);
+      expect(canaryHits).toBe(before);
+
+      const refusedLines = () => ctx.lines.filter((l) => l.msg === "Egress refused");
+      const destination = `host.docker.internal:${denied.port()}`;
+      await h.waitFor("the warn line", () => refusedLines().length === 1);
+      expect(refusedLines()[0]).toEqual({ level: "warn", msg: "Egress refused", fields: { spaceId: "walled", destination } });
+
+      // The next turn of the space: refused again, warned again (once per destination per turn).
+      const twice = { ...probeEnv(), FIXTURE_DIRECT: "", FIXTURE_DNS: "", FIXTURE_CONNECT: "", FIXTURE_GET_API: "", FIXTURE_GET_ALLOWED: probeEnv().FIXTURE_GET_DENIED };
+      const q = parse((await ctx.runner.reply(h.replyInput(ctx, "walled", { extraEnv: twice }))).reply);
+      expect(q).toMatchObject({ allowed: "ERR-403", denied: "ERR-403" });
+      await h.waitFor("the second turn's warn line", () => refusedLines().length === 2);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(refusedLines()).toHaveLength(2);
+      expect(denied.hits).toEqual([]);
+    } finally {
+      ctx.runner.killAll();
+    }
+  }, T);
+
+  test("options: a bad pattern or egress with network is a TypeError", () => {
+    expect(() => h.makeRunner({}, { egress: { allow: ["a.*.com"] } })).toThrow(TypeError);
+    expect(() => h.makeRunner({}, { egress: { allow: ["a.com"] }, network: "none" })).toThrow(TypeError);
+  });
+
+  test("where egress cannot be enforced (no proxy binary for the engine): ContainerError 125, and nothing ran", () => {
+    // A copy of the package's entry points without egress-proxy/dist, loaded in a process of its own.
+    const pkg = path.join(h.tempRoot(), "pkg-copy");
+    fs.mkdirSync(pkg);
+    const repo = path.join(__dirname, "..");
+    for (const f of ["main.js", "realm.js", "index.js", "no-binary.js", "package.json"]) fs.copyFileSync(path.join(repo, f), path.join(pkg, f));
+    for (const f of fs.readdirSync(repo).filter((f) => f.endsWith(".node"))) fs.copyFileSync(path.join(repo, f), path.join(pkg, f));
+    const before = new Set(egressContainers());
+    const child = spawnSync(process.execPath, [CHILD, h.tempRoot(), h.IMAGE, "exit", pkg], { encoding: "utf8", timeout: 60_000 });
+    expect(child.stdout).toMatch(/^FAILED ContainerError 125 Container failed \(exit code 125\): egress cannot be enforced, so the turn did not run: no egress proxy for the engine's architecture/m);
+    expect(egressContainers().filter((n) => !before.has(n))).toEqual([]);
+    expect(child.status).toBe(0);
+  }, T);
+
+  test("killAll removes the sidecar and its network", async () => {
+    const before = new Set(egressContainers());
+    const ctx = h.makeRunner({}, { egress: { allow: [] } });
+    await ctx.runner.reply(h.replyInput(ctx, "k", { extraEnv: { FIXTURE_MODE: "echo" } }));
+    const made = egressContainers().filter((n) => !before.has(n));
+    const nets = egressNetworks().filter((n) => made.some((c) => c.endsWith(n.replace("mercury-egress-", ""))));
+    expect(made).toHaveLength(1);
+    expect(nets).toHaveLength(1);
+    ctx.runner.killAll();
+    await h.waitFor("the sidecar's removal", () => !egressContainers().includes(made[0]));
+    await h.waitFor("the network's removal", () => !egressNetworks().includes(nets[0]));
+  }, T);
+
+  test("process exit removes the sidecar and its network", () => {
+    const before = new Set([...egressContainers(), ...egressNetworks()]);
+    const child = spawnSync(process.execPath, [CHILD, h.tempRoot(), h.IMAGE, "exit"], { encoding: "utf8", timeout: 60_000 });
+    expect(child.stdout).toMatch(/^REPLIED /m);
+    // The child's own: those it saw that were not there before it.
+    const containers = /^CONTAINERS (.*)$/m.exec(child.stdout)[1].split(",").filter((n) => n && !before.has(n));
+    const networks = /^NETWORKS (.*)$/m.exec(child.stdout)[1].split(",").filter((n) => n && !before.has(n));
+    expect(containers).toHaveLength(1);
+    expect(networks).toHaveLength(1);
+    expect(child.status).toBe(0);
+    // Checked at once: the exit itself removed them.
+    for (const c of containers) expect(egressContainers()).not.toContain(c);
+    for (const n of networks) expect(egressNetworks()).not.toContain(n);
+  }, T);
+
+  test("after a crash, cleanupOrphans removes the sidecar and its network", async () => {
+    // Scoped as in lifecycle.test.js: through this proxy cleanupOrphans sees only this test's
+    // containers. The child runs asynchronously: the proxy lives on this process's event loop.
+    const label = `mercury.test-run=${process.pid}-${Date.now()}-egress`;
+    const proxy = await startEngineProxy(h.tempRoot(), { label });
+    try {
+      const before = new Set([...egressContainers(), ...egressNetworks()]);
+      const child = spawn(process.execPath, [CHILD, h.tempRoot(), h.IMAGE, "crash", "", proxy.dockerHost], { stdio: ["ignore", "pipe", "inherit"] });
+      let stdout = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      const signal = await new Promise((resolve) => child.on("exit", (_, sig) => resolve(sig)));
+      expect(stdout).toMatch(/^REPLIED /m);
+      expect(signal).toBe("SIGKILL");
+      const made = egressContainers().filter((n) => !before.has(n));
+      const networks = egressNetworks().filter((n) => !before.has(n));
+      expect(made).toHaveLength(1);
+      expect(networks).toEqual([made[0].replace("mercury-egress-proxy-", "mercury-egress-")]);
+      const ctx = h.makeRunner({}, { dockerHost: proxy.dockerHost });
+      expect(await ctx.runner.cleanupOrphans()).toBe(1);
+      expect(egressContainers()).not.toContain(made[0]);
+      expect(egressNetworks()).not.toContain(networks[0]);
+    } finally {
+      await proxy.close();
+    }
+  }, T);
+});
