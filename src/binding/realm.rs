@@ -81,7 +81,13 @@ pub fn attach(realm: &Object) -> Result<()> {
         console_sink: RealmFn::read(realm, "consoleSink")?,
         credential_resolver: RealmFn::read(realm, "credentialResolver")?,
         noop: RealmFn::read(realm, "noop")?,
-        package_dir: realm.get_named_property::<Option<String>>("packageDir").ok().flatten(),
+        // The package's folder is the same whatever realm attaches: one that does not say it
+        // (a test's vm realm, a second attach of realm.js) keeps the folder main.js gave.
+        package_dir: realm
+            .get_named_property::<Option<String>>("packageDir")
+            .ok()
+            .flatten()
+            .or_else(|| CURRENT.with(|cell| cell.borrow().as_ref().and_then(|r| r.package_dir.clone()))),
     });
     CURRENT.with(|cell| *cell.borrow_mut() = Some(captured));
     Ok(())
