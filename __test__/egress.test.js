@@ -6,9 +6,10 @@
 // peer container the test starts on it) or 127.0.0.0/8: nothing else.
 const fs = require("node:fs");
 const http = require("node:http");
+const https = require("node:https");
 const net = require("node:net");
 const path = require("node:path");
-const { spawn, spawnSync } = require("node:child_process");
+const { execFileSync, spawn, spawnSync } = require("node:child_process");
 const h = require("./helpers");
 const { startEngineProxy } = require("./engine-proxy");
 
@@ -36,6 +37,37 @@ function httpServer(host, body) {
   return { server, hits, port: () => server.address().port, start: () => listen(server, host) };
 }
 
+/**
+ * A CA of the test's own and a certificate it signed for host.docker.internal (the name the
+ * agent asks the proxy for), made with openssl in `dir`: { ca, key, cert } as PEM texts.
+ */
+function makeCerts(dir) {
+  const f = (name) => path.join(dir, name);
+  const openssl = (...args) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
+  openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f("ca-key.pem"));
+  openssl("req", "-x509", "-new", "-key", f("ca-key.pem"), "-sha256", "-days", "1", "-subj", "/CN=mercury egress test CA",
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", f("ca.pem"));
+  openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f("key.pem"));
+  openssl("req", "-new", "-key", f("key.pem"), "-subj", "/CN=host.docker.internal", "-out", f("server.csr"));
+  fs.writeFileSync(f("server.ext"), "subjectAltName=DNS:host.docker.internal\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nauthorityKeyIdentifier=keyid\n");
+  openssl("x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca-key.pem"), "-CAcreateserial",
+    "-days", "1", "-sha256", "-extfile", f("server.ext"), "-out", f("cert.pem"));
+  const read = (name) => fs.readFileSync(f(name), "utf8");
+  return { ca: read("ca.pem"), key: read("key.pem"), cert: read("cert.pem") };
+}
+
+/** An HTTPS server with the test CA's certificate; counts TCP connections too (a refused client never makes one). */
+function httpsServer(host, body, certs) {
+  const hits = [];
+  const server = https.createServer({ key: certs.key, cert: certs.cert }, (req, res) => {
+    hits.push(req.url);
+    res.end(`${body}\n`);
+  });
+  const s = { server, hits, connections: 0, port: () => server.address().port, start: () => listen(server, host) };
+  server.on("connection", () => (s.connections += 1));
+  return s;
+}
+
 function parse(reply) {
   return Object.fromEntries(reply.split(" ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
 }
@@ -48,14 +80,17 @@ function egressNetworks() {
   return h.docker("network", "ls", "--filter", "label=mercury.egress", "--format", "{{.Name}}").split("\n").filter(Boolean);
 }
 
-let gw, allowed, denied, api, canary, canaryHits, peer, peerIp;
+let gw, allowed, denied, api, canary, canaryHits, peer, peerIp, certs, tlsAllowed, tlsDenied;
 
 beforeAll(async () => {
   gw = bridgeGateway();
   allowed = httpServer(gw, "allowed-ok");
   denied = httpServer(gw, "denied-reached");
   api = httpServer(gw, "api-ok");
-  await Promise.all([allowed.start(), denied.start(), api.start()]);
+  certs = makeCerts(h.tempRoot());
+  tlsAllowed = httpsServer(gw, "tls-ok", certs);
+  tlsDenied = httpsServer(gw, "tls-denied-reached", certs);
+  await Promise.all([allowed.start(), denied.start(), api.start(), tlsAllowed.start(), tlsDenied.start()]);
   canaryHits = 0;
   canary = net.createServer((s) => {
     canaryHits += 1;
@@ -70,7 +105,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (peer) h.removeContainers(peer);
-  for (const s of [allowed, denied, api]) if (s) s.server.close();
+  for (const s of [allowed, denied, api, tlsAllowed, tlsDenied]) if (s) s.server.close();
   if (canary) canary.close();
 });
 
@@ -83,6 +118,7 @@ function probeEnv() {
     FIXTURE_CONNECT: `host.docker.internal:${allowed.port()}`,
     FIXTURE_DIRECT: `${gw}:${canary.address().port} ${peerIp}:8080`,
     FIXTURE_DNS: "mercury-egress-probe.invalid",
+    FIXTURE_WGET: `http://host.docker.internal:${allowed.port()}/w http://host.docker.internal:${denied.port()}/wd`,
   };
 }
 
@@ -110,8 +146,10 @@ describe("egress", () => {
         direct2: "fail",
         dns: "fail",
         dns11: "fail",
+        wget1: "allowed-ok",
+        wget2: "ERR-403",
       });
-      expect(allowed.hits).toEqual(expect.arrayContaining(["/a", "/c"]));
+      expect(allowed.hits).toEqual(expect.arrayContaining(["/a", "/c", "/w"]));
       expect(api.hits).toContain("/api");
       expect(denied.hits).toEqual([]);
       expect(canaryHits).toBe(before);
@@ -122,13 +160,49 @@ describe("egress", () => {
       expect(refusedLines()[0]).toEqual({ level: "warn", msg: "Egress refused", fields: { spaceId: "walled", destination } });
 
       // The next turn of the space: refused again, warned again (once per destination per turn).
-      const twice = { ...probeEnv(), FIXTURE_DIRECT: "", FIXTURE_DNS: "", FIXTURE_CONNECT: "", FIXTURE_GET_API: "", FIXTURE_GET_ALLOWED: probeEnv().FIXTURE_GET_DENIED };
+      const twice = { ...probeEnv(), FIXTURE_DIRECT: "", FIXTURE_DNS: "", FIXTURE_CONNECT: "", FIXTURE_GET_API: "", FIXTURE_WGET: "", FIXTURE_GET_ALLOWED: probeEnv().FIXTURE_GET_DENIED };
       const q = parse((await ctx.runner.reply(h.replyInput(ctx, "walled", { extraEnv: twice }))).reply);
       expect(q).toMatchObject({ allowed: "ERR-403", denied: "ERR-403" });
       await h.waitFor("the second turn's warn line", () => refusedLines().length === 2);
       await new Promise((r) => setTimeout(r, 500));
       expect(refusedLines()).toHaveLength(2);
       expect(denied.hits).toEqual([]);
+    } finally {
+      ctx.runner.killAll();
+    }
+  }, T);
+
+  test("HTTPS with the test's own CA and plain HTTP by Bun's and Node's own fetch through the proxy; a server not listed is refused before it is reached", async () => {
+    const tlsUrl = `https://host.docker.internal:${tlsAllowed.port()}/tls`;
+    const deniedUrl = `https://host.docker.internal:${tlsDenied.port()}/tls-denied`;
+    const allow = [`host.docker.internal:${tlsAllowed.port()}`, `host.docker.internal:${allowed.port()}`];
+    const ctx = h.makeRunner({ port: api.port(), agentContainerImage: h.RUNTIMES_IMAGE }, { egress: { allow } });
+    const env = { FIXTURE_MODE: "egress-fetch", FIXTURE_RUNTIMES: "bun node", FIXTURE_CA_PEM: certs.ca };
+    const hitsBefore = tlsAllowed.hits.length;
+    try {
+      const urls = [tlsUrl, `http://host.docker.internal:${allowed.port()}/fetch`, deniedUrl];
+      const p = parse((await ctx.runner.reply(h.replyInput(ctx, "fetching", { extraEnv: { ...env, FIXTURE_FETCH: urls.join(" ") } }))).reply);
+      expect(p).toMatchObject({ bun1: "tls-ok", bun2: "allowed-ok", node1: "tls-ok", node2: "allowed-ok" });
+      // Refused at the proxy (its 403 to CONNECT), so the client's fetch fails: never a reply from the server.
+      expect(p.bun3).toMatch(/^ERR-/);
+      expect(p.node3).toMatch(/^ERR-/);
+      expect(tlsAllowed.hits.slice(hitsBefore)).toEqual(["/tls", "/tls"]);
+      expect(allowed.hits.filter((u) => u === "/fetch")).toHaveLength(2);
+      expect(tlsDenied.connections).toBe(0);
+      const destination = `host.docker.internal:${tlsDenied.port()}`;
+      await h.waitFor("the warn line", () => ctx.lines.some((l) => l.msg === "Egress refused"));
+      expect(ctx.lines.filter((l) => l.msg === "Egress refused")).toEqual([
+        { level: "warn", msg: "Egress refused", fields: { spaceId: "fetching", destination } },
+      ]);
+
+      // Without the test's CA the same fetch fails on the certificate: the proxy tunnels the
+      // client's own TLS to the server (it neither ends it nor vouches for it).
+      const connectionsBefore = tlsAllowed.connections;
+      const q = parse((await ctx.runner.reply(h.replyInput(ctx, "fetching", { extraEnv: { ...env, FIXTURE_CA_PEM: "", FIXTURE_FETCH: tlsUrl } }))).reply);
+      expect(q.bun1).toMatch(/^ERR-.*(CERT|ISSUER|SIGNATURE|VERIFY)/i);
+      expect(q.node1).toMatch(/^ERR-.*(CERT|ISSUER|SIGNATURE|VERIFY)/i);
+      expect(tlsAllowed.connections).toBe(connectionsBefore + 2);
+      expect(tlsAllowed.hits.slice(hitsBefore)).toHaveLength(2);
     } finally {
       ctx.runner.killAll();
     }

@@ -7,6 +7,8 @@ const { AgentContainerRunner, ContainerError } = require("..");
 
 // MERCURY_TEST_IMAGE: a fixture image built from another tree, while the shared engine's `latest` is someone else's.
 const IMAGE = process.env.MERCURY_TEST_IMAGE || "mercury-test-agent:latest";
+// The fixture plus Bun and Node (scripts/build-images.sh), for probes a shell cannot make.
+const RUNTIMES_IMAGE = process.env.MERCURY_TEST_RUNTIMES_IMAGE || "mercury-test-agent:runtimes";
 const REGISTRY = "127.0.0.1:5000";
 // MERCURY_TEST_RUNTIME: the OCI runtime every runner made here uses unless a test names its
 // own (scripts/test.sh runs the hostile suite once more with "runsc").
@@ -204,6 +206,7 @@ module.exports = {
   AgentContainerRunner,
   ContainerError,
   IMAGE,
+  RUNTIMES_IMAGE,
   REGISTRY,
   RUNTIME,
   tempRoot,
