@@ -46,5 +46,10 @@ done
 step "memory per result (bench/result-memory.js)"
 node --expose-gc bench/result-memory.js
 
+step "egress: a turn with it and without, and the proxy per request (bench/egress.js)"
+scripts/build-egress-proxy.sh
+docker image inspect mercury-test-agent:runtimes >/dev/null 2>&1 || scripts/build-images.sh test
+node bench/egress.js
+
 step "comparison (bench/results/latest-*.json, floor.json)"
 node bench/report.js

@@ -7,16 +7,27 @@
 // dockerd, containerd, runc and the sidecar; other load on the machine counts
 // too, so compare the two on a quiet machine). Also the sidecar's first start.
 //
-//   node bench/egress.js            # ROUNDS=15 by default
-// Needs the fixture image and egress-proxy/dist (scripts/build-egress-proxy.sh).
+// Then what the proxy costs per request: Bun's fetch in the runtimes image
+// (scripts/build-images.sh) makes REQUESTS requests one after another to an
+// HTTP server this process runs on the engine's bridge gateway, directly
+// (no egress) and through the proxy; reported per request: the agent's wall
+// time, and the sidecar's CPU time (the engine's stats for its cgroup).
+//
+//   node bench/egress.js            # ROUNDS=15, REQUESTS=200 by default
+// Needs the fixture images and egress-proxy/dist (scripts/build-egress-proxy.sh).
 
 const fs = require("node:fs");
+const http = require("node:http");
+const { execFileSync } = require("node:child_process");
 const os = require("node:os");
 const path = require("node:path");
 const { AgentContainerRunner } = require("..");
 
 const IMAGE = process.env.BENCH_IMAGE || "mercury-test-agent:latest";
+const RUNTIMES_IMAGE = process.env.BENCH_RUNTIMES_IMAGE || "mercury-test-agent:runtimes";
 const ROUNDS = Number(process.env.ROUNDS || 15);
+const REQUESTS = Number(process.env.REQUESTS || 200);
+const REQUEST_ROUNDS = 5;
 const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "mcr-egress-bench-")));
 
 function busyJiffies() {
@@ -26,11 +37,11 @@ function busyJiffies() {
 }
 const TICK_MS = 1000 / 100; // USER_HZ
 
-function runner(options) {
+function runner(options, image = IMAGE) {
   const quiet = { debug() {}, info() {}, warn() {}, error() {} };
   return new AgentContainerRunner(
     {
-      agentContainerImage: IMAGE,
+      agentContainerImage: image,
       containerTimeoutMs: 60000,
       globalDir: path.join(root, "global"),
       spacesDir: path.join(root, "spaces"),
@@ -54,6 +65,60 @@ function stats(xs) {
   return { median: Math.round(q(0.5)), p90: Math.round(q(0.9)) };
 }
 
+const docker = (...args) => execFileSync("docker", args, { encoding: "utf8" }).trim();
+
+/** The engine's CPU time of a container so far, in ns (its one-shot stats: the CLI's show percentages only). */
+function containerCpuNs(name) {
+  const out = execFileSync("curl", ["-sf", "--unix-socket", "/var/run/docker.sock", `http://engine/containers/${name}/stats?stream=false`], { encoding: "utf8" });
+  return JSON.parse(out).cpu_stats.cpu_usage.total_usage;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function requests(r, space, url) {
+  const t0 = process.hrtime.bigint();
+  const { reply } = await r.reply({
+    spaceId: space, spaceWorkspace: path.join(root, "spaces", space), messages: [], prompt: "hi", callerId: "c",
+    extraEnv: { FIXTURE_MODE: "egress-fetch", FIXTURE_RUNTIMES: "bun", FIXTURE_FETCH: url, FIXTURE_FETCH_REPEAT: String(REQUESTS) },
+  });
+  const m = /bun1=(\S+) bunms=(\d+)/.exec(reply);
+  if (!m || m[1] !== "bench-ok") throw new Error(`the agent's requests failed: ${reply}`);
+  return { agentMs: Number(m[2]), turnMs: Number(process.hrtime.bigint() - t0) / 1e6 };
+}
+
+async function perRequest() {
+  const gateway = docker("network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}");
+  const server = http.createServer((_, res) => res.end("bench-ok\n"));
+  await new Promise((resolve) => server.listen(0, gateway, resolve));
+  const port = server.address().port;
+  const url = `http://host.docker.internal:${port}/`;
+  const plain = runner({}, RUNTIMES_IMAGE);
+  const walled = runner({ egress: { allow: [`host.docker.internal:${port}`] } }, RUNTIMES_IMAGE);
+  await requests(walled, "egress", url);
+  const sidecar = docker("ps", "--filter", "label=mercury.egress", "--filter", "name=mercury-egress-proxy-", "--format", "{{.Names}}").split("\n");
+  if (sidecar.length !== 1) throw new Error(`expected one sidecar on the engine, found: ${sidecar.join(", ")}`);
+  await requests(plain, "plain", url);
+  const direct = [];
+  const proxied = [];
+  const sidecarNs = [];
+  for (let i = 0; i < REQUEST_ROUNDS; i++) {
+    direct.push(await requests(plain, "plain", url));
+    const ns0 = containerCpuNs(sidecar[0]);
+    proxied.push(await requests(walled, "egress", url));
+    sidecarNs.push(containerCpuNs(sidecar[0]) - ns0);
+  }
+  walled.killAll();
+  server.close();
+  const perReq = (xs) => Math.round((median(xs) / REQUESTS) * 1000) / 1000;
+  return {
+    requestsPerTurn: REQUESTS,
+    rounds: REQUEST_ROUNDS,
+    directMsPerRequest: perReq(direct.map((r) => r.agentMs)),
+    proxiedMsPerRequest: perReq(proxied.map((r) => r.agentMs)),
+    sidecarCpuMsPerRequest: perReq(sidecarNs.map((ns) => ns / 1e6)),
+  };
+}
+
 (async () => {
   const plain = runner({});
   const walled = runner({ egress: { allow: ["api.anthropic.com"] } });
@@ -71,6 +136,7 @@ function stats(xs) {
     plain: { wallMs: stats(results.plain.map((r) => r.ms)), hostCpuMs: stats(results.plain.map((r) => r.cpuMs)) },
     egress: { wallMs: stats(results.egress.map((r) => r.ms)), hostCpuMs: stats(results.egress.map((r) => r.cpuMs)) },
   };
+  report.perRequest = await perRequest();
   console.log(JSON.stringify(report, null, 2));
   // The sidecar's removal (killAll) runs in the background: give it a moment before the exit hook.
   await new Promise((r) => setTimeout(r, 2000));
