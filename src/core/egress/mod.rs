@@ -256,7 +256,30 @@ mod tests {
     fn names_and_binaries() {
         assert_eq!(network_name("r1"), "mercury-egress-r1");
         assert_eq!(sidecar_name("r1"), "mercury-egress-proxy-r1");
-        assert_eq!(proxy_binary_name("amd64"), Some("egress-proxy-linux-x64"));
-        assert_eq!(proxy_binary_name("s390x"), None);
+    }
+
+    #[test]
+    fn engine_architectures_map_to_the_binaries_the_build_script_writes() {
+        // Docker and Podman report Go's names; the kernel's (uname -m) are taken too.
+        for arch in ["amd64", "x86_64"] {
+            assert_eq!(proxy_binary_name(arch), Some("egress-proxy-linux-x64"), "{arch}");
+        }
+        for arch in ["arm64", "aarch64"] {
+            assert_eq!(proxy_binary_name(arch), Some("egress-proxy-linux-arm64"), "{arch}");
+        }
+        // Nothing is built for these: the turn fails instead of starting a binary the engine cannot run.
+        for arch in ["", "386", "i686", "arm", "armv7l", "s390x", "ppc64le", "riscv64", "mips64le", "AMD64", "arm64/v8"]
+        {
+            assert_eq!(proxy_binary_name(arch), None, "{arch:?}");
+        }
+        // Each file the runner may look for is one scripts/build-egress-proxy.sh builds (its `builds`
+        // lines: "<triple> <name> <ELF machine>", written to dist/egress-proxy-linux-<name>).
+        let script = include_str!("../../../scripts/build-egress-proxy.sh");
+        let built: Vec<String> = script
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('"')?.strip_suffix('"').map(str::to_owned))
+            .filter_map(|l| l.split_whitespace().nth(1).map(|name| format!("egress-proxy-linux-{name}")))
+            .collect();
+        assert_eq!(built, ["egress-proxy-linux-x64", "egress-proxy-linux-arm64"]);
     }
 }
