@@ -34,10 +34,10 @@
 //! the image's folder: a name the agent creates there beside the entries stays
 //! in its own container and goes with it.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, PathBuf};
 
 use super::config::RunnerSettings;
-use super::spec::space_folder;
+use super::layout::space_folder;
 use crate::core::error::RunError;
 
 /// Where the agent folder is mounted, and where pi looks for it (`PI_CODING_AGENT_DIR`).
@@ -71,13 +71,6 @@ pub(crate) enum AgentDirView {
 pub(crate) struct Listing {
     pub entries: Vec<String>,
     pub skipped: Vec<String>,
-}
-
-/// The default `sessionsDir`: beside `globalDir`, as `<globalDir>-sessions`.
-pub(crate) fn default_sessions_dir(global_dir: &Path) -> PathBuf {
-    let mut name = global_dir.as_os_str().to_owned();
-    name.push("-sessions");
-    PathBuf::from(name)
 }
 
 /// The names hidden from the container: `sessions`, and the login's.
@@ -142,39 +135,6 @@ pub(crate) fn sessions_folder(settings: &RunnerSettings, space_id: &str) -> Resu
     space_folder(&settings.sessions_dir, space_id)
 }
 
-/// Whether one of two folders is, or lies inside, the other (lexically: both
-/// are absolute and normalised).
-fn nested(a: &Path, b: &Path) -> bool {
-    a.starts_with(b) || b.starts_with(a)
-}
-
-/// Under isolation, `globalDir`, `spacesDir` and `sessionsDir` must lie apart:
-/// a space folder or sessions folder that held the agent folder (or another
-/// space's) would hand it to that space read-write, and an agent folder that
-/// held either would show them to every space.
-pub(crate) fn check_apart(settings: &RunnerSettings) -> Result<(), String> {
-    if !settings.hardening.isolate_spaces {
-        return Ok(());
-    }
-    let folders = [
-        ("config.globalDir", &settings.global_dir),
-        ("config.spacesDir", &settings.spaces_dir),
-        ("options.sessionsDir", &settings.sessions_dir),
-    ];
-    for (i, (name_a, a)) in folders.iter().enumerate() {
-        for (name_b, b) in &folders[i + 1..] {
-            if nested(a, b) {
-                return Err(format!(
-                    "isolateSpaces needs {name_a} ({}) and {name_b} ({}) apart, neither inside the other",
-                    a.display(),
-                    b.display()
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Under isolation, the folder a container can write that holds `authPath`, if
 /// any: the built-in resolver does not read a login an agent could have written.
 pub(crate) fn auth_path_writable_by_agents(settings: &RunnerSettings) -> Option<&'static str> {
@@ -196,6 +156,7 @@ mod tests {
     use super::*;
     use crate::core::engine::container::Hardening;
     use crate::core::turn::config::PackageRoot;
+    use std::path::Path;
 
     fn settings(global: &Path) -> RunnerSettings {
         RunnerSettings {
@@ -211,14 +172,6 @@ mod tests {
             memory_limit: None,
             hardening: Hardening { isolate_spaces: true, ..Hardening::default() },
         }
-    }
-
-    #[test]
-    fn the_default_sessions_dir_is_beside_the_global_dir() {
-        assert_eq!(
-            default_sessions_dir(Path::new("/srv/.mercury/global")),
-            PathBuf::from("/srv/.mercury/global-sessions")
-        );
     }
 
     #[test]
@@ -269,34 +222,6 @@ mod tests {
         assert_eq!(list(&settings(dir.path())).unwrap().entries.len(), MAX_AGENT_DIR_ENTRIES);
         std::fs::write(dir.path().join("one-more"), "x").unwrap();
         assert!(matches!(list(&settings(dir.path())), Err(RunError::Io(_))));
-    }
-
-    #[test]
-    fn the_three_folders_must_lie_apart_under_isolation_only() {
-        let ok = settings(Path::new("/data/global"));
-        assert_eq!(check_apart(&ok), Ok(()));
-        let nested_cases = [
-            ("/data/spaces/global", "/data/spaces", "/data/s"),
-            ("/data", "/data/spaces", "/s"),
-            ("/g", "/data/spaces", "/data/spaces/sessions"),
-            ("/g", "/data/spaces", "/data"),
-            ("/g", "/s", "/g/sessions"),
-            ("/g", "/g", "/s"),
-        ];
-        for (global, spaces, sessions) in nested_cases {
-            let s = RunnerSettings {
-                global_dir: global.into(),
-                spaces_dir: spaces.into(),
-                sessions_dir: sessions.into(),
-                ..ok.clone()
-            };
-            assert!(check_apart(&s).is_err(), "{global} {spaces} {sessions}");
-            let shared = RunnerSettings { hardening: Hardening::default(), ..s };
-            assert_eq!(check_apart(&shared), Ok(()));
-        }
-        // Siblings sharing a prefix of their names are apart.
-        let siblings = RunnerSettings { spaces_dir: "/data/global2".into(), ..ok };
-        assert_eq!(check_apart(&siblings), Ok(()));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::agent_dir::{check_apart, default_sessions_dir};
+use super::layout::{check_apart, default_sessions_dir};
 use crate::core::engine::container::Hardening;
 use crate::core::engine::endpoint::EndpointInput;
 use crate::core::log::ConsoleFormat;
@@ -153,7 +153,9 @@ impl RunnerConfig {
             memory_limit: options.memory_limit,
             hardening: options.hardening.clone(),
         };
-        check_apart(&settings)?;
+        if settings.hardening.isolate_spaces {
+            check_apart(&settings.global_dir, &settings.spaces_dir, &settings.sessions_dir)?;
+        }
         Ok(settings)
     }
 }

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use super::agent_dir::{self, sessions_folder, AgentDirView};
 use super::config::RunnerSettings;
+use super::layout::space_folder;
 use super::plain_sources::not_plain_folder;
-use super::spec::{space_folder, ReplyRequest};
+use super::spec::ReplyRequest;
 use crate::core::error::RunError;
 
 /// Makes the folders the turn mounts (a link where a folder must be is refused).

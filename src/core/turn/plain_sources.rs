@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::agent_dir::{sessions_folder, AgentDirView};
 use super::config::RunnerSettings;
-use super::spec::space_folder;
+use super::layout::space_folder;
 use crate::core::error::RunError;
 
 /// The paths to check, each by its own type (a link is never followed).

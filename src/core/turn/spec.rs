@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::agent_dir::{AgentDirView, AGENT_DIR_TARGET, SESSIONS_ENTRY};
 use super::config::RunnerSettings;
+use super::layout::space_folder;
 use crate::core::engine::container::{BindMount, ContainerSpec};
 use crate::core::error::RunError;
 
@@ -20,22 +21,6 @@ pub(crate) struct ReplyRequest {
     pub claimed_env_sources: HashSet<String>,
     /// The host process's `MERCURY_*` variables, read at the call.
     pub host_env: Vec<(String, String)>,
-}
-
-/// The host folder of one space, for `isolateSpaces`: the space id must be one
-/// plain path component, or the mount could reach outside `spacesDir`.
-pub(crate) fn space_folder(spaces_dir: &Path, space_id: &str) -> Result<std::path::PathBuf, RunError> {
-    let plain = !space_id.is_empty()
-        && space_id != "."
-        && space_id != ".."
-        && !space_id.contains('/')
-        && !space_id.contains('\0');
-    if !plain {
-        return Err(RunError::InvalidInput(format!(
-            "input.spaceId {space_id:?} cannot name a folder of its own (isolateSpaces needs one plain path component)"
-        )));
-    }
-    Ok(spaces_dir.join(space_id))
 }
 
 /// `mercury-<Date.now()>-<counter>`.

@@ -45,9 +45,9 @@ pub(crate) enum AuthFile {
 pub(crate) fn read_auth_file(path: &Path) -> AuthFile {
     let refused = |why: String| AuthFile::Refused(format!("{} {why}", path.display()));
     let file = match open_auth_file(path, MAX_AUTH_FILE_BYTES) {
-        Ok(file) => file,
-        Err(Unopened::Missing) => return AuthFile::Missing,
-        Err(Unopened::Refused(why)) => return refused(why),
+        Ok(Some(file)) => file,
+        Ok(None) => return AuthFile::Missing,
+        Err(why) => return refused(why),
     };
     let bytes = match read_capped(file, MAX_AUTH_FILE_BYTES) {
         Ok(Some(bytes)) => bytes,
@@ -58,14 +58,6 @@ pub(crate) fn read_auth_file(path: &Path) -> AuthFile {
         Ok(text) => AuthFile::Text(text),
         Err(_) => refused("is not UTF-8".into()),
     }
-}
-
-/// Why the platform's open gave no file.
-pub(super) enum Unopened {
-    /// No such file.
-    Missing,
-    /// Not read; the reason, without the path (the caller adds it).
-    Refused(String),
 }
 
 /// Reads at most `cap + 1` bytes: `None` when there were more than `cap`.

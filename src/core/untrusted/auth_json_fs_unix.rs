@@ -12,14 +12,13 @@ use std::path::Path;
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::auth_json::Unopened;
-
-/// `path` opened for reading, checked as above.
-pub(super) fn open_auth_file(path: &Path, cap: u64) -> Result<File, Unopened> {
-    let refused = |why: String| Err(Unopened::Refused(why));
+/// `path` opened for reading, checked as above: `None` when there is no such
+/// file, the reason (without the path) when it is refused.
+pub(super) fn open_auth_file(path: &Path, cap: u64) -> Result<Option<File>, String> {
+    let refused = |why: String| Err(why);
     let before = match rustix::fs::lstat(path) {
         Ok(st) => st,
-        Err(Errno::NOENT) => return Err(Unopened::Missing),
+        Err(Errno::NOENT) => return Ok(None),
         Err(e) => return refused(format!("cannot be examined: {e}")),
     };
     match FileType::from_raw_mode(before.st_mode) {
@@ -34,7 +33,7 @@ pub(super) fn open_auth_file(path: &Path, cap: u64) -> Result<File, Unopened> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
     let fd = match rustix::fs::open(path, flags, Mode::empty()) {
         Ok(fd) => fd,
-        Err(Errno::NOENT) => return Err(Unopened::Missing),
+        Err(Errno::NOENT) => return Ok(None),
         Err(Errno::LOOP | Errno::MLINK) => return refused("is a symbolic link".into()),
         Err(e) => return refused(format!("cannot be opened: {e}")),
     };
@@ -45,5 +44,5 @@ pub(super) fn open_auth_file(path: &Path, cap: u64) -> Result<File, Unopened> {
         Ok(_) => return refused("was replaced while being opened".into()),
         Err(e) => return refused(format!("cannot be examined: {e}")),
     }
-    Ok(File::from(fd))
+    Ok(Some(File::from(fd)))
 }

@@ -24,11 +24,10 @@ use windows_sys::Win32::Storage::FileSystem::{
     FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TYPE_DISK,
 };
 
-use super::auth_json::Unopened;
-
-/// `path` opened for reading, checked as above.
-pub(super) fn open_auth_file(path: &Path, cap: u64) -> Result<File, Unopened> {
-    let refused = |why: String| Err(Unopened::Refused(why));
+/// `path` opened for reading, checked as above: `None` when there is no such
+/// file, the reason (without the path) when it is refused.
+pub(super) fn open_auth_file(path: &Path, cap: u64) -> Result<Option<File>, String> {
+    let refused = |why: String| Err(why);
     let file = match std::fs::OpenOptions::new()
         .read(true)
         .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
@@ -36,7 +35,7 @@ pub(super) fn open_auth_file(path: &Path, cap: u64) -> Result<File, Unopened> {
         .open(path)
     {
         Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Err(Unopened::Missing),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return refused(format!("cannot be opened: {e}")),
     };
     let handle = file.as_raw_handle();
@@ -59,5 +58,5 @@ pub(super) fn open_auth_file(path: &Path, cap: u64) -> Result<File, Unopened> {
     if size > cap {
         return refused(format!("is {size} bytes, over the {cap} read"));
     }
-    Ok(file)
+    Ok(Some(file))
 }
