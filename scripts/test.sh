@@ -67,8 +67,8 @@ export MERCURY_ENGINE_LOCK_HELD=1
 step "Docker engine" "$LIMIT_ENGINE" scripts/ensure-docker.sh
 
 # Tools the tests use that a fresh Debian-like machine may lack: curl (the authenticated registry's
-# check), openssl (egress.test.js's own CA), ip (the test dockerd's bridge), ssh and sshd (the ssh endpoint tests of cargo test and of
-# the engine matrix). Installed here, before anything needs them.
+# check), openssl (egress.test.js's own CA), ip (the test dockerd's bridge), ssh and sshd (the ssh
+# endpoint tests of cargo test and of the engine matrix). Installed here, before anything needs them.
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
