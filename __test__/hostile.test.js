@@ -10,6 +10,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 const h = require("./helpers");
 const { startEngineProxy } = require("./engine-proxy");
+const { peakRssGrowth: measurePeakRss } = require("./peak-rss");
 
 const T = 90_000;
 const MiB = 1024 * 1024;
@@ -60,34 +61,12 @@ async function settleWithin(promise, ms) {
 }
 
 /**
- * The host process's peak RSS growth while `work` runs: VmHWM reset through
- * /proc/self/clear_refs where allowed, and rss sampled every 5 ms besides.
+ * The host's peak RSS growth while `work` runs (see peak-rss.js), and how it
+ * settled within a minute: a hang is a result, not a stuck suite.
  */
 async function peakRssGrowth(work) {
-  const base = process.memoryUsage().rss;
-  let peak = base;
-  const sample = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 5);
-  let hwm = false;
-  try {
-    fs.writeFileSync("/proc/self/clear_refs", "5");
-    hwm = true;
-  } catch {
-    // not allowed here: the samples alone
-  }
-  let outcome;
-  try {
-    outcome = await settleWithin(work(), 60_000);
-  } finally {
-    clearInterval(sample);
-  }
-  if (hwm) {
-    const kb = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync("/proc/self/status", "utf8"));
-    if (kb) peak = Math.max(peak, Number(kb[1]) * 1024);
-  }
-  peak = Math.max(peak, process.memoryUsage().rss);
-  return { outcome, growth: peak - base, growthMiB: Math.round((peak - base) / MiB) };
+  const { value: outcome, growth } = await measurePeakRss(() => settleWithin(work(), 60_000));
+  return { outcome, growth, growthMiB: Math.round(growth / MiB) };
 }
 
 /**

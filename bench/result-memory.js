@@ -1,9 +1,9 @@
 "use strict";
 // What a large result costs the host (issue 18, "memory per result"): the
 // peak RSS growth of this process while one turn runs whose agent prints a
-// ~10 MB result span, measured as __test__/hostile.test.js measures it
-// (VmHWM reset through /proc/self/clear_refs where allowed, rss sampled every
-// 5 ms besides). Two spans, from the fixture agent:
+// ~10 MB result span, measured by __test__/peak-rss.js as the hostile tests
+// measure it (VmHWM reset through /proc/self/clear_refs where allowed, rss
+// sampled every 5 ms besides). Two spans, from the fixture agent:
 //
 //   string  {"reply":"aaaa..."}: a reply of n characters (json-bomb-string);
 //   array   {"reply":"bomb","junk":[1,1,...]}: the same size beside a short reply (json-bomb-array).
@@ -29,6 +29,7 @@ const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
+const { peakRssGrowth } = require("../__test__/peak-rss.js");
 
 const pkg = process.env.BENCH_PACKAGE || path.join(__dirname, "..");
 const { AgentContainerRunner } = require(pkg);
@@ -49,34 +50,6 @@ const SPAN_BYTES = {
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-/** Peak RSS growth while `work` runs, as __test__/hostile.test.js's peakRssGrowth measures it. */
-async function peakRssGrowth(work) {
-  const base = process.memoryUsage().rss;
-  let peak = base;
-  const sample = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 5);
-  let hwm = false;
-  try {
-    fs.writeFileSync("/proc/self/clear_refs", "5");
-    hwm = true;
-  } catch {
-    // not allowed here: the samples alone
-  }
-  let value;
-  try {
-    value = await work();
-  } finally {
-    clearInterval(sample);
-  }
-  if (hwm) {
-    const kb = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync("/proc/self/status", "utf8"));
-    if (kb) peak = Math.max(peak, Number(kb[1]) * 1024);
-  }
-  peak = Math.max(peak, process.memoryUsage().rss);
-  return { value, growth: peak - base, hwm };
 }
 
 /** One measured turn, in this process (a child of the bench): a warm-up echo turn, then the span. */
