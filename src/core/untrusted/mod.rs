@@ -4,8 +4,8 @@
 //! checked (descriptor, bytes, private copy), never a path a container can still change.
 //!
 //! Owns: output scanning (`output`), the result span's JSON (`result_json`), the outbox
-//! (`outbox`, `outbox_since`, `outbox_copy`, the system calls in `outbox_fs` and what
-//! they report in `outbox_entry`), the `auth.json` token (`auth_json`), MIME types (`mime`).
+//! (`outbox`, where it lies in `outbox_dir`, `outbox_since`, `outbox_copy`, the system
+//! calls in `outbox_fs` and what they report in `outbox_entry`), the `auth.json` token (`auth_json`), MIME types (`mime`).
 //! May use: the shared pieces of `core` only; nothing of `engine` or `turn`.
 
 pub(crate) mod auth_json;
@@ -16,6 +16,7 @@ mod auth_json_fs_windows;
 pub(crate) mod mime;
 pub(crate) mod outbox;
 pub(crate) mod outbox_copy;
+pub(crate) mod outbox_dir;
 pub(crate) mod outbox_entry;
 // The outbox's system calls: one interface, a file per platform.
 #[cfg_attr(unix, path = "outbox_fs_unix.rs")]

@@ -14,11 +14,11 @@
 //! A refused outbox is data, not an error: the caller logs one warn line and
 //! the turn goes on with no files, so the agent cannot use the outbox to fail it.
 
-use std::ffi::OsStr;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use super::mime::mime_for;
 use super::outbox_copy::{Copied, CopyStore};
+use super::outbox_dir::{workspace_within, MAX_OUTBOX_ENTRIES_EXAMINED};
 use super::outbox_entry::{FileId, Reopened};
 use super::outbox_fs::{open_outbox, OutboxDir};
 use super::outbox_since::Since;
@@ -38,10 +38,6 @@ pub(crate) const MAX_OUTBOX_FILES: usize = 100;
 /// At most this many oversized files are listed for the caller to log one warn
 /// line each; the rest are only counted, so the agent cannot flood the log.
 pub(crate) const MAX_OVERSIZED_LISTED: usize = 100;
-
-/// At most this many directory entries are examined (one `fstatat` each), so a
-/// million-entry outbox costs a bounded time, not one the agent picks.
-pub(crate) const MAX_OUTBOX_ENTRIES_EXAMINED: usize = 10_000;
 
 /// How far in the future an mtime may be and still count as "written during
 /// this run": the container and the host share a clock, but filesystems
@@ -219,13 +215,6 @@ pub(crate) fn scan_outbox_since(
     scan
 }
 
-/// `<workspace>/outbox`, opened as the scan opens it. `Ok(None)`: missing;
-/// `Err`: why it is refused.
-pub(crate) fn open_outbox_of(spaces_dir: &Path, workspace: &Path) -> Result<Option<OutboxDir>, String> {
-    let (base, relative) = workspace_within(spaces_dir, workspace)?;
-    open_outbox(&base, &relative)
-}
-
 /// Copies each kept file, in name order, into a new turn folder of `copies`.
 fn copy_kept(
     scan: &mut OutboxScan,
@@ -269,37 +258,6 @@ fn copy_kept(
             Copied::Failed => scan.not_copied += 1,
         }
     }
-}
-
-/// `spaces_dir` normalised, and the Normal components of `workspace` below it,
-/// compared lexically (`.` dropped; `..` refused in the workspace, resolved
-/// lexically in the trusted spaces_dir, as the host's `path.resolve` does).
-fn workspace_within<'w>(spaces_dir: &Path, workspace: &'w Path) -> Result<(PathBuf, Vec<&'w OsStr>), String> {
-    let mut base: Vec<Component> = Vec::new();
-    for component in spaces_dir.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir if matches!(base.last(), Some(Component::Normal(_))) => {
-                base.pop();
-            }
-            other => base.push(other),
-        }
-    }
-    let mut rest = Vec::new();
-    let mut components = workspace.components().filter(|c| *c != Component::CurDir);
-    for expected in &base {
-        match components.next() {
-            Some(c) if c == *expected => {}
-            _ => return Err(format!("workspace {} is not inside {}", workspace.display(), spaces_dir.display())),
-        }
-    }
-    for component in components {
-        match component {
-            Component::Normal(name) => rest.push(name),
-            _ => return Err(format!("workspace {} has a '..' component", workspace.display())),
-        }
-    }
-    Ok((base.iter().collect(), rest))
 }
 
 /// One eligible entry, before the count cap and the ordering.
@@ -448,9 +406,11 @@ pub(crate) fn make_fifo(path: &std::path::Path) {
 mod tests {
     use super::test_space::{copies_in, file_in, set_mtime, space, Space};
     use super::*;
+    use std::ffi::OsStr;
     use std::fs;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::symlink;
+    use std::path::PathBuf;
     use std::time::Duration;
     use std::time::UNIX_EPOCH;
 

@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use super::outbox::{open_outbox_of, MAX_OUTBOX_ENTRIES_EXAMINED};
+use super::outbox_dir::{open_outbox_of, MAX_OUTBOX_ENTRIES_EXAMINED};
 use super::outbox_entry::{EntryStat, FileId};
 
 /// How many ticks of the kernel's coarse clock a new file's time may lag the
@@ -182,7 +182,6 @@ mod tests {
     use crate::core::untrusted::outbox::test_space::{set_mtime, space, Space};
     use crate::core::untrusted::outbox::{scan_outbox_since, MAX_OUTBOX_FILE_BYTES};
     use std::fs;
-    use std::time::{Duration, UNIX_EPOCH};
 
     impl Space {
         fn names(&self, since: &Since, now: u64) -> Vec<String> {
@@ -209,14 +208,14 @@ mod tests {
     fn files_written_after_a_claim_are_stamped_within_its_window() {
         let s = space();
         for i in 0..300u64 {
-            std::thread::sleep(Duration::from_micros(i * 7919 % 3000));
+            std::thread::sleep(std::time::Duration::from_micros(i * 7919 % 3000));
             let since = Since::claimed(now_ms(), Snapshot::default());
             let coarse = file_clock_ms().unwrap();
             let name = format!("f{i}");
             let path = s.outbox.join(&name);
             fs::write(&path, b"x").unwrap();
             let modified = fs::metadata(&path).unwrap().modified().unwrap();
-            let mtime = u64::try_from(modified.duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
+            let mtime = u64::try_from(modified.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap();
             assert!(mtime >= coarse, "{name} was stamped {mtime}, before the coarse clock read {coarse} before it");
             assert_eq!(s.names(&since, now_ms()), [name.as_str()], "stamped {mtime}, window from {}", since.ms);
             fs::remove_file(&path).unwrap();
