@@ -95,6 +95,9 @@ impl Engine {
 
     /// Creates the sidecar on its outside network; [`Engine::connect_network`] adds the internal one.
     pub(crate) async fn create_sidecar(&self, spec: &SidecarSpec) -> Result<String, EngineError> {
+        // On its outside network, which is the engine's default one (Podman: API_URL's
+        // `host-gateway` is that network's gateway).
+        let extra_hosts = self.extra_hosts(&spec.extra_hosts, None).await?;
         let docker = self.docker().await?;
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
@@ -104,7 +107,7 @@ impl Engine {
             user: Some("65534:65534".to_owned()),
             host_config: Some(HostConfig {
                 network_mode: Some(spec.outside_network.clone()),
-                extra_hosts: Some(spec.extra_hosts.clone()),
+                extra_hosts: Some(extra_hosts),
                 cap_drop: Some(vec!["ALL".to_owned()]),
                 security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
                 readonly_rootfs: Some(true),
