@@ -75,6 +75,18 @@ impl Engine {
         Ok(created.id)
     }
 
+    /// A network's driver options and its IPAM gateways, as the engine reports them.
+    pub(crate) async fn network_host_side(
+        &self,
+        name: &str,
+    ) -> Result<(HashMap<String, String>, Vec<String>), EngineError> {
+        let docker = self.docker().await?;
+        let options = bollard::query_parameters::InspectNetworkOptions::default();
+        let info = self.bounded("the network look-up", QUICK_CALL, docker.inspect_network(name, Some(options))).await?;
+        let gateways = info.ipam.and_then(|i| i.config).unwrap_or_default().into_iter().filter_map(|c| c.gateway);
+        Ok((info.options.unwrap_or_default(), gateways.collect()))
+    }
+
     /// Removes a network; Ok when it is gone (removed now, or already).
     pub(crate) async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
         let docker = self.docker().await?;
