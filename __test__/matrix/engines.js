@@ -32,6 +32,7 @@ const endpoints = {
   }),
   "ssh with a port": () => ({ options: { dockerHost: need("MERCURY_SSH_HOST") } }),
   "Podman": () => ({ options: { dockerHost: need("MERCURY_PODMAN_HOST") } }),
+  "Podman with netavark": () => ({ options: { dockerHost: need("MERCURY_PODMAN_NETAVARK_HOST") } }),
 };
 
 // The endpoints whose engines the egress test runs through (one per engine), and what each needs.
@@ -41,10 +42,13 @@ const endpoints = {
 // dropped. A dockerd with iptables accepts them itself (`-i br-X -o br-X -j ACCEPT`, its
 // inter-container rule); the test first shows that without it the agent reaches nothing, then
 // adds that one rule for the egress network's bridge, and removes it.
+// refuses: Podman with netavark drops the inhibit option and puts the internal network's gateway
+// on the host (measured: a container there reaches a host listener on it), so egress is refused.
 const EGRESS = {
   "TLS by DOCKER_HOST + DOCKER_TLS_VERIFY + DOCKER_CERT_PATH": { secondDockerd: true },
   "ssh with a port": { secondDockerd: true },
   "Podman": { secondDockerd: false },
+  "Podman with netavark": { refuses: true },
 };
 
 /** Runs `iptables` with the arguments (the test runs as root, as the engines do). */
@@ -133,7 +137,22 @@ for (const [name, reach] of Object.entries(endpoints)) {
       expect([e.reason, e.message]).toEqual(["timeout", "Container timed out for group slow"]);
     }, T);
 
-    if (EGRESS[name]) {
+    if (EGRESS[name] && EGRESS[name].refuses) {
+      test("egress: the host would have an address on the internal network: ContainerError 125, the turn did not run, nothing left", async () => {
+        const ctx = h.makeRunner({}, { ...(target.options || {}), egress: { allow: [] } });
+        const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "walled", { extraEnv: { FIXTURE_MODE: "echo" } })));
+        expect(e).toBeInstanceOf(h.ContainerError);
+        expect(e.exitCode).toBe(125);
+        expect(e.message).toMatch(
+          /^Container failed \(exit code 125\): egress cannot be enforced, so the turn did not run: the engine's internal network gives the host an address on it \(gateway \d+\.\d+\.\d+\.\d+\)/,
+        );
+        // The echo agent writes what it saw into the workspace: it never ran.
+        expect(fs.existsSync(path.join(ctx.config.spacesDir, "walled", "fixture"))).toBe(false);
+        // At once: the failed turn removed what it had made (the engine is the matrix's own).
+        expect(egressLeftovers(cli)).toEqual({ containers: [], networks: [] });
+        expect(cli("ps", "-aq", "--filter", "label=mercury.managed=true")).toBe("");
+      }, T);
+    } else if (EGRESS[name]) {
       test("egress: allowed server and API_URL through the sidecar, others 403, no direct TCP, no DNS; killAll removes sidecar and network", async () => {
         const gw = ownGateway(cli("network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}"), `${name}'s bridge`);
         const allowed = httpServer(gw, "allowed-ok");
