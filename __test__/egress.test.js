@@ -5,13 +5,12 @@
 // default bridge here (its gateway, where the test's servers listen, and a
 // peer container the test starts on it) or 127.0.0.0/8: nothing else.
 const fs = require("node:fs");
-const http = require("node:http");
 const https = require("node:https");
-const net = require("node:net");
 const path = require("node:path");
 const { execFileSync, spawn, spawnSync } = require("node:child_process");
 const h = require("./helpers");
 const { startEngineProxy } = require("./engine-proxy");
+const { httpServer, listen, canary: canaryOn, parseProbe: parse, ownGateway, egressLeftovers } = require("./egress-servers");
 
 const T = 120_000;
 const CHILD = path.join(__dirname, "fixtures", "scripts", "egress-child.js");
@@ -19,22 +18,7 @@ const PEER_LABEL = `mercury.egress-test=${process.pid}`;
 
 /** The default bridge's gateway (an address of this machine on the engine's own bridge), checked to exist. */
 function bridgeGateway() {
-  const gw = h.docker("network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}");
-  if (!/^\d+\.\d+\.\d+\.\d+$/.test(gw)) throw new Error(`the engine's bridge has no IPv4 gateway (${gw})`);
-  return gw;
-}
-
-function listen(server, host) {
-  return new Promise((resolve) => server.listen(0, host, () => resolve(server.address().port)));
-}
-
-function httpServer(host, body) {
-  const hits = [];
-  const server = http.createServer((req, res) => {
-    hits.push(req.url);
-    res.end(`${body}\n`);
-  });
-  return { server, hits, port: () => server.address().port, start: () => listen(server, host) };
+  return ownGateway(h.docker("network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}"), "the engine's bridge");
 }
 
 /**
@@ -68,19 +52,10 @@ function httpsServer(host, body, certs) {
   return s;
 }
 
-function parse(reply) {
-  return Object.fromEntries(reply.split(" ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
-}
+const egressContainers = () => egressLeftovers(h.docker).containers;
+const egressNetworks = () => egressLeftovers(h.docker).networks;
 
-function egressContainers() {
-  return h.docker("ps", "-a", "--filter", "label=mercury.egress", "--format", "{{.Names}}").split("\n").filter(Boolean);
-}
-
-function egressNetworks() {
-  return h.docker("network", "ls", "--filter", "label=mercury.egress", "--format", "{{.Name}}").split("\n").filter(Boolean);
-}
-
-let gw, allowed, denied, api, canary, canaryHits, peer, peerIp, certs, tlsAllowed, tlsDenied;
+let gw, allowed, denied, api, canary, peer, peerIp, certs, tlsAllowed, tlsDenied;
 
 beforeAll(async () => {
   gw = bridgeGateway();
@@ -91,12 +66,7 @@ beforeAll(async () => {
   tlsAllowed = httpsServer(gw, "tls-ok", certs);
   tlsDenied = httpsServer(gw, "tls-denied-reached", certs);
   await Promise.all([allowed.start(), denied.start(), api.start(), tlsAllowed.start(), tlsDenied.start()]);
-  canaryHits = 0;
-  canary = net.createServer((s) => {
-    canaryHits += 1;
-    s.destroy();
-  });
-  await listen(canary, gw);
+  canary = await canaryOn(gw);
   // A container on the default bridge, listening on 8080, that no agent with egress may reach.
   peer = h.docker("run", "-d", "--label", PEER_LABEL, "--entrypoint", "/bin/sh", h.IMAGE, "-c", "while :; do nc -l -p 8080 < /dev/null; done");
   peerIp = h.docker("inspect", peer, "--format", "{{.NetworkSettings.Networks.bridge.IPAddress}}");
@@ -106,7 +76,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (peer) h.removeContainers(peer);
   for (const s of [allowed, denied, api, tlsAllowed, tlsDenied]) if (s) s.server.close();
-  if (canary) canary.close();
+  if (canary) canary.server.close();
 });
 
 function probeEnv() {
@@ -116,7 +86,7 @@ function probeEnv() {
     FIXTURE_GET_API: `http://host.docker.internal:${api.port()}/api`,
     FIXTURE_GET_DENIED: `http://host.docker.internal:${denied.port()}/d`,
     FIXTURE_CONNECT: `host.docker.internal:${allowed.port()}`,
-    FIXTURE_DIRECT: `${gw}:${canary.address().port} ${peerIp}:8080`,
+    FIXTURE_DIRECT: `${gw}:${canary.port} ${peerIp}:8080`,
     FIXTURE_DNS: "mercury-egress-probe.invalid",
     FIXTURE_WGET: `http://host.docker.internal:${allowed.port()}/w http://host.docker.internal:${denied.port()}/wd`,
   };
@@ -125,16 +95,16 @@ function probeEnv() {
 describe("egress", () => {
   test("without egress (control): the agent reaches the canary on the host and the peer container directly", async () => {
     const ctx = h.makeRunner({ port: api.port() });
-    const before = canaryHits;
+    const before = canary.hits;
     const env = { FIXTURE_MODE: "egress-probe", FIXTURE_DIRECT: probeEnv().FIXTURE_DIRECT };
     const p = parse((await ctx.runner.reply(h.replyInput(ctx, "control", { extraEnv: env }))).reply);
     expect(p).toMatchObject({ direct1: "ok", direct2: "ok" });
-    expect(canaryHits).toBe(before + 1);
+    expect(canary.hits).toBe(before + 1);
   }, T);
 
   test("allowed server and API_URL reached through the proxy; others 403 with one warn line per destination per turn; no direct TCP, no DNS", async () => {
     const ctx = h.makeRunner({ port: api.port() }, { egress: { allow: [`host.docker.internal:${allowed.port()}`] } });
-    const before = canaryHits;
+    const before = canary.hits;
     try {
       const p = parse((await ctx.runner.reply(h.replyInput(ctx, "walled", { extraEnv: probeEnv() }))).reply);
       expect(p).toMatchObject({
@@ -152,7 +122,7 @@ describe("egress", () => {
       expect(allowed.hits).toEqual(expect.arrayContaining(["/a", "/c", "/w"]));
       expect(api.hits).toContain("/api");
       expect(denied.hits).toEqual([]);
-      expect(canaryHits).toBe(before);
+      expect(canary.hits).toBe(before);
 
       const refusedLines = () => ctx.lines.filter((l) => l.msg === "Egress refused");
       const destination = `host.docker.internal:${denied.port()}`;

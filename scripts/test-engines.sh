@@ -16,6 +16,7 @@ stop_all() {
   # Reverse order of start: the sshd and registry lean on the second dockerd.
   "$engines/registry-auth.sh" stop || true
   "$engines/sshd.sh" stop || true
+  "$engines/podman-netavark.sh" stop || true
   "$engines/podman.sh" stop || true
   "$engines/tls-dockerd.sh" stop || true
   exit "$rc"
@@ -24,7 +25,7 @@ trap stop_all EXIT INT TERM
 
 "$engines/install.sh"
 envfile="$(mktemp)"
-for e in tls-dockerd sshd podman registry-auth; do
+for e in tls-dockerd sshd podman podman-netavark registry-auth; do
   "$engines/$e.sh" start >>"$envfile"
 done
 # shellcheck disable=SC1090

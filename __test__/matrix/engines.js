@@ -4,11 +4,14 @@
 // authenticated pull. scripts/test-engines.sh starts those engines, runs this
 // file with MERCURY_TEST_ENGINES=1 and their addresses, and stops them after.
 // Not a *.test.js file: it runs only under that script, and fails there when
-// an engine is missing.
+// an engine is missing. Egress (docs/egress.md, "Engine kinds") through the
+// second dockerd (TLS and ssh) and Podman: its servers listen only on that
+// engine's own bridge gateway, an address of this machine.
 const fs = require("node:fs");
 const path = require("node:path");
 const { execFileSync } = require("node:child_process");
 const h = require("../helpers");
+const { httpServer, canary, parseProbe, ownGateway, egressLeftovers } = require("../egress-servers");
 
 const T = 60_000;
 
@@ -29,7 +32,39 @@ const endpoints = {
   }),
   "ssh with a port": () => ({ options: { dockerHost: need("MERCURY_SSH_HOST") } }),
   "Podman": () => ({ options: { dockerHost: need("MERCURY_PODMAN_HOST") } }),
+  "Podman with netavark": () => ({ options: { dockerHost: need("MERCURY_PODMAN_NETAVARK_HOST") } }),
 };
+
+// The endpoints whose engines the egress test runs through (one per engine), and what each needs.
+// secondDockerd: the dockerd of tls-dockerd.sh runs without iptables beside the main engine, whose
+// FORWARD policy is DROP while bridged frames pass through iptables (br_netfilter): the frames
+// between two containers on one of its user-defined bridges (the agent and the sidecar) are
+// dropped. A dockerd with iptables accepts them itself (`-i br-X -o br-X -j ACCEPT`, its
+// inter-container rule); the test first shows that without it the agent reaches nothing, then
+// adds that one rule for the egress network's bridge, and removes it.
+// refuses: Podman with netavark drops the inhibit option and puts the internal network's gateway
+// on the host (measured: a container there reaches a host listener on it), so egress is refused.
+const EGRESS = {
+  "TLS by DOCKER_HOST + DOCKER_TLS_VERIFY + DOCKER_CERT_PATH": { secondDockerd: true },
+  "ssh with a port": { secondDockerd: true },
+  "Podman": { secondDockerd: false },
+  "Podman with netavark": { refuses: true },
+};
+
+/** Runs `iptables` with the arguments (the test runs as root, as the engines do). */
+const iptables = (...args) => execFileSync("iptables", args, { stdio: ["ignore", "pipe", "pipe"] });
+
+/** Accepts frames within the bridge of the one egress network on the engine; returns the rule, for its removal. */
+function forwardWithinEgressBridge(docker) {
+  const ids = docker("network", "ls", "--filter", "label=mercury.egress", "--format", "{{.ID}}").split("\n").filter(Boolean);
+  expect(ids).toHaveLength(1);
+  const bridge = `br-${ids[0].slice(0, 12)}`;
+  // It is a bridge of this machine (the engine's, made for that network): the rule touches nothing else.
+  execFileSync("ip", ["link", "show", bridge], { stdio: "ignore" });
+  const rule = ["FORWARD", "-i", bridge, "-o", bridge, "-m", "comment", "--comment", "mercury-matrix-egress", "-j", "ACCEPT"];
+  iptables("-I", ...rule);
+  return rule;
+}
 
 // What the endpoint variables of this process would otherwise say (the script exports none of these).
 const ENDPOINT_VARS = ["DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG", "DOCKER_CONTEXT"];
@@ -53,6 +88,11 @@ for (const [name, reach] of Object.entries(endpoints)) {
       }
     });
     const runner = (overrides = {}) => h.makeRunner(overrides, target.options || {});
+    // The docker CLI reaching the same engine (-H, or the endpoint variables set above).
+    const cli = (...args) => {
+      const host = target.options && target.options.dockerHost;
+      return execFileSync("docker", [...(host ? ["-H", host] : []), ...args], { encoding: "utf8", env: process.env, stdio: ["ignore", "pipe", "pipe"] }).trim();
+    };
 
     test("reply: payload in, reply and env out, mounts in place", async () => {
       const ctx = runner();
@@ -96,6 +136,75 @@ for (const [name, reach] of Object.entries(endpoints)) {
       const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "slow", { extraEnv: { FIXTURE_MODE: "sleep" } })));
       expect([e.reason, e.message]).toEqual(["timeout", "Container timed out for group slow"]);
     }, T);
+
+    if (EGRESS[name] && EGRESS[name].refuses) {
+      test("egress: the host would have an address on the internal network: ContainerError 125, the turn did not run, nothing left", async () => {
+        const ctx = h.makeRunner({}, { ...(target.options || {}), egress: { allow: [] } });
+        const e = await h.rejectionOf(ctx.runner.reply(h.replyInput(ctx, "walled", { extraEnv: { FIXTURE_MODE: "echo" } })));
+        expect(e).toBeInstanceOf(h.ContainerError);
+        expect(e.exitCode).toBe(125);
+        expect(e.message).toMatch(
+          /^Container failed \(exit code 125\): egress cannot be enforced, so the turn did not run: the engine's internal network gives the host an address on it \(gateway \d+\.\d+\.\d+\.\d+\)/,
+        );
+        // The echo agent writes what it saw into the workspace: it never ran.
+        expect(fs.existsSync(path.join(ctx.config.spacesDir, "walled", "fixture"))).toBe(false);
+        // At once: the failed turn removed what it had made (the engine is the matrix's own).
+        expect(egressLeftovers(cli)).toEqual({ containers: [], networks: [] });
+        expect(cli("ps", "-aq", "--filter", "label=mercury.managed=true")).toBe("");
+      }, T);
+    } else if (EGRESS[name]) {
+      test("egress: allowed server and API_URL through the sidecar, others 403, no direct TCP, no DNS; killAll removes sidecar and network", async () => {
+        const gw = ownGateway(cli("network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}"), `${name}'s bridge`);
+        const allowed = httpServer(gw, "allowed-ok");
+        const denied = httpServer(gw, "denied-reached");
+        const api = httpServer(gw, "api-ok");
+        await Promise.all([allowed.start(), denied.start(), api.start()]);
+        const direct = await canary(gw);
+        const ctx = h.makeRunner({ port: api.port(), containerTimeoutMs: 60_000 }, { ...(target.options || {}), egress: { allow: [`${gw}:${allowed.port()}`] } });
+        const probe = {
+          FIXTURE_MODE: "egress-probe",
+          FIXTURE_GET_ALLOWED: `http://${gw}:${allowed.port()}/a`,
+          FIXTURE_GET_API: `http://host.docker.internal:${api.port()}/api`,
+          FIXTURE_GET_DENIED: `http://${gw}:${denied.port()}/d`,
+          FIXTURE_CONNECT: `${gw}:${allowed.port()}`,
+          FIXTURE_DIRECT: `${gw}:${direct.port}`,
+          FIXTURE_DNS: "mercury-egress-probe.invalid",
+        };
+        let rule = null;
+        try {
+          if (EGRESS[name].secondDockerd) {
+            // Without the engine's own forwarding rule: the agent reaches nothing, not even the sidecar.
+            const env = { FIXTURE_MODE: "egress-probe", FIXTURE_GET_ALLOWED: probe.FIXTURE_GET_ALLOWED, FIXTURE_DIRECT: probe.FIXTURE_DIRECT };
+            const first = parseProbe((await ctx.runner.reply(h.replyInput(ctx, "walled", { extraEnv: env }))).reply);
+            expect(first).toMatchObject({ allowed: "ERR-", direct1: "fail" });
+            expect(allowed.hits).toEqual([]);
+            rule = forwardWithinEgressBridge(cli);
+          }
+          const started = Date.now();
+          const p = parseProbe((await ctx.runner.reply(h.replyInput(ctx, "walled", { extraEnv: probe }))).reply);
+          console.log(`[matrix] ${name}: egress probe turn in ${Date.now() - started} ms: ${JSON.stringify(p)}`);
+          expect(p).toMatchObject({ allowed: "allowed-ok", tunnel: "allowed-ok", api: "api-ok", denied: "ERR-403", direct1: "fail", dns: "fail", dns11: "fail" });
+          expect(allowed.hits).toEqual(expect.arrayContaining(["/a", "/c"]));
+          expect(api.hits).toEqual(["/api"]);
+          expect(denied.hits).toEqual([]);
+          expect(direct.hits).toBe(0);
+          const destination = `${gw}:${denied.port()}`;
+          await h.waitFor("the warn line", () => ctx.lines.some((l) => l.msg === "Egress refused" && l.fields.destination === destination));
+          // The engine is the matrix's own: whatever egress made on it is this runner's.
+          const made = egressLeftovers(cli);
+          expect([made.containers.length, made.networks.length]).toEqual([1, 1]);
+        } finally {
+          ctx.runner.killAll();
+          if (rule) iptables("-D", ...rule);
+          for (const s of [allowed, denied, api]) s.server.close();
+          direct.server.close();
+        }
+        await h.waitFor("the sidecar and its network removed", () => {
+          const left = egressLeftovers(cli);
+          return left.containers.length === 0 && left.networks.length === 0;
+        }, 30_000);
+      }, 150_000);
+    }
 
     test("nothing is left on the engine", async () => {
       // Asked of the engine itself, through the docker CLI reaching it the same way (cleanupOrphans

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the test engines need (Debian packages), when it is missing:
-# Podman, an ssh server and client, and htpasswd for the authenticated registry.
+# Podman (and netavark, for the second Podman), an ssh server and client, and htpasswd for the authenticated registry.
 source "$(dirname "$0")/lib.sh"
 
 need=()
 command -v podman >/dev/null || need+=(podman)
+[ -x /usr/lib/podman/netavark ] || need+=(netavark aardvark-dns)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v htpasswd >/dev/null || need+=(apache2-utils)

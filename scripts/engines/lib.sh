@@ -68,10 +68,15 @@ engine_lock() {
 }
 
 # copy_image <image> <docker args for the target engine...>: the main engine's image into another
-# engine. Reading the main engine is under the shared engine lock.
+# engine, unless that engine has the same image (same id) already: the engines' state outlives a run,
+# and a tag copied by an earlier run would otherwise keep an old fixture (without newer modes).
+# Reading the main engine is under the shared engine lock.
 copy_image() {
   local image="$1"; shift
-  if docker "$@" image inspect "$image" >/dev/null 2>&1; then return 0; fi
+  local want have
+  want="$(engine_lock docker image inspect --format '{{.Id}}' "$image")"
+  have="$(docker "$@" image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
+  if [ "$want" = "$have" ]; then return 0; fi
   local tar="$ENGINES_DIR/image.tar"
   engine_lock docker save -o "$tar" "$image"
   docker "$@" load -q -i "$tar" >&2

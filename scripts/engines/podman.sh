@@ -2,10 +2,19 @@
 # Debian's podman serving its Docker-compatible API on a socket of its own, for the engine tests,
 # with its own containers.conf, storage.conf, storage root, run root, temp dir and network config,
 # so nothing of a system podman (or of the main Docker engine) is shared.
+# Its network backend is named, not left to podman (which picks netavark when it is installed
+# and its storage is empty): CNI here; podman-netavark.sh runs a second one with netavark, whose
+# internal networks give the host an address (egress refuses them, docs/egress.md).
 #   podman.sh start | env | stop
 source "$(dirname "$0")/lib.sh"
 
-D="$ENGINES_DIR/podman"
+BACKEND="${PODMAN_NETWORK_BACKEND:-cni}"
+case "$BACKEND" in
+  # podman's default bridge, on a /24 nothing else here routes.
+  cni) D="$ENGINES_DIR/podman"; SUBNET=10.213.8.0/24; HOST_VAR=MERCURY_PODMAN_HOST ;;
+  netavark) D="$ENGINES_DIR/podman-netavark"; SUBNET=10.213.9.0/24; HOST_VAR=MERCURY_PODMAN_NETAVARK_HOST ;;
+  *) die "unknown PODMAN_NETWORK_BACKEND $BACKEND" ;;
+esac
 SOCK="$D/podman.sock"
 PIDFILE="$D/service.pid"
 # podman raises a root container's nofile to 1048576 and nproc to its maximum; runc cannot set a
@@ -17,12 +26,10 @@ NOFILE_LIMIT="$(hard_limit -n 1048576)"
 NPROC_LIMIT="$(hard_limit -u 4194304)"
 PID_MAX="$(cat /proc/sys/kernel/pid_max)"
 [ "$NPROC_LIMIT" -gt "$PID_MAX" ] && NPROC_LIMIT="$PID_MAX"
-# podman's default bridge, on a /24 nothing else here routes.
-SUBNET=10.213.8.0/24
 
 print_env() {
   cat <<ENV
-export MERCURY_PODMAN_HOST=unix://$SOCK
+export $HOST_VAR=unix://$SOCK
 ENV
 }
 
@@ -41,6 +48,7 @@ tmp_dir = "$D/tmp"
 volume_path = "$D/volumes"
 
 [network]
+network_backend = "$BACKEND"
 network_config_dir = "$D/networks"
 default_subnet = "$SUBNET"
 CONF
@@ -59,12 +67,13 @@ answers() { docker -H "unix://$SOCK" version --format '{{.Server.Version}}'; }
 
 start() {
   command -v podman >/dev/null || die "podman is not installed (apt-get install podman)"
+  [ "$BACKEND" = cni ] || [ -x /usr/lib/podman/netavark ] || die "netavark is not installed (apt-get install netavark aardvark-dns)"
   setup
   if pid_alive "$PIDFILE" && answers >/dev/null 2>&1; then
     log "already running (pid $(cat "$PIDFILE"))"
   else
     rm -f "$SOCK"
-    log "starting podman system service on unix://$SOCK (log: $D/service.log)"
+    log "starting podman system service ($BACKEND) on unix://$SOCK (log: $D/service.log)"
     daemon "$PIDFILE" "$D/service.log" env CONTAINERS_CONF="$D/containers.conf" CONTAINERS_STORAGE_CONF="$D/storage.conf" podman --log-level=warn system service --time=0 "unix://$SOCK"
     wait_until "$START_WAIT_SECS" answers || { tail -n 20 "$D/service.log" >&2; stop; die "podman did not answer"; }
   fi

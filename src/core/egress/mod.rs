@@ -32,6 +32,10 @@ pub(crate) const EGRESS_LABEL: &str = "mercury.egress";
 /// set starts over (a flood of names cannot grow the host's memory, at worst a line repeats).
 const MAX_SEEN_PER_SPACE: usize = 256;
 
+/// The option that gives the internal network's bridge no host address (Docker's
+/// bridge driver), so nothing on the host is reachable from it.
+pub(crate) const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
+
 /// `options.egress`: `{ allow: string[] }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EgressOptions {
@@ -77,6 +81,16 @@ pub(crate) fn proxy_binary_name(engine_arch: &str) -> Option<&'static str> {
         "arm64" | "aarch64" => Some("egress-proxy-linux-arm64"),
         _ => None,
     }
+}
+
+/// Whether the host has no address on the internal network the engine made,
+/// from the network's driver options and IPAM gateways as the engine reports
+/// them. Docker's bridge keeps the inhibit option it honours; Podman drops the
+/// option, and its CNI internal networks have no gateway (reported `<nil>`).
+/// A gateway with neither is an address of the host the agents reach (its
+/// services bound to all addresses, netavark's DNS): egress is not enforced.
+pub(crate) fn host_has_no_address(options: &HashMap<String, String>, gateways: &[String]) -> bool {
+    options.get(INHIBIT_IPV4).is_some_and(|v| v == "true") || gateways.iter().all(|g| matches!(g.trim(), "" | "<nil>"))
 }
 
 /// The agent's side: on the internal network only, no name server, no raw
@@ -250,6 +264,23 @@ mod tests {
         let a = random_hex();
         assert_eq!(a.len(), 32);
         assert_ne!(a, random_hex());
+    }
+
+    #[test]
+    fn the_host_must_have_no_address_on_the_internal_network() {
+        let none = HashMap::new();
+        let inhibit = HashMap::from([(INHIBIT_IPV4.to_owned(), "true".to_owned())]);
+        // Docker 20.10: the gateway is allocated, but the kept option keeps it off the bridge.
+        assert!(host_has_no_address(&inhibit, &["172.20.0.1".into()]));
+        // Podman 4.3 (CNI): the option dropped, no gateway.
+        assert!(host_has_no_address(&none, &["<nil>".into()]));
+        assert!(host_has_no_address(&none, &[]));
+        assert!(host_has_no_address(&none, &["".into()]));
+        // The option dropped and a gateway on the host (Podman with netavark, an engine that ignores it).
+        assert!(!host_has_no_address(&none, &["10.89.0.1".into()]));
+        assert!(!host_has_no_address(&none, &["<nil>".into(), "10.89.0.1".into()]));
+        let off = HashMap::from([(INHIBIT_IPV4.to_owned(), "false".to_owned())]);
+        assert!(!host_has_no_address(&off, &["172.20.0.1".into()]));
     }
 
     #[test]

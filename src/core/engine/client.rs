@@ -151,14 +151,20 @@ impl Engine {
         Ok(&self.connected().await?.docker)
     }
 
-    /// `extra_hosts` as this engine understands them. Podman (4.x) refuses
-    /// `host-gateway`: there it is the gateway address of the container's network.
-    async fn extra_hosts(&self, spec: &ContainerSpec) -> Result<Vec<String>, EngineError> {
+    /// `extra_hosts` of a container on `network` (None: the default one) as
+    /// this engine understands them. Podman (4.x) does not know `host-gateway`
+    /// (4.3 writes it into /etc/hosts as if it were an address): there it is
+    /// the gateway address of the container's network.
+    pub(super) async fn extra_hosts(
+        &self,
+        extra_hosts: &[String],
+        network: Option<&str>,
+    ) -> Result<Vec<String>, EngineError> {
         let connected = self.connected().await?;
-        if !connected.podman || !spec.extra_hosts.iter().any(|h| h.ends_with(":host-gateway")) {
-            return Ok(spec.extra_hosts.clone());
+        if !connected.podman || !extra_hosts.iter().any(|h| h.ends_with(":host-gateway")) {
+            return Ok(extra_hosts.to_vec());
         }
-        let network = spec.hardening.network.as_deref().unwrap_or(PODMAN_DEFAULT_NETWORK);
+        let network = network.unwrap_or(PODMAN_DEFAULT_NETWORK);
         let options = bollard::query_parameters::InspectNetworkOptions::default();
         let info = self
             .bounded("the network look-up", QUICK_CALL, connected.docker.inspect_network(network, Some(options)))
@@ -170,7 +176,7 @@ impl Engine {
             .ok_or_else(|| {
                 EngineError::Failed(format!("Podman network {network} has no gateway for host.docker.internal"))
             })?;
-        Ok(spec.extra_hosts.iter().map(|h| h.replace(":host-gateway", &format!(":{gateway}"))).collect())
+        Ok(extra_hosts.iter().map(|h| h.replace(":host-gateway", &format!(":{gateway}"))).collect())
     }
 
     /// The endpoint as messages name it (its host, once connected).
@@ -264,7 +270,7 @@ impl Engine {
     }
 
     pub(crate) async fn create(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
-        let extra_hosts = self.extra_hosts(spec).await?;
+        let extra_hosts = self.extra_hosts(&spec.extra_hosts, spec.hardening.network.as_deref()).await?;
         let docker = self.docker().await?;
         let hard = &spec.hardening;
         let mounts = spec

@@ -75,6 +75,18 @@ impl Engine {
         Ok(created.id)
     }
 
+    /// A network's driver options and its IPAM gateways, as the engine reports them.
+    pub(crate) async fn network_host_side(
+        &self,
+        name: &str,
+    ) -> Result<(HashMap<String, String>, Vec<String>), EngineError> {
+        let docker = self.docker().await?;
+        let options = bollard::query_parameters::InspectNetworkOptions::default();
+        let info = self.bounded("the network look-up", QUICK_CALL, docker.inspect_network(name, Some(options))).await?;
+        let gateways = info.ipam.and_then(|i| i.config).unwrap_or_default().into_iter().filter_map(|c| c.gateway);
+        Ok((info.options.unwrap_or_default(), gateways.collect()))
+    }
+
     /// Removes a network; Ok when it is gone (removed now, or already).
     pub(crate) async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
         let docker = self.docker().await?;
@@ -95,6 +107,9 @@ impl Engine {
 
     /// Creates the sidecar on its outside network; [`Engine::connect_network`] adds the internal one.
     pub(crate) async fn create_sidecar(&self, spec: &SidecarSpec) -> Result<String, EngineError> {
+        // On its outside network, which is the engine's default one (Podman: API_URL's
+        // `host-gateway` is that network's gateway).
+        let extra_hosts = self.extra_hosts(&spec.extra_hosts, None).await?;
         let docker = self.docker().await?;
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
@@ -104,7 +119,7 @@ impl Engine {
             user: Some("65534:65534".to_owned()),
             host_config: Some(HostConfig {
                 network_mode: Some(spec.outside_network.clone()),
-                extra_hosts: Some(spec.extra_hosts.clone()),
+                extra_hosts: Some(extra_hosts),
                 cap_drop: Some(vec!["ALL".to_owned()]),
                 security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
                 readonly_rootfs: Some(true),
