@@ -17,6 +17,7 @@ pub(crate) mod tar;
 use std::collections::{HashMap, HashSet};
 
 use crate::core::engine::container::ContainerSpec;
+use crate::core::engine::egress_calls::NetworkAsMade;
 
 // The proxy's own pattern parser: the same rules the proxy applies, checked
 // when the runner is made, so a bad pattern is a TypeError up front.
@@ -83,14 +84,24 @@ pub(crate) fn proxy_binary_name(engine_arch: &str) -> Option<&'static str> {
     }
 }
 
-/// Whether the host has no address on the internal network the engine made,
-/// from the network's driver options and IPAM gateways as the engine reports
-/// them. Docker's bridge keeps the inhibit option it honours; Podman drops the
-/// option, and its CNI internal networks have no gateway (reported `<nil>`).
-/// A gateway with neither is an address of the host the agents reach (its
-/// services bound to all addresses, netavark's DNS): egress is not enforced.
-pub(crate) fn host_has_no_address(options: &HashMap<String, String>, gateways: &[String]) -> bool {
-    options.get(INHIBIT_IPV4).is_some_and(|v| v == "true") || gateways.iter().all(|g| matches!(g.trim(), "" | "<nil>"))
+/// Why agents on the network the engine made could reach more than the
+/// sidecar, if they could: it is not internal (a route out), or the host has
+/// an address on it. Docker's bridge keeps the inhibit option it honours;
+/// Podman drops the option, and its CNI internal networks have no gateway
+/// (reported `<nil>`). A gateway with neither is an address of the host the
+/// agents reach (its services bound to all addresses, netavark's DNS).
+pub(crate) fn network_leak(made: &NetworkAsMade) -> Option<String> {
+    if !made.internal {
+        return Some("the engine made the agents' network without `internal`, so it has a route out".into());
+    }
+    let inhibited = made.options.get(INHIBIT_IPV4).is_some_and(|v| v == "true");
+    if !inhibited && !made.gateways.iter().all(|g| matches!(g.trim(), "" | "<nil>")) {
+        return Some(format!(
+            "the engine's internal network gives the host an address on it (gateway {}), so agents could reach the host's services",
+            made.gateways.join(", ")
+        ));
+    }
+    None
 }
 
 /// The agent's side: on the internal network only, no name server, no raw
@@ -267,20 +278,24 @@ mod tests {
     }
 
     #[test]
-    fn the_host_must_have_no_address_on_the_internal_network() {
-        let none = HashMap::new();
-        let inhibit = HashMap::from([(INHIBIT_IPV4.to_owned(), "true".to_owned())]);
+    fn the_agents_network_must_be_internal_and_give_the_host_no_address() {
+        let made = |internal: bool, inhibit: Option<&str>, gateways: &[&str]| NetworkAsMade {
+            internal,
+            options: inhibit.map(|v| HashMap::from([(INHIBIT_IPV4.to_owned(), v.to_owned())])).unwrap_or_default(),
+            gateways: gateways.iter().map(|g| (*g).to_owned()).collect(),
+        };
         // Docker 20.10: the gateway is allocated, but the kept option keeps it off the bridge.
-        assert!(host_has_no_address(&inhibit, &["172.20.0.1".into()]));
+        assert_eq!(network_leak(&made(true, Some("true"), &["172.20.0.1"])), None);
         // Podman 4.3 (CNI): the option dropped, no gateway.
-        assert!(host_has_no_address(&none, &["<nil>".into()]));
-        assert!(host_has_no_address(&none, &[]));
-        assert!(host_has_no_address(&none, &["".into()]));
+        assert_eq!(network_leak(&made(true, None, &["<nil>"])), None);
+        assert_eq!(network_leak(&made(true, None, &[])), None);
+        assert_eq!(network_leak(&made(true, None, &[""])), None);
         // The option dropped and a gateway on the host (Podman with netavark, an engine that ignores it).
-        assert!(!host_has_no_address(&none, &["10.89.0.1".into()]));
-        assert!(!host_has_no_address(&none, &["<nil>".into(), "10.89.0.1".into()]));
-        let off = HashMap::from([(INHIBIT_IPV4.to_owned(), "false".to_owned())]);
-        assert!(!host_has_no_address(&off, &["172.20.0.1".into()]));
+        assert!(network_leak(&made(true, None, &["10.89.0.1"])).unwrap().contains("gateway 10.89.0.1"));
+        assert!(network_leak(&made(true, None, &["<nil>", "10.89.0.1"])).is_some());
+        assert!(network_leak(&made(true, Some("false"), &["172.20.0.1"])).is_some());
+        // Not internal: a route out, whatever else holds.
+        assert!(network_leak(&made(false, Some("true"), &["<nil>"])).unwrap().contains("internal"));
     }
 
     #[test]

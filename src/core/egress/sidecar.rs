@@ -13,8 +13,8 @@ use tracing::Dispatch;
 
 use super::tar::{archive, Entry};
 use super::{
-    apply_to_spec, host_has_no_address, network_name, proxy_allow_list, proxy_binary_name, random_hex, refusal,
-    sidecar_name, EgressOptions, Tags, EGRESS_LABEL, INHIBIT_IPV4,
+    apply_to_spec, network_leak, network_name, proxy_allow_list, proxy_binary_name, random_hex, refusal, sidecar_name,
+    EgressOptions, Tags, EGRESS_LABEL, INHIBIT_IPV4,
 };
 use crate::core::bounds::{EGRESS_NETWORK_REMOVAL_RETRIES, EGRESS_PROXY_READY};
 use crate::core::engine::client::{Engine, EngineError};
@@ -138,13 +138,10 @@ impl Egress {
             .create_internal_network(&network, labels.clone(), options)
             .await
             .map_err(|e| unenforceable(format!("the engine cannot make an internal network ({e})")))?;
-        // An engine may accept the option and drop it (Podman does): what it made is checked.
-        let (kept, gateways) = self.engine.network_host_side(&network).await.map_err(engine_error)?;
-        if !host_has_no_address(&kept, &gateways) {
-            return Err(unenforceable(format!(
-                "the engine's internal network gives the host an address on it (gateway {}), so agents could reach the host's services",
-                gateways.join(", ")
-            )));
+        // An engine may accept an option and drop it (Podman does): what it made is checked.
+        let made = self.engine.network_as_made(&network).await.map_err(engine_error)?;
+        if let Some(leak) = network_leak(&made) {
+            return Err(unenforceable(leak));
         }
         let spec = SidecarSpec {
             name: sidecar.clone(),

@@ -27,6 +27,15 @@ pub(crate) struct SidecarSpec {
     pub outside_network: String,
 }
 
+/// A network as the engine reports it after making it: an engine may accept
+/// an option and drop it, so what egress relies on is read back.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NetworkAsMade {
+    pub internal: bool,
+    pub options: HashMap<String, String>,
+    pub gateways: Vec<String>,
+}
+
 impl Engine {
     /// The engine's CPU architecture as Go names it (`amd64`, `arm64`, ...).
     pub(crate) async fn architecture(&self) -> Result<String, EngineError> {
@@ -75,16 +84,18 @@ impl Engine {
         Ok(created.id)
     }
 
-    /// A network's driver options and its IPAM gateways, as the engine reports them.
-    pub(crate) async fn network_host_side(
-        &self,
-        name: &str,
-    ) -> Result<(HashMap<String, String>, Vec<String>), EngineError> {
+    /// A network as the engine reports it after making it: whether it is
+    /// internal, its driver options and its IPAM gateways.
+    pub(crate) async fn network_as_made(&self, name: &str) -> Result<NetworkAsMade, EngineError> {
         let docker = self.docker().await?;
         let options = bollard::query_parameters::InspectNetworkOptions::default();
         let info = self.bounded("the network look-up", QUICK_CALL, docker.inspect_network(name, Some(options))).await?;
         let gateways = info.ipam.and_then(|i| i.config).unwrap_or_default().into_iter().filter_map(|c| c.gateway);
-        Ok((info.options.unwrap_or_default(), gateways.collect()))
+        Ok(NetworkAsMade {
+            internal: info.internal.unwrap_or(false),
+            options: info.options.unwrap_or_default(),
+            gateways: gateways.collect(),
+        })
     }
 
     /// Removes a network; Ok when it is gone (removed now, or already).
