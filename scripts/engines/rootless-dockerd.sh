@@ -35,6 +35,8 @@ SUB_FIRST=231072
 TUN_MARK="$D/tun-acl"
 # slirp4netns' address for the host's loopback (rootlesskit's default 10.0.2.0/24 network).
 SLIRP_HOST=10.0.2.2
+# What host.docker.internal is in the running engine: "loopback" or "engine" (see above).
+MODE_FILE="$D/mode"
 
 print_env() {
   local pid=""
@@ -43,6 +45,7 @@ print_env() {
 export MERCURY_ROOTLESS_HOST=unix://$SOCK
 export MERCURY_ROOTLESS_USER=$RL_USER
 export MERCURY_ROOTLESS_NETNS=/proc/$pid/ns/net
+export MERCURY_ROOTLESS_GATEWAY_MODE=$(cat "$MODE_FILE" 2>/dev/null)
 ENV
 }
 
@@ -90,18 +93,21 @@ start() {
   make_user
   mkdir -p "$D"
   chmod 755 "$D"
-  if pid_alive "$PIDFILE" && answers >/dev/null 2>&1; then
-    log "already running (rootlesskit pid $(cat "$PIDFILE"))"
+  local mode=engine
+  [ "${MERCURY_ROOTLESS_HOST_LOOPBACK:-}" = 1 ] && mode=loopback
+  if pid_alive "$PIDFILE" && answers >/dev/null 2>&1 && [ "$(cat "$MODE_FILE" 2>/dev/null)" = "$mode" ]; then
+    log "already running (rootlesskit pid $(cat "$PIDFILE"), host.docker.internal: $mode)"
   else
     stop_quietly
     tun_access
     install -d -o "$RL_USER" -g "$RL_USER" -m 700 "$RUN" "$D/data" "$D/exec"
     local kit_flags="" gateway=()
-    if [ "${MERCURY_ROOTLESS_HOST_LOOPBACK:-}" = 1 ]; then
+    if [ "$mode" = loopback ]; then
       kit_flags="--disable-host-loopback=false"
       gateway=(--host-gateway-ip "$SLIRP_HOST")
     fi
-    log "starting a rootless dockerd as $RL_USER on unix://$SOCK (log: $D/dockerd.log)"
+    log "starting a rootless dockerd as $RL_USER on unix://$SOCK, host.docker.internal: $mode (log: $D/dockerd.log)"
+    echo "$mode" >"$MODE_FILE"
     # setsid execs setpriv, which execs the script, which execs rootlesskit: the pid is rootlesskit's.
     (cd / && daemon "$PIDFILE" "$D/dockerd.log" setpriv --reuid="$RL_USER" --regid="$RL_USER" --init-groups \
       env -i HOME="$RL_HOME" USER="$RL_USER" PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR="$RUN" \
@@ -129,6 +135,7 @@ stop_quietly() {
 
 stop() {
   stop_quietly
+  rm -f "$MODE_FILE"
   if [ -f "$TUN_MARK" ]; then
     setfacl -x "u:$RL_USER" /dev/net/tun 2>/dev/null || true
     rm -f "$TUN_MARK"
