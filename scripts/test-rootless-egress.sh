@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # options.egress on rootless Docker: starts scripts/engines/rootless-dockerd.sh with
 # host.docker.internal at the host's loopback, builds the fixture agent on that engine from this
-# tree, runs __test__/matrix/rootless-egress.js as the engine's own user, and stops the engine
+# tree, runs __test__/rootless/egress.js as the engine's own user, and stops the engine
 # it started, whatever happens. Needs root (the engine's user is made and used) and the addon
 # and egress proxy built (npm run build, scripts/build-egress-proxy.sh).
 #   scripts/test-rootless-egress.sh [--keep]     --keep: leave the engine running
@@ -43,4 +43,4 @@ setpriv --reuid="$MERCURY_ROOTLESS_USER" --regid="$MERCURY_ROOTLESS_USER" --init
   env -i HOME="$work/jest" PATH="$PATH" TMPDIR=/tmp \
   DOCKER_HOST="$MERCURY_ROOTLESS_HOST" MERCURY_ROOTLESS_HOST="$MERCURY_ROOTLESS_HOST" MERCURY_TEST_IMAGE="$IMAGE" \
   node node_modules/jest/bin/jest.js --runInBand --cacheDirectory "$work/jest/cache" \
-  --testMatch '**/__test__/matrix/rootless-egress.js' __test__/matrix/rootless-egress.js
+  --testMatch '**/__test__/rootless/egress.js' __test__/rootless/egress.js

@@ -120,8 +120,8 @@ start() {
       die "the rootless dockerd did not answer within ${START_WAIT_SECS}s"
     fi
   fi
-  ensure_fixture
-  copy_image mercury-test-agent:latest -H "unix://$SOCK"
+  # No image is copied from the main engine (that would take its lock): scripts/test-rootless-egress.sh
+  # builds the fixture it tests with on this engine.
   print_env
 }
 

@@ -2,7 +2,8 @@
 // (rootlesskit + slirp4netns) started by scripts/test-rootless-egress.sh with host.docker.internal
 // at the host's loopback (slirp4netns' 10.0.2.2), the setup in which a Mercury on the host is
 // reachable from its containers at all. Run as the engine's own user (the engine binds folders
-// that user owns). Not a *.test.js file: it runs only under that script.
+// that user owns). Not a *.test.js file, and not in __test__/matrix (scripts/test-engines.sh runs
+// every file there): it runs only under that script.
 //
 // Every address used: 127.0.0.1 (the test's servers, reached from the containers as
 // host.docker.internal = 10.0.2.2, slirp4netns' address for the host's loopback) and the rootless
