@@ -10,7 +10,7 @@ const path = require("node:path");
 const { execFileSync, spawn, spawnSync } = require("node:child_process");
 const h = require("./helpers");
 const { startEngineProxy } = require("./engine-proxy");
-const { httpServer, listen, canary: canaryOn, parseProbe: parse, ownGateway, egressLeftovers } = require("./egress-servers");
+const { httpServer, listen, canary: canaryOn, dnsServer, parseProbe: parse, ownGateway, egressLeftovers } = require("./egress-servers");
 
 const T = 120_000;
 const CHILD = path.join(__dirname, "fixtures", "scripts", "egress-child.js");
@@ -55,7 +55,7 @@ function httpsServer(host, body, certs) {
 const egressContainers = () => egressLeftovers(h.docker).containers;
 const egressNetworks = () => egressLeftovers(h.docker).networks;
 
-let gw, allowed, denied, api, canary, peer, peerIp, certs, tlsAllowed, tlsDenied;
+let gw, dns, allowed, denied, api, canary, peer, peerIp, certs, tlsAllowed, tlsDenied;
 
 beforeAll(async () => {
   gw = bridgeGateway();
@@ -67,6 +67,7 @@ beforeAll(async () => {
   tlsDenied = httpsServer(gw, "tls-denied-reached", certs);
   await Promise.all([allowed.start(), denied.start(), api.start(), tlsAllowed.start(), tlsDenied.start()]);
   canary = await canaryOn(gw);
+  dns = await dnsServer(gw);
   // A container on the default bridge, listening on 8080, that no agent with egress may reach.
   peer = h.docker("run", "-d", "--label", PEER_LABEL, "--entrypoint", "/bin/sh", h.IMAGE, "-c", "while :; do nc -l -p 8080 < /dev/null; done");
   peerIp = h.docker("inspect", peer, "--format", "{{.NetworkSettings.Networks.bridge.IPAddress}}");
@@ -77,7 +78,12 @@ afterAll(async () => {
   if (peer) h.removeContainers(peer);
   for (const s of [allowed, denied, api, tlsAllowed, tlsDenied]) if (s) s.server.close();
   if (canary) canary.server.close();
+  if (dns) dns.close();
 });
+
+// A name only the test's own name server (on the gateway) knows: an agent resolves it only
+// through a packet that reaches that server.
+const PROBE_NAME = "probe.mercury-egress.test";
 
 function probeEnv() {
   return {
@@ -87,24 +93,28 @@ function probeEnv() {
     FIXTURE_GET_DENIED: `http://host.docker.internal:${denied.port()}/d`,
     FIXTURE_CONNECT: `host.docker.internal:${allowed.port()}`,
     FIXTURE_DIRECT: `${gw}:${canary.port} ${peerIp}:8080`,
-    FIXTURE_DNS: "mercury-egress-probe.invalid",
+    FIXTURE_DNS: PROBE_NAME,
+    FIXTURE_DNS_VIA: `${gw} ${PROBE_NAME}`,
     FIXTURE_WGET: `http://host.docker.internal:${allowed.port()}/w http://host.docker.internal:${denied.port()}/wd`,
   };
 }
 
 describe("egress", () => {
-  test("without egress (control): the agent reaches the canary on the host and the peer container directly", async () => {
+  test("without egress (control): the agent reaches the canary on the host, the peer container and the test's name server directly", async () => {
     const ctx = h.makeRunner({ port: api.port() });
     const before = canary.hits;
-    const env = { FIXTURE_MODE: "egress-probe", FIXTURE_DIRECT: probeEnv().FIXTURE_DIRECT };
+    const asked = dns.names.length;
+    const env = { FIXTURE_MODE: "egress-probe", FIXTURE_DIRECT: probeEnv().FIXTURE_DIRECT, FIXTURE_DNS_VIA: probeEnv().FIXTURE_DNS_VIA };
     const p = parse((await ctx.runner.reply(h.replyInput(ctx, "control", { extraEnv: env }))).reply);
-    expect(p).toMatchObject({ direct1: "ok", direct2: "ok" });
+    expect(p).toMatchObject({ direct1: "ok", direct2: "ok", dnsvia: "ok" });
     expect(canary.hits).toBe(before + 1);
+    expect(dns.names.slice(asked)).toContain(PROBE_NAME);
   }, T);
 
   test("allowed server and API_URL reached through the proxy; others 403 with one warn line per destination per turn; no direct TCP, no DNS", async () => {
     const ctx = h.makeRunner({ port: api.port() }, { egress: { allow: [`host.docker.internal:${allowed.port()}`] } });
     const before = canary.hits;
+    const asked = dns.names.length;
     try {
       const p = parse((await ctx.runner.reply(h.replyInput(ctx, "walled", { extraEnv: probeEnv() }))).reply);
       expect(p).toMatchObject({
@@ -114,8 +124,15 @@ describe("egress", () => {
         denied: "ERR-403",
         direct1: "fail",
         direct2: "fail",
+        // The agent's only name server is the engine's embedded one (127.0.0.11), which
+        // forwards outside names to the container's Dns, 127.0.0.1, where nothing listens
+        // (the spec's Dns is checked by cargo test: from inside, 20.10 does not show it). The
+        // lookups through it show the name stays unresolved; dnsvia, whose control turn above
+        // resolves it, shows that no packet reaches a name server outside.
+        resolv: "127.0.0.11",
         dns: "fail",
         dns11: "fail",
+        dnsvia: "fail",
         wget1: "allowed-ok",
         wget2: "ERR-403",
       });
@@ -123,6 +140,7 @@ describe("egress", () => {
       expect(api.hits).toContain("/api");
       expect(denied.hits).toEqual([]);
       expect(canary.hits).toBe(before);
+      expect(dns.names.slice(asked)).toEqual([]);
 
       const refusedLines = () => ctx.lines.filter((l) => l.msg === "Egress refused");
       const destination = `host.docker.internal:${denied.port()}`;
@@ -130,7 +148,7 @@ describe("egress", () => {
       expect(refusedLines()[0]).toEqual({ level: "warn", msg: "Egress refused", fields: { spaceId: "walled", destination } });
 
       // The next turn of the space: refused again, warned again (once per destination per turn).
-      const twice = { ...probeEnv(), FIXTURE_DIRECT: "", FIXTURE_DNS: "", FIXTURE_CONNECT: "", FIXTURE_GET_API: "", FIXTURE_WGET: "", FIXTURE_GET_ALLOWED: probeEnv().FIXTURE_GET_DENIED };
+      const twice = { ...probeEnv(), FIXTURE_DIRECT: "", FIXTURE_DNS: "", FIXTURE_DNS_VIA: "", FIXTURE_CONNECT: "", FIXTURE_GET_API: "", FIXTURE_WGET: "", FIXTURE_GET_ALLOWED: probeEnv().FIXTURE_GET_DENIED };
       const q = parse((await ctx.runner.reply(h.replyInput(ctx, "walled", { extraEnv: twice }))).reply);
       expect(q).toMatchObject({ allowed: "ERR-403", denied: "ERR-403" });
       await h.waitFor("the second turn's warn line", () => refusedLines().length === 2);

@@ -11,7 +11,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { execFileSync } = require("node:child_process");
 const h = require("../helpers");
-const { httpServer, canary, parseProbe, ownGateway, egressLeftovers } = require("../egress-servers");
+const { httpServer, canary, dnsServer, parseProbe, ownGateway, egressLeftovers } = require("../egress-servers");
 
 const T = 60_000;
 
@@ -160,6 +160,9 @@ for (const [name, reach] of Object.entries(endpoints)) {
         const api = httpServer(gw, "api-ok");
         await Promise.all([allowed.start(), denied.start(), api.start()]);
         const direct = await canary(gw);
+        // A name server on the engine's gateway: a name only it knows resolves only through a packet that reaches it.
+        const dns = await dnsServer(gw);
+        const dnsName = "probe.mercury-egress.test";
         const ctx = h.makeRunner({ port: api.port(), containerTimeoutMs: 60_000 }, { ...(target.options || {}), egress: { allow: [`${gw}:${allowed.port()}`] } });
         const probe = {
           FIXTURE_MODE: "egress-probe",
@@ -168,10 +171,17 @@ for (const [name, reach] of Object.entries(endpoints)) {
           FIXTURE_GET_DENIED: `http://${gw}:${denied.port()}/d`,
           FIXTURE_CONNECT: `${gw}:${allowed.port()}`,
           FIXTURE_DIRECT: `${gw}:${direct.port}`,
-          FIXTURE_DNS: "mercury-egress-probe.invalid",
+          FIXTURE_DNS: dnsName,
+          FIXTURE_DNS_VIA: `${gw} ${dnsName}`,
         };
         let rule = null;
         try {
+          // Control, without egress: the name server on the gateway answers the agent.
+          const plain = h.makeRunner({ containerTimeoutMs: 60_000 }, { ...(target.options || {}) });
+          const control = { FIXTURE_MODE: "egress-probe", FIXTURE_DNS_VIA: probe.FIXTURE_DNS_VIA };
+          expect(parseProbe((await plain.runner.reply(h.replyInput(plain, "open", { extraEnv: control }))).reply)).toMatchObject({ dnsvia: "ok" });
+          expect(dns.names).toContain(dnsName);
+          dns.names.length = 0;
           if (EGRESS[name].secondDockerd) {
             // Without the engine's own forwarding rule: the agent reaches nothing, not even the sidecar.
             const env = { FIXTURE_MODE: "egress-probe", FIXTURE_GET_ALLOWED: probe.FIXTURE_GET_ALLOWED, FIXTURE_DIRECT: probe.FIXTURE_DIRECT };
@@ -183,7 +193,8 @@ for (const [name, reach] of Object.entries(endpoints)) {
           const started = Date.now();
           const p = parseProbe((await ctx.runner.reply(h.replyInput(ctx, "walled", { extraEnv: probe }))).reply);
           console.log(`[matrix] ${name}: egress probe turn in ${Date.now() - started} ms: ${JSON.stringify(p)}`);
-          expect(p).toMatchObject({ allowed: "allowed-ok", tunnel: "allowed-ok", api: "api-ok", denied: "ERR-403", direct1: "fail", dns: "fail", dns11: "fail" });
+          expect(p).toMatchObject({ allowed: "allowed-ok", tunnel: "allowed-ok", api: "api-ok", denied: "ERR-403", direct1: "fail", dns: "fail", dns11: "fail", dnsvia: "fail" });
+          expect(dns.names).toEqual([]);
           expect(allowed.hits).toEqual(expect.arrayContaining(["/a", "/c"]));
           expect(api.hits).toEqual(["/api"]);
           expect(denied.hits).toEqual([]);
@@ -198,6 +209,7 @@ for (const [name, reach] of Object.entries(endpoints)) {
           if (rule) iptables("-D", ...rule);
           for (const s of [allowed, denied, api]) s.server.close();
           direct.server.close();
+          dns.close();
         }
         await h.waitFor("the sidecar and its network removed", () => {
           const left = egressLeftovers(cli);
