@@ -1,7 +1,8 @@
 // A pass-through proxy in front of the engine's unix socket that can hold the
 // engine's answer to one `POST /containers/create` until the test releases it
 // (or, with holdNextCall, any one call of a turn before the engine sees it;
-// with refuseNextCall, answer one call with an error in the engine's place):
+// with refuseNextCall, answer one call with an error in the engine's place;
+// with warnNextCreate, add warnings to the engine's answer to one create):
 // the container exists on the engine, and the runner is still waiting for its
 // id. That is the window in which an abort or killAll must still stop the run
 // before the agent starts. Byte-level (no HTTP parsing beyond spotting the
@@ -49,6 +50,27 @@ function wholeRequest(buf) {
   return { head, body: buf.subarray(end + HEADERS_END.length, total), rest: buf.subarray(total) };
 }
 
+/** The whole HTTP response at the start of `buf` (Content-Length body), and what follows; null while incomplete. */
+function wholeResponse(buf) {
+  const end = buf.indexOf(HEADERS_END);
+  if (end < 0) return null;
+  const head = buf.toString("latin1", 0, end);
+  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+  if (!length) throw new Error("engine proxy: a create answer without Content-Length; only those can carry added warnings");
+  const total = end + HEADERS_END.length + Number(length[1]);
+  if (buf.length < total) return null;
+  return { head, body: buf.subarray(end + HEADERS_END.length, total), rest: buf.subarray(total) };
+}
+
+/** A create answer whose Warnings are `warnings` (and its Content-Length to match). */
+function warnedAnswer({ head, body }, warnings) {
+  const answer = JSON.parse(body.toString("utf8"));
+  answer.Warnings = [...(answer.Warnings || []), ...warnings];
+  const newBody = Buffer.from(JSON.stringify(answer), "utf8");
+  const newHead = head.replace(/\r\ncontent-length:\s*\d+/i, `\r\nContent-Length: ${newBody.length}`);
+  return Buffer.concat([Buffer.from(newHead + HEADERS_END, "latin1"), newBody]);
+}
+
 /** A create request with `key=value` added to its container's labels (and its Content-Length to match). */
 function labelledCreate({ head, body }, [key, value]) {
   const spec = JSON.parse(body.toString("utf8"));
@@ -79,6 +101,8 @@ async function startEngineProxy(dir, { label } = {}) {
   let nextHold = null;
   // The next request of one call is answered by the proxy with an error status; set by refuseNextCall().
   let nextRefusal = null;
+  // Warnings added to the engine's answer to the next create; set by warnNextCreate().
+  let nextWarnings = null;
   const scope = label ? [label.slice(0, label.indexOf("=")), label.slice(label.indexOf("=") + 1)] : null;
   // The name of every container create that went through, in order.
   const created = [];
@@ -102,6 +126,8 @@ async function startEngineProxy(dir, { label } = {}) {
     };
     // While a request is held (an engine that never saw it), the client's bytes wait here.
     let heldRequest = null;
+    // A create answer being gathered until whole, to get added warnings (warnNextCreate).
+    let warning = null;
 
     // A create request being gathered until whole, to be labelled (scoped proxies only).
     let gathering = null;
@@ -115,6 +141,10 @@ async function startEngineProxy(dir, { label } = {}) {
           createdThroughProxies.push(name);
         }
         if (scope) gathering = Buffer.alloc(0);
+        if (nextWarnings) {
+          warning = { warnings: nextWarnings, answer: Buffer.alloc(0) };
+          nextWarnings = null;
+        }
       }
       if (gathering) {
         gathering = Buffer.concat([gathering, chunk]);
@@ -177,7 +207,21 @@ async function startEngineProxy(dir, { label } = {}) {
       if (heldRequest) heldRequest.push(chunk);
       else upstream.write(chunk);
     });
-    upstream.on("data", toClient);
+    upstream.on("data", (data) => {
+      if (!warning) return toClient(data);
+      warning.answer = Buffer.concat([warning.answer, data]);
+      let whole;
+      try {
+        whole = wholeResponse(warning.answer);
+      } catch (e) {
+        client.destroy(e);
+        return;
+      }
+      if (!whole) return;
+      const { warnings } = warning;
+      warning = null;
+      toClient(Buffer.concat([warnedAnswer(whole, warnings), whole.rest]));
+    });
     client.on("end", () => (heldRequest ? heldRequest.push(null) : upstream.end()));
     upstream.on("end", () => (held ? (held.ended = true) : client.end()));
     const close = () => {
@@ -250,6 +294,10 @@ async function startEngineProxy(dir, { label } = {}) {
       const seen = new Promise((r) => (arrived = r));
       nextRefusal = { pattern: CALLS[call], status, message, arrived };
       return { arrived: seen };
+    },
+    /** The engine's answer to the next container create carries these warnings too (as an engine that dropped a limit says). */
+    warnNextCreate(warnings) {
+      nextWarnings = warnings;
     },
     async close() {
       for (const s of open) s.destroy();

@@ -3,6 +3,7 @@
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
 const h = require("./helpers");
+const { startEngineProxy } = require("./engine-proxy");
 
 const T = 60_000;
 const SCRIPT = path.join(__dirname, "fixtures", "scripts", "one-turn.js");
@@ -33,6 +34,30 @@ describe("host logger", () => {
       durationMs: ended.fields.durationMs,
     });
     expect(ended.fields.durationMs).toBeGreaterThanOrEqual(0);
+  }, T);
+
+  test("the engine's warnings at a create (a limit it dropped) reach the log, one warn line each", async () => {
+    // The engine here applies every limit; the proxy adds to its answer what an engine without
+    // cgroups (rootless on cgroup v1) answers instead.
+    const proxy = await startEngineProxy(h.tempRoot());
+    try {
+      const ctx = h.makeRunner({}, { dockerHost: proxy.dockerHost, memoryLimit: 64 * 1024 * 1024 });
+      const warnings = [
+        "Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.",
+        "Your kernel does not support pids limit capabilities or the cgroup is not mounted. PIDs limit discarded.",
+      ];
+      proxy.warnNextCreate(warnings);
+      await ctx.runner.reply(h.replyInput(ctx, "warned"));
+      const container = proxy.created[proxy.created.length - 1];
+      const warned = () => ctx.lines.filter((l) => l.msg === "Engine warning at create");
+      expect(warned()).toEqual(warnings.map((warning) => ({ level: "warn", msg: "Engine warning at create", fields: { spaceId: "warned", container, warning } })));
+      // An answer without warnings: no line.
+      await ctx.runner.reply(h.replyInput(ctx, "warned"));
+      expect(proxy.created).toHaveLength(2);
+      expect(warned()).toHaveLength(2);
+    } finally {
+      await proxy.close();
+    }
   }, T);
 
   test("no secret value reaches a log line, at any level", async () => {

@@ -121,3 +121,30 @@ describe("egress on rootless Docker (host.docker.internal = the host's loopback 
     expect(egressNetworks()).toEqual([]);
   }, T);
 });
+
+describe("resource limits on rootless Docker", () => {
+  // On a cgroup v1 host (this machine) a rootless engine runs without cgroups: it accepts memory,
+  // pids and CPU limits at a create and drops them, with no warning in its answer (only
+  // `docker info` says so).
+  test("the limits such an engine drops are named in one warn line per runner", async () => {
+    const driver = h.docker("info", "--format", "{{.CgroupDriver}}");
+    const ctx = h.makeRunner({}, { dockerHost, memoryLimit: 64 * 1024 * 1024, pidsLimit: 64 });
+    const echo = { extraEnv: { FIXTURE_MODE: "echo" } };
+    await ctx.runner.reply(h.replyInput(ctx, "limits", echo));
+    await ctx.runner.reply(h.replyInput(ctx, "limits", echo));
+    const started = ctx.lines.filter((l) => l.msg === "Container started");
+    expect(started).toHaveLength(2);
+    const warned = ctx.lines.filter((l) => l.msg.startsWith("The engine runs without cgroups"));
+    if (driver === "none") {
+      expect(warned).toEqual([
+        {
+          level: "warn",
+          msg: "The engine runs without cgroups (rootless on a cgroup v1 host): these limits are not applied",
+          fields: { spaceId: "limits", container: started[0].fields.container, limits: "memoryLimit, pidsLimit" },
+        },
+      ]);
+    } else {
+      expect(warned).toEqual([]);
+    }
+  }, T);
+});

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::container::{AttachContainerResults, LogOutput};
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, SystemInfoCgroupDriverEnum};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     KillContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -70,6 +71,27 @@ pub(crate) const READ_ONLY_TMP_OPTIONS: &str = "rw,noexec,nosuid,nodev,size=512m
 /// The network a Podman container joins when none is named.
 const PODMAN_DEFAULT_NETWORK: &str = "podman";
 
+/// Whether the engine applies no resource limits: it runs without cgroups (its
+/// info's cgroup driver is "none": a rootless engine on a cgroup v1 host).
+/// Such an engine accepts a memory, pids or CPU limit at a create and drops it
+/// without a warning in the answer. Unknown (no answer) counts as applying them.
+async fn applies_no_limits(docker: &Docker) -> bool {
+    match tokio::time::timeout(QUICK_CALL, docker.info()).await {
+        Ok(Ok(info)) => matches!(info.cgroup_driver, Some(SystemInfoCgroupDriverEnum::NONE)),
+        _ => false,
+    }
+}
+
+/// The resource limits of a spec that an engine without cgroups drops, by the runner's option names.
+pub(crate) fn limits_given(spec: &ContainerSpec) -> Vec<&'static str> {
+    let given = [
+        (spec.memory_limit.is_some(), "memoryLimit"),
+        (spec.hardening.pids_limit.is_some(), "pidsLimit"),
+        (spec.hardening.nano_cpus.is_some(), "cpus"),
+    ];
+    given.into_iter().filter_map(|(set, name)| set.then_some(name)).collect()
+}
+
 /// Whether the engine is Podman (its version lists a "Podman Engine" component).
 async fn is_podman(docker: &Docker) -> bool {
     match tokio::time::timeout(QUICK_CALL, docker.version()).await {
@@ -118,6 +140,9 @@ struct Connected {
     host: String,
     /// Podman's Docker-compatible API, which does not resolve `host-gateway`.
     podman: bool,
+    /// An engine without cgroups ([`applies_no_limits`]); `limits_warned` once its warn line is out.
+    no_limits: bool,
+    limits_warned: AtomicBool,
 }
 
 impl Engine {
@@ -142,7 +167,15 @@ impl Engine {
                 };
                 tracing::debug!(endpoint = %endpoint, "Docker engine endpoint");
                 let podman = is_podman(&docker).await;
-                Ok(Connected { docker, shown: redact_url(&endpoint.host).into_owned(), host: endpoint.host, podman })
+                let no_limits = applies_no_limits(&docker).await;
+                Ok(Connected {
+                    docker,
+                    shown: redact_url(&endpoint.host).into_owned(),
+                    host: endpoint.host,
+                    podman,
+                    no_limits,
+                    limits_warned: AtomicBool::new(false),
+                })
             })
             .await
     }
@@ -269,6 +302,19 @@ impl Engine {
         Ok(())
     }
 
+    /// One warn line per runner when it gives limits to an engine that drops
+    /// them without a word ([`applies_no_limits`]): the agents run, unlimited.
+    async fn warn_if_limits_dropped(&self, spec: &ContainerSpec) {
+        let Ok(connected) = self.connected().await else { return };
+        let limits = limits_given(spec);
+        if connected.no_limits && !limits.is_empty() && !connected.limits_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                limits = limits.join(", ").as_str(),
+                "The engine runs without cgroups (rootless on a cgroup v1 host): these limits are not applied"
+            );
+        }
+    }
+
     pub(crate) async fn create(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
         let extra_hosts = self.extra_hosts(&spec.extra_hosts, spec.hardening.network.as_deref()).await?;
         let docker = self.docker().await?;
@@ -322,6 +368,8 @@ impl Engine {
         };
         let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
         let created = self.bounded("the create", CONTAINER_SETUP, docker.create_container(Some(options), body)).await?;
+        log_create_warnings(&spec.name, &created.warnings);
+        self.warn_if_limits_dropped(spec).await;
         Ok(created.id)
     }
 
@@ -477,9 +525,21 @@ fn output_chunks(
     })
 }
 
+/// The engine's warnings at a create: what it changed or dropped of the spec,
+/// a resource limit it cannot apply among them (a rootless engine without
+/// cgroups drops memory, pids and CPU limits this way). One warn line each, so
+/// the operator learns it from the log rather than from an agent that ran
+/// without a limit it was given.
+pub(crate) fn log_create_warnings(container: &str, warnings: &[String]) {
+    for warning in warnings {
+        tracing::warn!(container, warning = warning.as_str(), "Engine warning at create");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::engine::container::Hardening;
 
     #[test]
     fn a_socket_this_process_may_not_use_is_a_failure_not_a_missing_engine() {
@@ -493,5 +553,25 @@ mod tests {
             detail: "No such file or directory (os error 2)".into(),
         };
         assert!(matches!(EngineError::from(missing), EngineError::Unreachable { .. }));
+    }
+
+    #[test]
+    fn the_limits_an_engine_without_cgroups_drops_are_named_by_their_options() {
+        let mut spec = ContainerSpec {
+            name: "c".into(),
+            image: "i".into(),
+            env: vec![],
+            mounts: vec![],
+            extra_hosts: vec![],
+            memory_limit: None,
+            hardening: Hardening { cap_drop: vec!["ALL".into()], read_only_rootfs: true, ..Hardening::default() },
+        };
+        // Hardening that needs no cgroup is no limit it drops.
+        assert!(limits_given(&spec).is_empty());
+        spec.memory_limit = Some(64 << 20);
+        spec.hardening.nano_cpus = Some(1_500_000_000);
+        assert_eq!(limits_given(&spec), ["memoryLimit", "cpus"]);
+        spec.hardening.pids_limit = Some(64);
+        assert_eq!(limits_given(&spec), ["memoryLimit", "pidsLimit", "cpus"]);
     }
 }

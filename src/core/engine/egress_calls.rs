@@ -147,6 +147,7 @@ impl Engine {
         let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
         let created =
             self.bounded("the sidecar create", CONTAINER_SETUP, docker.create_container(Some(options), body)).await?;
+        super::client::log_create_warnings(&spec.name, &created.warnings);
         Ok(created.id)
     }
 
