@@ -56,6 +56,8 @@ describe("host logger", () => {
       expect(proxy.created).toHaveLength(2);
       expect(warned()).toHaveLength(2);
     } finally {
+      // The removals go through the proxy after each reply: it stays until they are done.
+      for (const name of proxy.created) await h.expectRemoved(name);
       await proxy.close();
     }
   }, T);
