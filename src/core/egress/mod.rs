@@ -16,8 +16,8 @@ pub(crate) mod tar;
 
 use std::collections::{HashMap, HashSet};
 
+use crate::core::engine::client::NetworkSeen;
 use crate::core::engine::container::ContainerSpec;
-use crate::core::engine::egress_calls::NetworkAsMade;
 
 // The proxy's own pattern parser: the same rules the proxy applies, checked
 // when the runner is made, so a bad pattern is a TypeError up front.
@@ -90,7 +90,7 @@ pub(crate) fn proxy_binary_name(engine_arch: &str) -> Option<&'static str> {
 /// Podman drops the option, and its CNI internal networks have no gateway
 /// (reported `<nil>`). A gateway with neither is an address of the host the
 /// agents reach (its services bound to all addresses, netavark's DNS).
-pub(crate) fn network_leak(made: &NetworkAsMade) -> Option<String> {
+pub(crate) fn network_leak(made: &NetworkSeen) -> Option<String> {
     if !made.internal {
         return Some("the engine made the agents' network without `internal`, so it has a route out".into());
     }
@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn the_agents_network_must_be_internal_and_give_the_host_no_address() {
-        let made = |internal: bool, inhibit: Option<&str>, gateways: &[&str]| NetworkAsMade {
+        let made = |internal: bool, inhibit: Option<&str>, gateways: &[&str]| NetworkSeen {
             internal,
             options: inhibit.map(|v| HashMap::from([(INHIBIT_IPV4.to_owned(), v.to_owned())])).unwrap_or_default(),
             gateways: gateways.iter().map(|g| (*g).to_owned()).collect(),

@@ -139,7 +139,7 @@ impl Egress {
             .await
             .map_err(|e| unenforceable(format!("the engine cannot make an internal network ({e})")))?;
         // An engine may accept an option and drop it (Podman does): what it made is checked.
-        let made = self.engine.network_as_made(&network).await.map_err(engine_error)?;
+        let made = self.engine.network_seen(&network).await.map_err(engine_error)?;
         if let Some(leak) = network_leak(&made) {
             return Err(unenforceable(leak));
         }

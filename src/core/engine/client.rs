@@ -83,7 +83,7 @@ async fn applies_no_limits(docker: &Docker) -> bool {
 }
 
 /// The resource limits of a spec that an engine without cgroups drops, by the runner's option names.
-pub(crate) fn limits_given(spec: &ContainerSpec) -> Vec<&'static str> {
+fn limits_given(spec: &ContainerSpec) -> Vec<&'static str> {
     let given = [
         (spec.memory_limit.is_some(), "memoryLimit"),
         (spec.hardening.pids_limit.is_some(), "pidsLimit"),
@@ -121,6 +121,16 @@ fn is_permission_denied(detail: &str) -> bool {
     detail.contains("Permission denied") || detail.contains("Operation not permitted")
 }
 
+/// A network as the engine reports it ([`Engine::network_seen`]). Egress reads
+/// back the one it made (an engine may accept an option and drop it); Podman's
+/// gateway stands in for `host-gateway`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NetworkSeen {
+    pub internal: bool,
+    pub options: HashMap<String, String>,
+    pub gateways: Vec<String>,
+}
+
 /// A cheap-clone handle on one engine. It resolves the endpoint as the docker
 /// CLI does (option, `DOCKER_HOST`, context, default socket, Podman) and
 /// connects on first use, so a runner can be built while no engine runs; the
@@ -140,8 +150,10 @@ struct Connected {
     host: String,
     /// Podman's Docker-compatible API, which does not resolve `host-gateway`.
     podman: bool,
-    /// An engine without cgroups ([`applies_no_limits`]); `limits_warned` once its warn line is out.
-    no_limits: bool,
+    /// Whether the engine runs without cgroups ([`applies_no_limits`]), asked at the first
+    /// create that gives limits (a runner that gives none never asks); `limits_warned` once
+    /// its warn line is out.
+    no_limits: OnceCell<bool>,
     limits_warned: AtomicBool,
 }
 
@@ -167,13 +179,12 @@ impl Engine {
                 };
                 tracing::debug!(endpoint = %endpoint, "Docker engine endpoint");
                 let podman = is_podman(&docker).await;
-                let no_limits = applies_no_limits(&docker).await;
                 Ok(Connected {
                     docker,
                     shown: redact_url(&endpoint.host).into_owned(),
                     host: endpoint.host,
                     podman,
-                    no_limits,
+                    no_limits: OnceCell::new(),
                     limits_warned: AtomicBool::new(false),
                 })
             })
@@ -198,18 +209,24 @@ impl Engine {
             return Ok(extra_hosts.to_vec());
         }
         let network = network.unwrap_or(PODMAN_DEFAULT_NETWORK);
-        let options = bollard::query_parameters::InspectNetworkOptions::default();
-        let info = self
-            .bounded("the network look-up", QUICK_CALL, connected.docker.inspect_network(network, Some(options)))
-            .await?;
-        let gateway = info
-            .ipam
-            .and_then(|ipam| ipam.config)
-            .and_then(|configs| configs.into_iter().find_map(|c| c.gateway))
-            .ok_or_else(|| {
-                EngineError::Failed(format!("Podman network {network} has no gateway for host.docker.internal"))
-            })?;
+        let gateway = self.network_seen(network).await?.gateways.into_iter().next().ok_or_else(|| {
+            EngineError::Failed(format!("Podman network {network} has no gateway for host.docker.internal"))
+        })?;
         Ok(extra_hosts.iter().map(|h| h.replace(":host-gateway", &format!(":{gateway}"))).collect())
+    }
+
+    /// A network as the engine reports it: whether it is internal, its driver
+    /// options and its IPAM gateways.
+    pub(crate) async fn network_seen(&self, name: &str) -> Result<NetworkSeen, EngineError> {
+        let docker = self.docker().await?;
+        let options = bollard::query_parameters::InspectNetworkOptions::default();
+        let info = self.bounded("the network look-up", QUICK_CALL, docker.inspect_network(name, Some(options))).await?;
+        let gateways = info.ipam.and_then(|i| i.config).unwrap_or_default().into_iter().filter_map(|c| c.gateway);
+        Ok(NetworkSeen {
+            internal: info.internal.unwrap_or(false),
+            options: info.options.unwrap_or_default(),
+            gateways: gateways.collect(),
+        })
     }
 
     /// The endpoint as messages name it (its host, once connected).
@@ -305,9 +322,13 @@ impl Engine {
     /// One warn line per runner when it gives limits to an engine that drops
     /// them without a word ([`applies_no_limits`]): the agents run, unlimited.
     async fn warn_if_limits_dropped(&self, spec: &ContainerSpec) {
-        let Ok(connected) = self.connected().await else { return };
         let limits = limits_given(spec);
-        if connected.no_limits && !limits.is_empty() && !connected.limits_warned.swap(true, Ordering::Relaxed) {
+        let Ok(connected) = self.connected().await else { return };
+        if limits.is_empty() || connected.limits_warned.load(Ordering::Relaxed) {
+            return;
+        }
+        let no_limits = *connected.no_limits.get_or_init(|| applies_no_limits(&connected.docker)).await;
+        if no_limits && !connected.limits_warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 limits = limits.join(", ").as_str(),
                 "The engine runs without cgroups (rootless on a cgroup v1 host): these limits are not applied"

@@ -27,15 +27,6 @@ pub(crate) struct SidecarSpec {
     pub outside_network: String,
 }
 
-/// A network as the engine reports it after making it: an engine may accept
-/// an option and drop it, so what egress relies on is read back.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct NetworkAsMade {
-    pub internal: bool,
-    pub options: HashMap<String, String>,
-    pub gateways: Vec<String>,
-}
-
 impl Engine {
     /// The engine's CPU architecture as Go names it (`amd64`, `arm64`, ...).
     pub(crate) async fn architecture(&self) -> Result<String, EngineError> {
@@ -82,20 +73,6 @@ impl Engine {
         };
         let created = self.bounded("the network create", QUICK_CALL, docker.create_network(request)).await?;
         Ok(created.id)
-    }
-
-    /// A network as the engine reports it after making it: whether it is
-    /// internal, its driver options and its IPAM gateways.
-    pub(crate) async fn network_as_made(&self, name: &str) -> Result<NetworkAsMade, EngineError> {
-        let docker = self.docker().await?;
-        let options = bollard::query_parameters::InspectNetworkOptions::default();
-        let info = self.bounded("the network look-up", QUICK_CALL, docker.inspect_network(name, Some(options))).await?;
-        let gateways = info.ipam.and_then(|i| i.config).unwrap_or_default().into_iter().filter_map(|c| c.gateway);
-        Ok(NetworkAsMade {
-            internal: info.internal.unwrap_or(false),
-            options: info.options.unwrap_or_default(),
-            gateways: gateways.collect(),
-        })
     }
 
     /// Removes a network; Ok when it is gone (removed now, or already).
