@@ -38,47 +38,39 @@ const CALLS = {
   remove: new RegExp(`^DELETE ${CONTAINER}[^/?]+[? ]`),
 };
 
-/** The whole request at the start of `buf` (headers and Content-Length body), and what follows it; null while incomplete. */
-function wholeRequest(buf) {
+/**
+ * The whole HTTP message (a create request, or the engine's answer to one) at the start of
+ * `buf`: its head, its Content-Length body and what follows; null while incomplete. Only such
+ * bodies can be edited: a chunked one is an error, and so is an answer without Content-Length
+ * (`answer`), whose body would run to the connection's end.
+ */
+function wholeMessage(buf, { answer = false } = {}) {
   const end = buf.indexOf(HEADERS_END);
   if (end < 0) return null;
   const head = buf.toString("latin1", 0, end);
-  if (/\r\ntransfer-encoding:/i.test(head)) throw new Error("engine proxy: a chunked create body; only Content-Length bodies can be labelled");
+  const what = answer ? "a create answer" : "a create body";
+  if (/\r\ntransfer-encoding:/i.test(head)) throw new Error(`engine proxy: ${what} is chunked; only Content-Length bodies can be edited`);
   const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+  if (!length && answer) throw new Error(`engine proxy: ${what} without Content-Length; only those can be edited`);
   const total = end + HEADERS_END.length + (length ? Number(length[1]) : 0);
   if (buf.length < total) return null;
   return { head, body: buf.subarray(end + HEADERS_END.length, total), rest: buf.subarray(total) };
 }
 
-/** The whole HTTP response at the start of `buf` (Content-Length body), and what follows; null while incomplete. */
-function wholeResponse(buf) {
-  const end = buf.indexOf(HEADERS_END);
-  if (end < 0) return null;
-  const head = buf.toString("latin1", 0, end);
-  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-  if (!length) throw new Error("engine proxy: a create answer without Content-Length; only those can carry added warnings");
-  const total = end + HEADERS_END.length + Number(length[1]);
-  if (buf.length < total) return null;
-  return { head, body: buf.subarray(end + HEADERS_END.length, total), rest: buf.subarray(total) };
-}
-
-/** A create answer whose Warnings are `warnings` (and its Content-Length to match). */
-function warnedAnswer({ head, body }, warnings) {
-  const answer = JSON.parse(body.toString("utf8"));
-  answer.Warnings = [...(answer.Warnings || []), ...warnings];
-  const newBody = Buffer.from(JSON.stringify(answer), "utf8");
+/** The message with its JSON body changed by `edit` (and its Content-Length to match). */
+function withJson({ head, body }, edit) {
+  const json = JSON.parse(body.toString("utf8"));
+  edit(json);
+  const newBody = Buffer.from(JSON.stringify(json), "utf8");
   const newHead = head.replace(/\r\ncontent-length:\s*\d+/i, `\r\nContent-Length: ${newBody.length}`);
   return Buffer.concat([Buffer.from(newHead + HEADERS_END, "latin1"), newBody]);
 }
 
-/** A create request with `key=value` added to its container's labels (and its Content-Length to match). */
-function labelledCreate({ head, body }, [key, value]) {
-  const spec = JSON.parse(body.toString("utf8"));
-  spec.Labels = { ...(spec.Labels || {}), [key]: value };
-  const newBody = Buffer.from(JSON.stringify(spec), "utf8");
-  const newHead = head.replace(/\r\ncontent-length:\s*\d+/i, `\r\nContent-Length: ${newBody.length}`);
-  return Buffer.concat([Buffer.from(newHead + HEADERS_END, "latin1"), newBody]);
-}
+/** A create request with `key=value` added to its container's labels. */
+const labelledCreate = (request, [key, value]) => withJson(request, (spec) => (spec.Labels = { ...(spec.Labels || {}), [key]: value }));
+
+/** A create answer whose Warnings also hold `warnings`. */
+const warnedAnswer = (answer, warnings) => withJson(answer, (a) => (a.Warnings = [...(a.Warnings || []), ...warnings]));
 
 /** A listing request whose filters also require `key=value`. */
 function scopedList(chunk, [key, value]) {
@@ -150,7 +142,7 @@ async function startEngineProxy(dir, { label } = {}) {
         gathering = Buffer.concat([gathering, chunk]);
         let whole;
         try {
-          whole = wholeRequest(gathering);
+          whole = wholeMessage(gathering);
         } catch (e) {
           client.destroy(e);
           return;
@@ -212,7 +204,7 @@ async function startEngineProxy(dir, { label } = {}) {
       warning.answer = Buffer.concat([warning.answer, data]);
       let whole;
       try {
-        whole = wholeResponse(warning.answer);
+        whole = wholeMessage(warning.answer, { answer: true });
       } catch (e) {
         client.destroy(e);
         return;

@@ -8,11 +8,10 @@
 // Every address used: 127.0.0.1 (the test's servers, reached from the containers as
 // host.docker.internal = 10.0.2.2, slirp4netns' address for the host's loopback) and the rootless
 // engine's own default bridge (a peer container). Nothing else.
-const http = require("node:http");
-const net = require("node:net");
 const path = require("node:path");
 const { spawnSync } = require("node:child_process");
 const h = require("../helpers");
+const { httpServer, canary: canaryOn, parseProbe: parse, egressLeftovers } = require("../egress-servers");
 
 const T = 60_000;
 // slirp4netns' address for the host's loopback, what host.docker.internal is on this engine.
@@ -24,31 +23,17 @@ if (!dockerHost || process.env.DOCKER_HOST !== dockerHost) {
   throw new Error("MERCURY_ROOTLESS_HOST and DOCKER_HOST are not the rootless engine: run this file through scripts/test-rootless-egress.sh");
 }
 
-function httpServer(body) {
-  const hits = [];
-  const server = http.createServer((req, res) => {
-    hits.push(req.url);
-    res.end(`${body}\n`);
-  });
-  return { server, hits, port: () => server.address().port };
-}
-const listen = (server) => new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-const parse = (reply) => Object.fromEntries(reply.split(" ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
-const egressContainers = () => h.docker("ps", "-a", "--filter", "label=mercury.egress", "--format", "{{.Names}}").split("\n").filter(Boolean);
-const egressNetworks = () => h.docker("network", "ls", "--filter", "label=mercury.egress", "--format", "{{.Name}}").split("\n").filter(Boolean);
+const egressContainers = () => egressLeftovers(h.docker).containers;
+const egressNetworks = () => egressLeftovers(h.docker).networks;
 
-let allowed, denied, api, canary, canaryHits, peer, peerIp;
+let allowed, denied, api, canary, peer, peerIp;
 
 beforeAll(async () => {
-  allowed = httpServer("allowed-ok");
-  denied = httpServer("denied-reached");
-  api = httpServer("api-ok");
-  canaryHits = 0;
-  canary = net.createServer((s) => {
-    canaryHits += 1;
-    s.destroy();
-  });
-  await Promise.all([allowed.server, denied.server, api.server, canary].map(listen));
+  allowed = httpServer("127.0.0.1", "allowed-ok");
+  denied = httpServer("127.0.0.1", "denied-reached");
+  api = httpServer("127.0.0.1", "api-ok");
+  await Promise.all([allowed.start(), denied.start(), api.start()]);
+  canary = await canaryOn("127.0.0.1");
   peer = h.docker("run", "-d", "--label", "mercury.rootless-egress-test=1", "--entrypoint", "/bin/sh", h.IMAGE, "-c", "while :; do nc -l -p 8080 < /dev/null; done");
   peerIp = h.docker("inspect", peer, "--format", "{{.NetworkSettings.Networks.bridge.IPAddress}}");
   if (!/^\d+\.\d+\.\d+\.\d+$/.test(peerIp)) throw new Error(`the peer container has no bridge address (${peerIp})`);
@@ -57,41 +42,41 @@ beforeAll(async () => {
 afterAll(() => {
   if (peer) h.removeContainers(peer);
   for (const s of [allowed, denied, api]) if (s) s.server.close();
-  if (canary) canary.close();
+  if (canary) canary.server.close();
 });
 
 // wget (busybox, proxy-aware: it finds $http_proxy itself) of the allowed, the denied and the API server,
 // and a plain TCP connect to the host's loopback canary and to the peer. No DNS probe: the agent's
 // resolver (Dns 127.0.0.1) is the container's own setting, the same on every engine, and
-// egress.test.js checks it; its lookups wait out 10 s of timeouts.
+// egress.test.js checks it against a name server of its own; its lookups take seconds of timeouts.
 function probeEnv() {
   const url = (s, p) => `http://host.docker.internal:${s.port()}${p}`;
   return {
     FIXTURE_MODE: "egress-probe",
     FIXTURE_WGET: `${url(allowed, "/w")} ${url(denied, "/wd")} ${url(api, "/wapi")}`,
-    FIXTURE_DIRECT: `${SLIRP_HOST}:${canary.address().port} ${peerIp}:8080`,
+    FIXTURE_DIRECT: `${SLIRP_HOST}:${canary.port} ${peerIp}:8080`,
   };
 }
 
 describe("egress on rootless Docker (host.docker.internal = the host's loopback through slirp4netns)", () => {
   test("without egress (control): the agent reaches API_URL, and every loopback service of the host, and the peer, directly", async () => {
     const ctx = h.makeRunner({ port: api.port() }, { dockerHost });
-    const before = canaryHits;
+    const before = canary.hits;
     const p = parse((await ctx.runner.reply(h.replyInput(ctx, "control", { extraEnv: probeEnv() }))).reply);
     expect(p).toMatchObject({ wget1: "allowed-ok", wget2: "denied-reached", wget3: "api-ok", direct1: "ok", direct2: "ok" });
-    expect(canaryHits).toBe(before + 1);
+    expect(canary.hits).toBe(before + 1);
   }, T);
 
   test("with egress: the allowed server and API_URL through the proxy, another 403 and one warn line; no direct TCP to the host's loopback or the peer", async () => {
     const ctx = h.makeRunner({ port: api.port() }, { dockerHost, egress: { allow: [`host.docker.internal:${allowed.port()}`] } });
-    const before = { canary: canaryHits, denied: denied.hits.length };
+    const before = { canary: canary.hits, denied: denied.hits.length };
     try {
       const p = parse((await ctx.runner.reply(h.replyInput(ctx, "walled", { extraEnv: probeEnv() }))).reply);
       expect(p).toMatchObject({ wget1: "allowed-ok", wget2: "ERR-403", wget3: "api-ok", direct1: "fail", direct2: "fail" });
       expect(allowed.hits).toContain("/w");
       expect(api.hits).toContain("/wapi");
       expect(denied.hits).toHaveLength(before.denied);
-      expect(canaryHits).toBe(before.canary);
+      expect(canary.hits).toBe(before.canary);
       const destination = `host.docker.internal:${denied.port()}`;
       await h.waitFor("the warn line", () => ctx.lines.some((l) => l.msg === "Egress refused"));
       expect(ctx.lines.filter((l) => l.msg === "Egress refused")).toEqual([
