@@ -59,10 +59,14 @@ async function turn(r, space) {
   return { ms: Number(process.hrtime.bigint() - t0) / 1e6, cpuMs: (busyJiffies() - j0) * TICK_MS };
 }
 
-function stats(xs) {
+/** The value at fraction `p` of `xs` sorted. */
+function quantile(xs, p) {
   const s = [...xs].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  return { median: Math.round(q(0.5)), p90: Math.round(q(0.9)) };
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+}
+
+function stats(xs) {
+  return { median: Math.round(quantile(xs, 0.5)), p90: Math.round(quantile(xs, 0.9)) };
 }
 
 const docker = (...args) => execFileSync("docker", args, { encoding: "utf8" }).trim();
@@ -72,8 +76,6 @@ function containerCpuNs(name) {
   const out = execFileSync("curl", ["-sf", "--unix-socket", "/var/run/docker.sock", `http://engine/containers/${name}/stats?stream=false`], { encoding: "utf8" });
   return JSON.parse(out).cpu_stats.cpu_usage.total_usage;
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function requests(r, space, url) {
   const t0 = process.hrtime.bigint();
@@ -109,7 +111,7 @@ async function perRequest() {
   }
   walled.killAll();
   server.close();
-  const perReq = (xs) => Math.round((median(xs) / REQUESTS) * 1000) / 1000;
+  const perReq = (xs) => Math.round((quantile(xs, 0.5) / REQUESTS) * 1000) / 1000;
   return {
     requestsPerTurn: REQUESTS,
     rounds: REQUEST_ROUNDS,

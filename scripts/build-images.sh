@@ -17,12 +17,16 @@ build() { # <context folder> <tag>
   cp "$root/scripts/agent.Dockerfile" "$ctx"/Dockerfile
   cp "$1"/agent.sh "$ctx"/
   cp /bin/busybox "$ctx"/busybox
+  docker_build "$2" "$ctx"
+  echo "[build-images] $2"
+}
+
+docker_build() { # <tag> <context folder>: quiet, the build's output only when it fails
   local log
-  if ! log=$(DOCKER_BUILDKIT=0 docker build -q -t "$2" "$ctx" 2>&1); then
+  if ! log=$(DOCKER_BUILDKIT=0 docker build -q -t "$1" "$2" 2>&1); then
     echo "$log" >&2
     exit 1
   fi
-  echo "[build-images] $2"
 }
 
 # <tag> FROM <base tag>: the fixture plus Bun and Node (the versions scripts/runtimes.sh pins) and
@@ -48,11 +52,7 @@ build_runtimes() { # <tag> <base tag>
   done
   cp "$root/__test__/fixtures/agent/fetch-probe.js" "$ctx/rootfs/fetch-probe.js"
   printf 'FROM %s\nCOPY rootfs/ /\n' "$2" > "$ctx/Dockerfile"
-  local log
-  if ! log=$(DOCKER_BUILDKIT=0 docker build -q -t "$1" "$ctx" 2>&1); then
-    echo "$log" >&2
-    exit 1
-  fi
+  docker_build "$1" "$ctx"
   echo "[build-images] $1 (Bun $("$bun" --version), Node $("$node" --version))"
 }
 
